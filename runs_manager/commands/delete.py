@@ -1,0 +1,54 @@
+"""`runs delete PATTERN`: delete runs, their files and their tmux sessions."""
+from __future__ import annotations
+
+from typing import Any
+
+from runs_manager import names, patterns, runs, settings as settings_module
+from runs_manager.errors import RunsError
+from runs_manager.output import printable
+from runs_manager.prompt import confirm
+from runs_manager.settings import Settings
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "delete",
+        help="delete runs matching a pattern",
+        description="Delete the runs whose whole name matches PATTERN (a regular expression), with their "
+        "TensorBoard directories, checkpoints and tmux sessions.",
+    )
+    parser.add_argument("pattern", metavar="PATTERN", help="regular expression for whole names: 'exp1|exp2', 'sweep/.*'")
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    settings_module.add_flags(parser, "runs-dir", "db-filename")
+    parser.set_defaults(run=lambda args, settings: delete(settings, args.pattern, args.yes))
+
+
+def delete(settings: Settings, pattern: str, yes: bool) -> int:
+    patterns.compile_pattern(pattern)
+    db = runs.database(settings)
+    with db.reading() as index:
+        matches = patterns.matching(pattern, index.names())
+    if not matches:
+        raise RunsError(f"no runs match {pattern!r}")
+    print("Runs to delete:")
+    for name in matches:
+        print(f"  {printable(name)}")
+    if not yes and not confirm("Delete the following runs?"):
+        raise RunsError("not confirmed; nothing was deleted")
+    from runs_manager import tmux  # here: only delete and new need tmux
+
+    with db.writing() as txn:
+        remaining = txn.names()
+        present = set(remaining) & set(matches)  # another command may have deleted some meanwhile
+        others = [name for name in remaining if name not in present]
+        live = tmux.sessions()
+        for name in (n for n in matches if n in present):
+            note = runs.stop_session(name, txn.entry(name) or {}, live)
+            if note:
+                print(f"runs: {note}")
+            if not names.is_valid(name):
+                print(f"runs: '{printable(name)}' is not a valid run name; only its entry is deleted")
+            runs.remove_files(settings, name, others)
+        txn.remove(present)
+    print(f"Deleted {len(present)} run{'s' if len(present) != 1 else ''}.")
+    return 0

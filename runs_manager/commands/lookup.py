@@ -1,0 +1,58 @@
+"""`runs lookup NAME [KEY]`: one run's entry, or one of its values."""
+from __future__ import annotations
+
+import difflib
+from typing import Any, List, Optional
+
+from runs_manager import runs, settings as settings_module
+from runs_manager.errors import RunsError
+from runs_manager.output import printable
+from runs_manager.settings import Settings
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "lookup", help="print a run's entry or one value", description="Print KEY of run NAME, or the whole entry as YAML."
+    )
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("key", metavar="KEY", nargs="?", help="command, commit, datetime, description, host, ...")
+    settings_module.add_flags(parser, "runs-dir", "db-filename")
+    parser.set_defaults(run=lambda args, settings: lookup(settings, args.name, args.key))
+
+
+def lookup(settings: Settings, name: str, key: Optional[str]) -> int:
+    entry = find(settings, name)
+    if key is None:
+        print(_yaml(entry), end="")
+        return 0
+    if key not in entry:
+        keys = ", ".join(entry) or "none"
+        close = difflib.get_close_matches(key, list(entry), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise RunsError(f"run '{printable(name)}' has no key '{printable(key)}'; {hint}(its keys: {keys})")
+    value = entry[key]
+    print(value if isinstance(value, str) else _yaml(value).rstrip("\n").removesuffix("\n..."))
+    return 0
+
+
+def find(settings: Settings, name: str) -> Any:
+    """The entry of run ``name``; unknown names are an error that suggests close ones."""
+    with runs.database(settings).reading() as index:
+        entry = index.entry(name)
+        if entry is not None:
+            return entry
+        close = _close_names(name, index.names())
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; see 'runs list'"
+    raise RunsError(f"no run named '{printable(name)}'{hint}")
+
+
+def _close_names(name: str, names: List[str]) -> List[str]:
+    # difflib over 100,000 names takes seconds; names of a similar length are enough.
+    similar = [n for n in names if abs(len(n) - len(name)) <= max(3, len(name) // 3)]
+    return difflib.get_close_matches(name, similar, n=3, cutoff=0.6)
+
+
+def _yaml(value: Any) -> str:
+    import yaml
+
+    return str(yaml.safe_dump(value, default_flow_style=False, sort_keys=False, allow_unicode=True, width=1 << 30))

@@ -1,0 +1,174 @@
+"""`runs new NAME COMMAND`: record a run and start it in a tmux session of its own."""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shlex
+import time
+from typing import Any, Dict, List, Set
+
+from runs_manager import interrupts, names, runs, settings as settings_module
+from runs_manager.database import Transaction
+from runs_manager.errors import RunsError
+from runs_manager.prompt import confirm
+from runs_manager.settings import Settings
+
+SHOW_DIRTY = 10
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "new",
+        help="record a run and start it in tmux",
+        description="Record a run (command, commit, time, host, description) and start it in a tmux session. "
+        "The program gets --tb-dir <runs-dir>/tensorboard/NAME/ and --save-path <runs-dir>/checkpoints/NAME.",
+    )
+    parser.add_argument("name", metavar="NAME", help="unique name; '/' groups runs, as in sweep/lr-0.1")
+    parser.add_argument("command", metavar="COMMAND", help="the command to run, as one quoted argument")
+    parser.add_argument("--description", "-d", default="", help="what this run is for")
+    parser.add_argument("--overwrite", action="store_true", help="delete an existing run of this name first")
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask before overwriting")
+    settings_module.add_flags(parser, "runs-dir", "db-filename", "tb-dir-flag", "save-path-flag", "virtualenv-path")
+    parser.set_defaults(
+        run=lambda args, settings: new(settings, args.name, args.command, args.description, args.overwrite, args.yes)
+    )
+
+
+def new(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool) -> int:
+    # Everything that can be checked is checked before anything is written.
+    problem = names.problem(name)
+    if problem:
+        raise RunsError(f"invalid run name: {problem}; {names.RULE}")
+    if not command.strip():
+        raise RunsError("the command is empty")
+    from runs_manager import git, tmux  # here, not at the top: slow imports that only `new` needs
+
+    directory = os.getcwd()
+    commit = git.head_commit(directory)
+    _require_clean(git.dirty_paths(directory, except_under=settings.runs_dir))
+    tmux.require()
+    if settings.virtualenv_path:
+        activate = os.path.join(os.path.expanduser(settings.virtualenv_path), "bin", "activate")
+        if not os.path.isfile(activate):
+            raise RunsError(f"virtualenv-path: {activate} does not exist")
+    db = runs.database(settings)
+    confirmed = overwrite and (yes or not _exists(db, name) or _confirm_overwrite(name))
+
+    runs.ensure_runs_dir(settings)
+    with db.writing() as txn:
+        all_names = txn.names()
+        if overwrite and name in set(all_names):
+            if not confirmed:
+                raise RunsError(f"run '{name}' appeared while you were asked; nothing changed, try again")
+            _delete(settings, txn, name, all_names)
+            all_names = txn.names()
+        final = _free_name(settings, name, all_names, tmux.sessions())
+        if final != name:
+            print(f"Run '{name}' exists; this run is named '{final}'.")
+        entry = _start(settings, txn, final, command, description, commit, directory)
+    print(f"Started run '{final}' at commit {commit[:12]} in tmux session '{entry['tmux_session']}'.")
+    attach = "switch-client" if os.environ.get("TMUX") else "attach"
+    print(f"To watch it: tmux {attach} -t {shlex.quote('=' + entry['tmux_session'])}")
+    return 0
+
+
+def _require_clean(dirty: List[str]) -> None:
+    if not dirty:
+        return
+    shown = ", ".join(dirty[:SHOW_DIRTY]) + (f" and {len(dirty) - SHOW_DIRTY} more" if len(dirty) > SHOW_DIRTY else "")
+    raise RunsError(
+        f"the git work tree has uncommitted changes ({shown}); a run must be reproducible from its commit: "
+        "commit or stash them, or add untracked files to .gitignore"
+    )
+
+
+def _exists(db: Any, name: str) -> bool:
+    with db.reading() as index:
+        return index.entry(name) is not None
+
+
+def _confirm_overwrite(name: str) -> bool:
+    if confirm(f"Run '{name}' exists. Delete it (entry, TensorBoard logs, checkpoints, tmux session) and start anew?"):
+        return True
+    raise RunsError(f"not confirmed; run '{name}' is unchanged")
+
+
+def _delete(settings: Settings, txn: Transaction, name: str, all_names: List[str]) -> None:
+    from runs_manager import tmux
+
+    entry = txn.entry(name) or {}
+    note = runs.stop_session(name, entry, tmux.sessions())
+    if note:
+        print(f"runs: {note}")
+    runs.remove_files(settings, name, [n for n in all_names if n != name])
+    txn.remove([name])
+
+
+def _free_name(settings: Settings, name: str, all_names: List[str], sessions: Dict[str, str]) -> str:
+    """``name``, or if it is taken the original tool's answer: the name plus the Unix time."""
+    taken: Set[str] = set(all_names)
+    conflict = names.group_conflict(name, taken, all_names)
+    if conflict:
+        raise RunsError(
+            f"run '{conflict}' exists, so '{name}' cannot be used: a run cannot also be a group of runs ('a' and 'a/b')"
+        )
+
+    def free(candidate: str) -> bool:
+        # A session or TensorBoard directory of that name without an entry is not ours to reuse.
+        return (
+            candidate not in taken
+            and names.session_name(candidate) not in sessions
+            and not os.path.lexists(runs.tensorboard_dir(settings, candidate))
+            and names.group_conflict(candidate, taken, ()) is None
+            and not any(other.startswith(candidate + "/") for other in taken)
+        )
+
+    if free(name):
+        return name
+    for candidate in names.unique_candidates(name, int(time.time())):
+        if free(candidate):
+            problem = names.problem(candidate)
+            if problem:
+                raise RunsError(f"run '{name}' exists and a unique name cannot be made from it: {problem}")
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def _start(
+    settings: Settings, txn: Transaction, name: str, command: str, description: str, commit: str, directory: str
+) -> Dict[str, Any]:
+    from runs_manager import tmux
+
+    tb = runs.tensorboard_dir(settings, name)
+    line = runs.command_line(command, runs.program_flags(settings, name))
+    session = names.session_name(name)
+    intent: Dict[str, Any] = {"op": "new", "name": name, "session": session}
+    entry: Dict[str, Any] = {
+        "command": command,
+        "commit": commit,
+        "datetime": datetime.datetime.now().astimezone().isoformat(),
+        "description": description,
+        "host": runs.host(),
+        "launched": line,
+        "tmux_session": session,
+    }
+    env = runs.environment_for_session(tmux.environment())
+    txn.intend(intent)
+    with interrupts.deferred() as interrupted:
+        try:
+            os.makedirs(os.path.dirname(tb.rstrip(os.sep)), exist_ok=True)
+            os.mkdir(tb)  # not exist_ok: the name was chosen so that it does not exist
+            os.makedirs(os.path.dirname(runs.checkpoint_path(settings, name)), exist_ok=True)
+            script = runs.launch_script(name, line, settings.virtualenv_path)
+            entry["tmux_session_id"] = intent["session_id"] = tmux.new_session(session, directory, ["/bin/sh", "-c", script], env)
+            if interrupted:
+                raise KeyboardInterrupt
+            txn.add(name, entry)
+        except BaseException:
+            runs.stop_session(name, entry if "tmux_session_id" in entry else {}, tmux.sessions())
+            runs.remove_files(settings, name, ())
+            txn.done()
+            raise
+        txn.done()
+    return entry

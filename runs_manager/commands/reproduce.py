@@ -1,0 +1,34 @@
+"""`runs reproduce NAME`: the commands that rerun a run exactly."""
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from runs_manager import settings as settings_module
+from runs_manager.commands.lookup import find
+from runs_manager.errors import RunsError
+from runs_manager.output import printable
+from runs_manager.settings import Settings
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "reproduce", help="print commands that rerun a run", description="Print commands that check out the run's commit and start it again."
+    )
+    parser.add_argument("name", metavar="NAME")
+    settings_module.add_flags(parser, "runs-dir", "db-filename")
+    parser.set_defaults(run=lambda args, settings: reproduce(settings, args.name))
+
+
+def reproduce(settings: Settings, name: str) -> int:
+    entry = find(settings, name)
+    for key in ("commit", "command"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise RunsError(f"run '{printable(name)}' has no {key} recorded, so it cannot be reproduced")
+    description = entry.get("description")
+    description = "" if description is None else str(description)
+    # Every word is quoted so the lines round-trip through a POSIX shell, whatever they hold.
+    print("To reproduce:")
+    print(f" git checkout {shlex.quote(entry['commit'])}")
+    print(f" runs new {shlex.quote(name)} {shlex.quote(entry['command'])} --description={shlex.quote(description)}")
+    return 0

@@ -1,0 +1,445 @@
+"""The runs database: a YAML file, read through a derived index, changed under a lock.
+
+Guarantees (each has a test in tests/test_database.py and tests/test_reliability.py):
+- Every change happens under an exclusive POSIX ``fcntl`` lock on ``<db>.lock`` (NFS
+  supports these; the kernel drops them when a process dies, so a stale lock never blocks).
+- A change is an append of whole entries, fsynced, or an atomic replace (temp file in the
+  same directory, fsync, ``os.replace``). A torn append is recognised from the journal
+  (``<db>.pending``) and cut off by the next command that takes the lock.
+- Readers never take the lock unless the index must be rebuilt: they read a consistent
+  SQLite snapshot, so they never see half a change.
+- A malformed file is reported with its name and line and is never written.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import json
+import os
+import sys
+import time
+import zlib
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from runs_manager import fsutil, yamlfile
+from runs_manager.errors import RunsError
+from runs_manager.index import FileState, Index, IndexUnusable
+
+# A change to the YAML file within this long of the index being written may share its
+# timestamp (coarse file-system clocks), so the content is then compared too.
+RACY_NS = 2_000_000_000
+SHOW_PROGRESS_BYTES = 4_000_000
+LOCK_PATIENCE = 1.0  # seconds to wait for the lock before saying so
+HEADER = (
+    b"# runs database: one entry per run, oldest first. Edit with care: keep each run name\n"
+    b"# at the start of its line; 'runs' notices hand edits and re-reads the file.\n"
+)
+
+Entry = Dict[str, Any]
+Recover = Callable[[Dict[str, Any], Index], None]
+
+
+class Database:
+    def __init__(self, path: str, recover: Optional[Recover] = None) -> None:
+        self.path = path
+        self.index_path = path + ".index"
+        self.lock_path = path + ".lock"
+        self.journal_path = path + ".pending"
+        self._recover_intent = recover
+
+    # Reading --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Index]:
+        """A consistent view of every run, as the YAML file holds them now."""
+        if not self._exists():
+            index = Index.create(None)
+        else:
+            index = self._open_fresh_snapshot()
+        try:
+            yield index
+        finally:
+            index.close()
+
+    def _open_fresh_snapshot(self) -> Index:
+        with contextlib.suppress(IndexUnusable):
+            index = Index.open(self.index_path, snapshot=True)
+            if self._is_fresh(index):
+                return index
+            index.close()
+        if not self._writable():
+            return self._build(*self._read(), path=None)  # a read-only runs directory: index in memory
+        with self._locked():
+            self._refresh().close()
+            try:
+                # Opened before the lock is released, so no change can come in between.
+                return Index.open(self.index_path, snapshot=True)
+            except IndexUnusable as e:
+                raise RunsError(f"cannot read the index {self.index_path}: {e}") from None
+
+    def _exists(self) -> bool:
+        if os.path.isdir(self.path):
+            raise RunsError(f"{self.path} is a directory, not a runs database")
+        if os.path.islink(self.path) and not os.path.exists(self.path):
+            raise RunsError(f"{self.path} is a symbolic link to a missing file")
+        return os.path.lexists(self.path)
+
+    def _writable(self) -> bool:
+        return os.access(os.path.dirname(self.path) or ".", os.W_OK)
+
+    # Writing --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Transaction]:
+        """Hold the lock and a fresh index; changes go through the Transaction."""
+        self._exists()
+        with self._locked():
+            index = self._refresh()
+            try:
+                yield Transaction(self, index)
+            finally:
+                index.close()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise RunsError(f"cannot lock the runs database: {e.strerror}: {self.lock_path}") from None
+        try:
+            if not _try_lock(fd, self.lock_path, patience=LOCK_PATIENCE):
+                print(f"runs: waiting for another runs command to finish with {self.path} ...", file=sys.stderr)
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing drops the lock
+
+    def _refresh(self) -> Index:
+        """Under the lock: finish or undo an interrupted change, then bring the index up to date."""
+        fsutil.remove_temp_files(self.path)
+        fsutil.remove_temp_files(self.index_path)
+        intent = self._read_journal()
+        if intent is not None:
+            self._cut_torn_append(intent.get("append"))
+        index = self._updated_index()
+        if intent is not None:
+            if self._recover_intent is not None and "intent" in intent:
+                self._recover_intent(intent["intent"], index)
+            self._clear_journal()
+        return index
+
+    def _updated_index(self) -> Index:
+        if not self._exists():
+            return self._replace_index(b"", None)
+        index: Optional[Index] = None
+        with contextlib.suppress(IndexUnusable):
+            index = Index.open(self.index_path, snapshot=False)
+            if self._is_fresh(index):
+                return index
+        data, st = self._read()
+        if index is not None:
+            with contextlib.suppress(IndexUnusable):
+                if self._add_appended(index, data, st):
+                    return index
+            index.close()
+        return self._replace_index(data, st)
+
+    def _is_fresh(self, index: Index) -> bool:
+        state = index.state()
+        try:
+            st = os.stat(self.path)
+            index_mtime = os.stat(self.index_path).st_mtime_ns
+        except FileNotFoundError:
+            return False
+        if not state.same_stat(st):
+            return False
+        if st.st_mtime_ns + RACY_NS < index_mtime:
+            return True
+        return self._crc(st.st_size) == state.crc
+
+    def _add_appended(self, index: Index, data: bytes, st: os.stat_result) -> bool:
+        """Take in runs appended to the file since the index was written (by another
+        process or machine); False if the file changed in any other way."""
+        state = index.state()
+        if not (
+            state.simple
+            and state.ends_with_newline
+            and st.st_ino == state.ino
+            and len(data) > state.size
+            and zlib.crc32(memoryview(data)[: state.size]) == state.crc
+        ):
+            return False
+        tail = data[state.size :]
+        parser = yamlfile.Parser(tail)
+        try:
+            runs = list(parser.runs())
+        except (yamlfile.ParseError, yamlfile._Unsplittable):
+            return False  # the full rebuild reports it with the right line
+        if not parser.simple:
+            return False
+        index.begin()
+        try:
+            if parser.header and not index.grow_last(parser.header):
+                state = dataclasses.replace(state, header=state.header + parser.header)
+            index.insert((name, entry, length) for name, entry, length, _ in runs)
+        except Exception:
+            index.conn.execute("ROLLBACK")
+            return False
+        index.set_state(_state_of(st, zlib.crc32(tail, state.crc), tail, state.header, True))
+        index.commit()
+        return True
+
+    def _read(self) -> Tuple[bytes, os.stat_result]:
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+                st = os.fstat(f.fileno())
+        except FileNotFoundError:
+            return b"", os.stat_result((0,) * 10)
+        except OSError as e:
+            raise RunsError(f"cannot read {self.path}: {e.strerror}") from None
+        return data, st
+
+    def _crc(self, size: int) -> int:
+        crc = 0
+        with open(self.path, "rb") as f:
+            while size > 0:
+                block = f.read(min(size, 1 << 20))
+                if not block:
+                    break
+                crc = zlib.crc32(block, crc)
+                size -= len(block)
+        return crc
+
+    def _replace_index(self, data: bytes, st: Optional[os.stat_result]) -> Index:
+        temp = f"{self.index_path}{fsutil.TEMP_MARK}{os.getpid()}"
+        try:
+            self._build(data, st, path=temp).close()
+            # A journal left by a crashed writer would be applied to the new file: remove it.
+            for suffix in ("-journal", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.index_path + suffix)
+            os.replace(temp, self.index_path)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise RunsError(f"cannot write the index {self.index_path}: {e.strerror}") from None
+        return Index.open(self.index_path, snapshot=False)
+
+    def _build(self, data: bytes, st: Optional[os.stat_result], path: Optional[str]) -> Index:
+        with _Progress(self.path, len(data)) as progress:
+            for chunked in (True, False):
+                index = Index.create(path)
+                parser = yamlfile.Parser(data, progress)
+                try:
+                    index.insert((name, entry, length) for name, entry, length, _ in parser.runs(chunked))
+                    break
+                except yamlfile._Unsplittable:
+                    index.close()
+                    if path:
+                        os.unlink(path)
+                except yamlfile.ParseError as e:
+                    index.close()
+                    where = f"{self.path}, line {e.line + 1}" if e.line is not None else self.path
+                    raise RunsError(f"{where}: {e.message}") from None
+        simple = parser.simple and chunked
+        index.set_state(_state_of(st, zlib.crc32(data), data, parser.header, simple))
+        index.commit()
+        return index
+
+    # The journal of an unfinished change --------------------------------------------
+
+    def _read_journal(self) -> Optional[Dict[str, Any]]:
+        try:
+            with open(self.journal_path, encoding="utf-8") as f:
+                record = json.load(f)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            self._clear_journal()  # written atomically, so unreadable means not ours
+            return None
+        return record if isinstance(record, dict) else {}
+
+    def _write_journal(self, record: Dict[str, Any]) -> None:
+        fsutil.atomic_write(self.journal_path, json.dumps(record).encode("utf-8"))
+
+    def _clear_journal(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.journal_path)
+
+    def _cut_torn_append(self, append: Optional[Dict[str, Any]]) -> None:
+        """If a crash cut an append short, remove the part that was written."""
+        if not append:
+            return
+        at, blob = append["at"], base64.b64decode(append["bytes"])
+        try:
+            with open(self.path, "rb+") as f:
+                st = os.fstat(f.fileno())
+                if st.st_ino != append["ino"] or st.st_size <= at:
+                    return
+                f.seek(at)
+                tail = f.read(len(blob) + 1)
+                if len(tail) < len(blob) and blob.startswith(tail):
+                    f.truncate(at)
+                    os.fsync(f.fileno())
+        except FileNotFoundError:
+            return
+
+
+def _try_lock(fd: int, path: str, patience: float) -> bool:
+    """Try to take the lock for ``patience`` seconds (others hold it for milliseconds)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise RunsError(f"cannot lock {path}: {e.strerror}") from None
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+
+
+class Transaction:
+    """Changes to the database while its lock is held."""
+
+    def __init__(self, db: Database, index: Index) -> None:
+        self._db = db
+        self.index = index
+
+    def names(self) -> List[str]:
+        return self.index.names()
+
+    def entry(self, name: str) -> Optional[Entry]:
+        return self.index.entry(name)
+
+    def intend(self, intent: Dict[str, Any]) -> None:
+        """Record what is about to happen, so that a crash half-way can be undone.
+
+        The next command to take the lock calls the Database's ``recover`` with it.
+        """
+        self._db._write_journal({"intent": intent})
+        self._intent = intent
+
+    def done(self) -> None:
+        self._db._clear_journal()
+
+    def add(self, name: str, entry: Entry) -> None:
+        blob = yamlfile.dump_entry(name, entry)
+        if yamlfile.load_one(blob) != (name, entry):
+            raise RunsError(f"run '{name}' cannot be stored in YAML exactly as given")
+        db, state = self._db, self.index.state()
+        if not db._exists() or state.size == 0:
+            self._replace(HEADER + blob)
+        elif not state.simple:
+            self._rewrite(lambda runs: runs + [(name, entry)])
+        else:
+            self._append(name, entry, blob if state.ends_with_newline else b"\n" + blob, state)
+
+    def _append(self, name: str, entry: Entry, blob: bytes, state: FileState) -> None:
+        db = self._db
+        journal = {"intent": getattr(self, "_intent", None), "append": {}}
+        journal["append"] = {"at": state.size, "ino": state.ino, "bytes": base64.b64encode(blob).decode()}
+        db._write_journal(journal)
+        try:
+            with open(db.path, "ab") as f:
+                if os.fstat(f.fileno()).st_size != state.size:
+                    raise RunsError(f"{db.path} changed while runs was writing it; try again")
+                f.write(blob)
+                f.flush()
+                os.fsync(f.fileno())
+                st = os.fstat(f.fileno())
+        except OSError as e:
+            db._cut_torn_append(journal["append"])
+            raise RunsError(f"cannot write {db.path}: {e.strerror}") from None
+        self.index.begin()
+        self.index.insert([(name, entry, len(blob))])
+        self.index.set_state(_state_of(st, zlib.crc32(blob, state.crc), blob, state.header, True))
+        self.index.commit()
+
+    def remove(self, names: Iterable[str]) -> None:
+        doomed = set(names)
+        state = self.index.state()
+        if not state.simple:
+            self._rewrite(lambda runs: [run for run in runs if run[0] not in doomed])
+            return
+        data, st = self._db._read()
+        if not state.same_stat(st) or zlib.crc32(data) != state.crc:
+            raise RunsError(f"{self._db.path} changed while runs was reading it; try again")
+        pieces, pos = [data[: state.header]], state.header
+        for name, length in self.index.lengths():
+            if name not in doomed:
+                pieces.append(data[pos : pos + length])
+            pos += length
+        new = b"".join(pieces)
+        self._write(new)
+        self.index.begin()
+        self.index.delete(doomed)
+        self.index.set_state(_state_of(os.stat(self._db.path), zlib.crc32(new), new, state.header, True))
+        self.index.commit()
+
+    def _rewrite(self, change: Callable[[List[Tuple[str, Entry]]], List[Tuple[str, Entry]]]) -> None:
+        """Rewrite a file that cannot be changed in place (see yamlfile): parse it whole."""
+        data, _ = self._db._read()
+        try:
+            _, runs = yamlfile.parse_all(data)
+        except yamlfile.ParseError as e:  # the index was fresh, so this is a race with an editor
+            raise RunsError(f"{self._db.path} changed while runs was reading it: {e.message}") from None
+        self._replace(HEADER + yamlfile.dump_all(change([(name, entry) for name, entry, _, _ in runs])))
+
+    def _replace(self, data: bytes) -> None:
+        self._write(data)
+        self.index.close()
+        self.index = self._db._replace_index(*self._db._read())
+
+    def _write(self, data: bytes) -> None:
+        try:
+            fsutil.atomic_write(os.path.realpath(self._db.path), data)
+        except OSError as e:
+            raise RunsError(f"cannot write {self._db.path}: {e.strerror}; it is unchanged") from None
+
+
+def _state_of(st: Optional[os.stat_result], crc: int, data: bytes, header: int, simple: bool) -> FileState:
+    """The index's record of the YAML file: ``data`` is its content, or the part just appended."""
+    if st is None:
+        st = os.stat_result((0,) * 10)
+    return FileState(
+        ino=st.st_ino,
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+        crc=crc,
+        header=header,
+        simple=simple,
+        ends_with_newline=not data or data.endswith(b"\n"),
+    )
+
+
+class _Progress:
+    """Says on stderr that a large database is being indexed, and how far it has got."""
+
+    def __init__(self, path: str, total: int) -> None:
+        self.path, self.total, self.shown = path, total, -1
+        self.active = total >= SHOW_PROGRESS_BYTES
+        self.tty = sys.stderr.isatty()
+
+    def __enter__(self) -> Callable[[int], None]:
+        if self.active:
+            print(f"runs: indexing {self.path} ({self.total / 1e6:.0f} MB), once after it changed outside runs ...",
+                  file=sys.stderr, end="" if self.tty else "\n", flush=True)
+        return self.update
+
+    def update(self, done: int) -> None:
+        percent = 100 * done // max(self.total, 1)
+        if self.active and percent // 10 != self.shown // 10:
+            self.shown = percent
+            print(f"\rruns: indexing {self.path}: {percent}%" if self.tty else f"runs: indexing: {percent}%",
+                  file=sys.stderr, end="" if self.tty else "\n", flush=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.active and self.tty:
+            print(file=sys.stderr)

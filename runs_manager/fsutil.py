@@ -1,0 +1,106 @@
+"""File operations that either happen whole or not at all, and deletion that stays in bounds."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+TEMP_MARK = ".tmp-"
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data``: readers and crashes see the old file or the new one."""
+    directory, base = os.path.split(path)
+    fd, temp = tempfile.mkstemp(prefix=base + TEMP_MARK, dir=directory or ".")
+    try:
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(temp, path)
+    except BaseException:
+        if fd != -1:
+            os.close(fd)
+        _unlink_quietly(temp)
+        raise
+    fsync_dir(directory)
+
+
+def remove_temp_files(path: str) -> None:
+    """Remove what an interrupted atomic_write of ``path`` left behind.
+
+    Call only while holding the lock that every writer of ``path`` holds.
+    """
+    directory, base = os.path.split(path)
+    prefix = base + TEMP_MARK
+    try:
+        names = os.listdir(directory or ".")
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.startswith(prefix):
+            _unlink_quietly(os.path.join(directory, name))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def is_inside(path: str, root: str) -> bool:
+    """Whether ``path``'s directory really lies inside ``root``, symbolic links resolved.
+
+    The last component is not resolved: a symbolic link there is removed, never followed.
+    """
+    parent = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    real_root = os.path.realpath(root)
+    return parent == real_root or parent.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def remove(path: str, root: str) -> bool:
+    """Delete a file, symbolic link or directory tree at ``path`` if it lies inside ``root``.
+
+    Returns whether something was removed. Never follows a link out of ``root``.
+    """
+    if not os.path.lexists(path) or not is_inside(path, root):
+        return False
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+    return True
+
+
+def prune_empty_parents(path: str, stop: str) -> None:
+    """Remove the now-empty group directories above ``path``, up to but not including ``stop``."""
+    stop = os.path.normpath(stop)
+    parent = os.path.dirname(os.path.normpath(path))
+    while parent and parent != stop and parent.startswith(stop + os.sep):
+        try:
+            os.rmdir(parent)
+        except OSError:
+            return
+        parent = os.path.dirname(parent)

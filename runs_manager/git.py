@@ -1,0 +1,64 @@
+"""Git, through GitPython: the two questions `runs new` asks of the repository."""
+from __future__ import annotations
+
+import os
+from typing import Any, List
+
+from runs_manager.errors import RunsError
+
+
+def _repo(path: str) -> Any:
+    try:
+        import git  # GitPython: imported here, not at the top, because only `new` needs it
+    except ImportError as e:  # GitPython raises this when no git executable works
+        raise RunsError(f"git is not usable ({' '.join(str(e).split()[:12])}...); install git") from None
+    try:
+        repo = git.Repo(path, search_parent_directories=True, expand_vars=False)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise RunsError(
+            f"{path} is not in a git repository; runs records each run's commit, so run it in your project's work tree"
+        ) from None
+    if repo.bare or repo.working_tree_dir is None:
+        raise RunsError(f"{path} is not in a git work tree")
+    return repo
+
+
+def _run(repo: Any, *args: str) -> str:
+    """The one place that runs git."""
+    import git
+
+    try:
+        return str(repo.git.execute(["git", *args], strip_newline_in_stdout=False))
+    except git.GitCommandError as e:
+        message = " ".join(str(e.stderr).replace("stderr:", "").split()).strip("'")
+        raise RunsError(f"git {args[0]} failed: {message}") from None
+
+
+def head_commit(path: str) -> str:
+    repo = _repo(path)
+    if not repo.head.is_valid():
+        raise RunsError("the git repository has no commits yet; commit your code first so the run can record it")
+    return _run(repo, "rev-parse", "--verify", "HEAD").strip()
+
+
+def dirty_paths(path: str, except_under: str) -> List[str]:
+    """Paths that differ from HEAD: modified, staged, or untracked and not ignored.
+
+    Paths under ``except_under`` (the runs directory) never count.
+    """
+    repo = _repo(path)
+    top = str(repo.working_tree_dir)
+    output = _run(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignore-submodules=none")
+    skip = os.path.realpath(except_under)
+    dirty, fields = [], iter(output.split("\0"))
+    for field in fields:
+        if len(field) < 4:
+            continue
+        status, name = field[:2], field[3:]
+        if "R" in status or "C" in status:
+            next(fields, None)  # the path it was renamed or copied from
+        full = os.path.join(top, name)
+        real = os.path.realpath(full)
+        if real != skip and not real.startswith(skip + os.sep):
+            dirty.append(os.path.relpath(full))
+    return dirty

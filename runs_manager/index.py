@@ -1,0 +1,176 @@
+"""A derived index of the YAML database, so reads need not parse it.
+
+The YAML file is the only source of truth. The index (an SQLite file beside it) holds, in
+file order, each run's name, its entry as JSON and the byte length of its text, plus the
+state of the YAML file it was built from: inode, size, times and a CRC-32 of the content.
+It is written only by a process holding the database lock, and thrown away and rebuilt
+whenever it does not describe the YAML file exactly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import sqlite3
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+
+SCHEMA = 1
+
+_CREATE = """
+CREATE TABLE runs (pos INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, length INTEGER, entry TEXT NOT NULL);
+CREATE TABLE state (id INTEGER PRIMARY KEY CHECK (id = 0), json TEXT NOT NULL);
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class FileState:
+    """What the index knows of the YAML file it describes."""
+
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    crc: int
+    header: int  # bytes before the first entry
+    simple: bool  # entries can be appended and spliced as text
+    ends_with_newline: bool
+
+    def same_stat(self, st: os.stat_result) -> bool:
+        return (self.ino, self.size, self.mtime_ns, self.ctime_ns) == (
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+        )
+
+
+class IndexUnusable(Exception):
+    """The index file is missing, damaged or of another version."""
+
+
+class Index:
+    def __init__(self, conn: sqlite3.Connection, path: Optional[str]) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str, snapshot: bool) -> Index:
+        """Open an existing index; with ``snapshot``, read-only and consistent until closed."""
+        if not os.path.isfile(path):
+            raise IndexUnusable("missing")
+        try:
+            uri = "file:" + _uri_path(path) + ("?mode=ro" if snapshot else "")
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+            if snapshot:
+                conn.execute("BEGIN")
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # takes the read lock now
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA:
+                conn.close()
+                raise IndexUnusable("version")
+            if not snapshot:
+                conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as e:
+            raise IndexUnusable(str(e)) from None
+        return cls(conn, path)
+
+    @classmethod
+    def create(cls, path: Optional[str]) -> Index:
+        """A new, empty index at ``path`` (None: in memory), not yet committed."""
+        conn = sqlite3.connect(":memory:" if path is None else path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=OFF" if path else "PRAGMA journal_mode=MEMORY")
+        conn.execute("PRAGMA synchronous=OFF")  # written to a temporary file, renamed when whole
+        conn.executescript(_CREATE)
+        conn.execute(f"PRAGMA user_version={SCHEMA}")
+        conn.execute("BEGIN")
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def state(self) -> FileState:
+        try:
+            row = self.conn.execute("SELECT json FROM state").fetchone()
+            return FileState(**json.loads(row[0]))
+        except (sqlite3.Error, TypeError, ValueError) as e:
+            raise IndexUnusable(str(e)) from None
+
+    # Reads ----------------------------------------------------------------------------
+
+    def names(self) -> List[str]:
+        return [name for (name,) in self.conn.execute("SELECT name FROM runs ORDER BY pos")]
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    def entry(self, name: str) -> Optional[Dict[str, Any]]:
+        row = self.conn.execute("SELECT entry FROM runs WHERE name = ?", (name,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def entries(self, names: Optional[Iterable[str]] = None) -> Iterator[Tuple[str, Dict[str, Any]]]:
+        """(name, entry) in file order, for all runs or for ``names``."""
+        wanted = None if names is None else set(names)
+        for name, entry in self.conn.execute("SELECT name, entry FROM runs ORDER BY pos"):
+            if wanted is None or name in wanted:
+                yield name, json.loads(entry)
+
+    def lengths(self) -> List[Tuple[str, int]]:
+        return list(self.conn.execute("SELECT name, length FROM runs ORDER BY pos"))
+
+    # Writes (only under the database lock) -------------------------------------------
+
+    def insert(self, runs: Iterable[Tuple[str, Dict[str, Any], Optional[int]]]) -> None:
+        self.conn.executemany(
+            "INSERT INTO runs (name, entry, length) VALUES (?, ?, ?)",
+            ((name, to_json(entry), length) for name, entry, length in runs),
+        )
+
+    def grow_last(self, extra: int) -> bool:
+        """Extend the last run's byte range (text appended after it that is not a run)."""
+        cursor = self.conn.execute("UPDATE runs SET length = length + ? WHERE pos = (SELECT max(pos) FROM runs)", (extra,))
+        return cursor.rowcount == 1
+
+    def delete(self, names: Iterable[str]) -> None:
+        self.conn.executemany("DELETE FROM runs WHERE name = ?", ((name,) for name in names))
+
+    def set_state(self, state: FileState) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO state (id, json) VALUES (0, ?)", (json.dumps(dataclasses.asdict(state)),))
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+
+def _uri_path(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(os.path.abspath(path))
+
+
+def to_json(entry: Dict[str, Any]) -> str:
+    return json.dumps(_plain(entry), ensure_ascii=False)
+
+
+def _plain(value: Any) -> Any:
+    """The entry with every YAML type a hand edit can bring in turned into JSON types."""
+    if isinstance(value, dict):
+        return {_key(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _key(key: Any) -> str:
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return str(key).lower()
+    return key if isinstance(key, str) else str(_plain(key))

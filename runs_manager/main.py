@@ -1,0 +1,65 @@
+"""The `runs` command: parses the command line and hands each subcommand to its module."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn, Optional, Sequence
+
+from runs_manager import __version__
+from runs_manager.commands import delete, list as list_, lookup, new, reproduce, table
+from runs_manager.errors import RunsError
+
+COMMANDS = (new, delete, list_, table, lookup, reproduce)
+
+
+class UsageError(RunsError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        # One line, like every other error, instead of argparse's usage block.
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="runs",
+        description="Record, start and look up machine-learning runs. "
+        "Settings come from ./.runsrc, overridden by flags after the subcommand.",
+    )
+    parser.add_argument("--version", action="version", version=f"runs {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        if not hasattr(args, "run"):
+            parser.print_help()
+            return 2
+        from runs_manager.settings import Settings, given_flags
+
+        return int(args.run(args, Settings.load(given_flags(args))))
+    except RunsError as e:
+        print(f"runs: error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, UsageError) else 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (runs list | head): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as e:  # a failure no check foresaw (a full disk, a permission): one line, no traceback
+        where = f": {e.filename}" if e.filename else ""
+        print(f"runs: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Turning stored values into text that keeps one run on one line."""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+MISSING = "_"
+
+
+def printable(text: str) -> str:
+    """``text`` with line breaks, tabs and other control characters shown as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)  # JSON spells null, true, lists and mappings as YAML would
+
+
+def cell(value: Any, width: Optional[int]) -> str:
+    """A table cell: missing values as _, cut to ``width`` characters plus '...'."""
+    if value is None:
+        return MISSING
+    text = printable(as_text(value))
+    if width is not None and len(text) > width:
+        return text[:width] + "..."
+    return text

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+import sys
+
+
+def confirm(question: str) -> bool:
+    """Ask a yes/no question; anything but y/yes, and a stdin that is not a terminal, mean no."""
+    if not sys.stdin.isatty():
+        print(f"{question} no (stdin is not a terminal; pass -y to confirm)", file=sys.stderr)
+        return False
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")

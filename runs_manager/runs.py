@@ -1,0 +1,169 @@
+"""What a run is besides its entry: its directories, its tmux session, its command line."""
+from __future__ import annotations
+
+import glob
+import os
+import shlex
+import shutil
+import socket
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from runs_manager import fsutil, names
+from runs_manager.database import Database
+from runs_manager.index import Index
+from runs_manager.settings import Settings
+
+GITIGNORE = "# Created by runs: checkpoints and logs do not belong in git.\n*\n"
+# Set by tmux (or the shell) for each pane; passing ours on would mislead the program.
+_OWN_ENV = {"TMUX", "TMUX_PANE", "PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES"}
+
+
+def database(settings: Settings) -> Database:
+    return Database(settings.db_path, recover=lambda intent, index: _undo_new(settings, intent, index))
+
+
+def tensorboard_dir(settings: Settings, name: str) -> str:
+    return os.path.join(settings.tensorboard_root, name) + os.sep
+
+
+def checkpoint_path(settings: Settings, name: str) -> str:
+    return os.path.join(settings.checkpoints_root, name)
+
+
+def ensure_runs_dir(settings: Settings) -> None:
+    """Create the runs directory, ignored by git so checkpoints never end up in a commit."""
+    os.makedirs(settings.runs_dir, exist_ok=True)
+    gitignore = os.path.join(settings.runs_dir, ".gitignore")
+    if not os.path.lexists(gitignore):
+        fsutil.atomic_write(gitignore, GITIGNORE.encode())
+
+
+# Launching ------------------------------------------------------------------------------
+
+
+def program_flags(settings: Settings, name: str) -> List[Tuple[str, str]]:
+    """The flags passed to the program after its command: paths of its own, and extra flags."""
+    flags = []
+    if settings.tb_dir_flag:
+        flags.append((settings.tb_dir_flag, tensorboard_dir(settings, name)))
+    if settings.save_path_flag:
+        flags.append((settings.save_path_flag, checkpoint_path(settings, name)))
+    runs_dir = settings.runs_dir.rstrip(os.sep) or os.sep
+    for flag, value in settings.extra_flags:
+        flags.append((flag, value.replace("<runs-dir>", runs_dir).replace("<run-name>", name)))
+    return flags
+
+
+def command_line(command: str, flags: Iterable[Tuple[str, str]]) -> str:
+    """The command as typed, then each flag and value as a shell word of its own."""
+    return command + "".join(f" {shlex.quote(flag)} {shlex.quote(value)}" for flag, value in flags)
+
+
+def launch_script(name: str, line: str, virtualenv: Optional[str]) -> str:
+    """The shell script a run's tmux session runs.
+
+    When the program ends, the session stays open with a shell, showing the output (as
+    the original tool did), until the user closes it or deletes the run.
+    """
+    body = line
+    if virtualenv:
+        activate = os.path.join(os.path.expanduser(virtualenv), "bin", "activate")
+        body = f". {shlex.quote(activate)} && {{\n{line}\n}}"
+    return (
+        f"{body}\n"
+        "status=$?\n"
+        f"printf '\\n[runs] %s exited with status %s; exit this shell to close the session.\\n' "
+        f"{shlex.quote(name)} \"$status\"\n"
+        'exec "${SHELL:-/bin/sh}"\n'
+    )
+
+
+def environment_for_session(server_env: Dict[str, str]) -> Dict[str, str]:
+    """The variables a new session must be given so the run sees this shell's environment.
+
+    A tmux server keeps the environment it was started with; without this a run would
+    use the PATH (and conda or virtualenv) of whichever shell started the server.
+    """
+    if not server_env:
+        return {}  # no server yet: the one we start inherits our environment
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _OWN_ENV and server_env.get(key) != value
+    }
+
+
+def host() -> str:
+    return socket.gethostname()
+
+
+# Stopping and deleting ------------------------------------------------------------------
+
+
+def stop_session(name: str, entry: Dict[str, Any], live: Dict[str, str]) -> Optional[str]:
+    """Kill the run's tmux session if it is still running here; returns a note if not done."""
+    from runs_manager import tmux
+
+    session = entry.get("tmux_session")
+    if not isinstance(session, str):
+        session = names.session_name(name)
+    recorded_host = entry.get("host")
+    if recorded_host not in (None, host()):
+        if session in live:
+            return f"session '{session}' belongs to host {recorded_host}; not stopped from here"
+        return None
+    if session not in live:
+        return None
+    recorded_id = entry.get("tmux_session_id")
+    if recorded_id not in (None, live[session]):
+        return f"session '{session}' is not the one run '{name}' started; left alone"
+    tmux.kill(live[session])
+    return None
+
+
+def remove_files(settings: Settings, name: str, others: Iterable[str]) -> List[str]:
+    """Delete a run's TensorBoard directory and checkpoints; returns what was removed.
+
+    Nothing outside the runs directory is touched, and no file that belongs to another run
+    (run 'a.ckpt-x' owns checkpoints/a.ckpt-x, which matches a.ckpt*).
+    """
+    if not names.is_valid(name):
+        return []  # a hand-edited name could be '../..': derive no paths from it
+    root = settings.runs_dir
+    removed = []
+    tb = tensorboard_dir(settings, name).rstrip(os.sep)
+    if fsutil.remove(tb, root):
+        removed.append(tb)
+    fsutil.prune_empty_parents(tb, settings.tensorboard_root)
+    owners = set(others) | {name}
+    ckpt = checkpoint_path(settings, name)
+    for path in [ckpt] + sorted(glob.glob(glob.escape(ckpt) + ".ckpt*")):
+        if _owner(os.path.relpath(path, settings.checkpoints_root), owners) == name and fsutil.remove(path, root):
+            removed.append(path)
+    fsutil.prune_empty_parents(ckpt, settings.checkpoints_root)
+    return removed
+
+
+def _owner(relative: str, runs: Iterable[str]) -> Optional[str]:
+    """The run a checkpoint file belongs to: the longest run name it is or starts as name.ckpt."""
+    candidates = [relative]
+    start = relative.find(".ckpt")
+    while start != -1:
+        candidates.append(relative[:start])
+        start = relative.find(".ckpt", start + 1)
+    known = set(runs)
+    return max((c for c in candidates if c in known), key=len, default=None)
+
+
+def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
+    """Recovery for a `runs new` that died half-way: keep a whole run, or leave nothing."""
+    name = intent.get("name")
+    if intent.get("op") != "new" or not isinstance(name, str) or index.entry(name) is not None:
+        return
+    from runs_manager import tmux
+
+    session, session_id = intent.get("session"), intent.get("session_id")
+    live = tmux.sessions() if shutil.which("tmux") else {}
+    if isinstance(session, str) and session in live and session_id in (None, live[session]):
+        tmux.kill(live[session])
+    remove_files(settings, name, index.names())

@@ -1,0 +1,211 @@
+"""Configuration: defaults < ``.runsrc`` < command-line flags, decided here and only here."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from typing import Any, Callable, Mapping, Optional, Tuple
+
+from runs_manager.errors import RunsError
+
+RUNSRC = ".runsrc"
+
+# Every key a .runsrc may hold; all but extra-flags are also flags after the subcommand.
+KEYS = (
+    "runs-dir",
+    "db-filename",
+    "tb-dir-flag",
+    "save-path-flag",
+    "column-width",
+    "virtualenv-path",
+    "extra-flags",
+)
+
+Flags = Tuple[Tuple[str, str], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    runs_dir: str = ".runs/"
+    db_filename: str = ".runs.yml"
+    tb_dir_flag: Optional[str] = "--tb-dir"
+    save_path_flag: Optional[str] = "--save-path"
+    column_width: int = 30
+    virtualenv_path: Optional[str] = None
+    extra_flags: Flags = ()
+
+    @property
+    def db_path(self) -> str:
+        return os.path.join(self.runs_dir, self.db_filename)
+
+    @property
+    def tensorboard_root(self) -> str:
+        return os.path.join(self.runs_dir, "tensorboard")
+
+    @property
+    def checkpoints_root(self) -> str:
+        return os.path.join(self.runs_dir, "checkpoints")
+
+    @classmethod
+    def load(cls, cli: Mapping[str, Any], runsrc: str = RUNSRC) -> Settings:
+        """Merge the defaults, the ``.runsrc`` file (if any) and flags given on the command line.
+
+        ``cli`` maps keys (``runs-dir`` or ``runs_dir``) to the strings the user typed; keys
+        the user did not give must be absent.
+        """
+        sources = {key: (value, runsrc) for key, value in _read_runsrc(runsrc).items()}
+        for key, value in cli.items():
+            sources[_normalize(key)] = (value, "--" + _normalize(key))
+        values = {}
+        for key, (raw, source) in sources.items():
+            value = _PARSERS[key](raw, f"{source}: {key}" if source == runsrc else source)
+            if value is not _DEFAULT:
+                values[key.replace("-", "_")] = value
+        return cls(**values)
+
+
+def _normalize(key: str) -> str:
+    return key.replace("_", "-")
+
+
+def _read_runsrc(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunsError(f"cannot read {path}: {e}") from None
+    import yaml  # here, not at the top: `runs --help` must not pay for it
+
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        raise RunsError(f"{path} is not valid YAML: {_one_line(e)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RunsError(f"{path} must be a mapping of settings (key: value), not {_kind(data)}")
+    result: dict[str, Any] = {}
+    for key, value in data.items():
+        name = _normalize(str(key))
+        if name not in KEYS:
+            close = difflib.get_close_matches(name, KEYS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(KEYS)}"
+            raise RunsError(f"{path}: unknown key '{key}'{hint}")
+        if name in result:
+            raise RunsError(f"{path}: '{key}' is given twice")
+        result[name] = value
+    return result
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+class _Default:
+    """Marks 'use the default' so that null and empty values fall through to it."""
+
+
+_DEFAULT: Any = _Default()
+
+
+def _is_null(raw: Any) -> bool:
+    return raw is None or raw == "None"
+
+
+def _path(raw: Any, where: str) -> Any:
+    if raw is None or raw == "":
+        return _DEFAULT
+    if not isinstance(raw, str):
+        raise RunsError(f"{where} must be a path, not {_kind(raw)}")
+    return raw
+
+
+def _file_name(raw: Any, where: str) -> Any:
+    value = _path(raw, where)
+    if value is not _DEFAULT and (os.sep in value or value in (".", "..")):
+        raise RunsError(f"{where} must be a file name inside the runs directory, got '{value}'")
+    return value
+
+
+def _flag(raw: Any, where: str) -> Optional[str]:
+    if _is_null(raw):
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        raise RunsError(f"{where} must be a flag such as --tb-dir, or None to pass no flag")
+    return raw
+
+
+def _optional_path(raw: Any, where: str) -> Optional[str]:
+    if _is_null(raw) or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise RunsError(f"{where} must be a path, not {_kind(raw)}")
+    return raw
+
+
+def _width(raw: Any, where: str) -> Any:
+    if _is_null(raw) or raw == "":
+        return _DEFAULT
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise RunsError(f"{where} must be a whole number of at least 1, got {raw!r}")
+    return raw
+
+
+def _extra_flags(raw: Any, where: str) -> Flags:
+    if _is_null(raw):
+        return ()
+    problem = f"{where} must be a list of [flag, value] pairs, such as [[--log-dir, <runs-dir>/logs/<run-name>]]"
+    if not isinstance(raw, list):
+        raise RunsError(problem)
+    pairs = []
+    for item in raw:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and item[0].strip()):
+            raise RunsError(problem)
+        flag, value = item
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise RunsError(problem)
+        # The original's .runsrc wrote extra flags without dashes (goal-log-dir); keep that working.
+        pairs.append((flag if flag.startswith("-") else "--" + flag, str(value)))
+    return tuple(pairs)
+
+
+_PARSERS: dict[str, Callable[[Any, str], Any]] = {
+    "runs-dir": _path,
+    "db-filename": _file_name,
+    "tb-dir-flag": _flag,
+    "save-path-flag": _flag,
+    "column-width": _width,
+    "virtualenv-path": _optional_path,
+    "extra-flags": _extra_flags,
+}
+
+
+def add_flags(parser: Any, *keys: str) -> None:
+    """Add the command-line forms of ``.runsrc`` keys to a subcommand's parser."""
+    import argparse
+
+    helps = {
+        "runs-dir": "directory for the database, TensorBoard logs and checkpoints (default .runs/)",
+        "db-filename": "file name of the database inside the runs directory (default .runs.yml)",
+        "tb-dir-flag": "flag that passes the run's TensorBoard directory to the program; None for no flag",
+        "save-path-flag": "flag that passes the run's checkpoint path to the program; None for no flag",
+        "column-width": "cut table cells longer than this many characters (default 30)",
+        "virtualenv-path": "virtualenv to activate before the program starts",
+    }
+    for key in keys:
+        parser.add_argument("--" + key, dest=key.replace("-", "_"), metavar="VALUE", default=argparse.SUPPRESS, help=helps[key])
+
+
+def given_flags(args: Any) -> dict[str, Any]:
+    """The ``.runsrc`` keys the user gave as flags (absent ones are not in ``args``)."""
+    return {key: getattr(args, key.replace("-", "_")) for key in KEYS if hasattr(args, key.replace("-", "_"))}

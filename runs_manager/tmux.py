@@ -1,0 +1,90 @@
+"""tmux, through libtmux: starting, finding and stopping the sessions of runs.
+
+Sessions are always addressed by exact name or id: a bare ``-t exp`` would also match
+``exp1509804959``, since tmux completes prefixes.
+"""
+from __future__ import annotations
+
+import shutil
+from typing import Any, Dict, List, Mapping, Sequence
+
+from runs_manager.errors import RunsError
+
+# tmux refuses a command message over 16 KB; keep the environment we pass well under it.
+MAX_ENV_BYTES = 12_000
+
+
+class TmuxError(RunsError):
+    pass
+
+
+def require() -> None:
+    if shutil.which("tmux") is None:
+        raise RunsError("tmux is not installed; runs starts each run in a tmux session (apt-get install tmux)")
+
+
+def _run(*args: str) -> List[str]:
+    """The one place that runs tmux."""
+    require()
+    import libtmux  # imported here: only `new` and `delete` talk to tmux
+
+    proc: Any = libtmux.Server().cmd(*args)
+    if proc.returncode != 0:
+        raise TmuxError(f"tmux {args[0]} failed: {' '.join(proc.stderr)}")
+    return list(proc.stdout)
+
+
+def _no_server(error: TmuxError) -> bool:
+    message = str(error)
+    return "no server running" in message or "error connecting to" in message
+
+
+def sessions() -> Dict[str, str]:
+    """Session name -> session id, for every session of the tmux server."""
+    try:
+        lines = _run("list-sessions", "-F", "#{session_id}\t#{session_name}")
+    except TmuxError as e:
+        if _no_server(e):
+            return {}
+        raise
+    return {name: sid for sid, _, name in (line.partition("\t") for line in lines)}
+
+
+def environment() -> Dict[str, str]:
+    """The tmux server's global environment (what a new session starts with)."""
+    try:
+        lines = _run("show-environment", "-g")
+    except TmuxError as e:
+        if _no_server(e):
+            return {}
+        raise
+    env: Dict[str, str] = {}
+    last = None
+    for line in lines:
+        name, eq, value = line.partition("=")
+        if eq and name.replace("_", "a").isalnum():
+            env[name] = value
+            last = name
+        elif last is not None and not line.startswith("-"):
+            env[last] += "\n" + line  # a value with a newline in it (an exported function)
+    return env
+
+
+def new_session(session: str, directory: str, argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """Start a detached session running ``argv`` (no shell in between); returns its id."""
+    env_args = [arg for name, value in env.items() for arg in ("-e", f"{name}={value}")]
+    if sum(len(arg) for arg in env_args) > MAX_ENV_BYTES:
+        raise RunsError(
+            "your environment differs from the tmux server's by more than tmux can pass on; "
+            "start runs from a fresh tmux server (tmux kill-server) or unset large variables"
+        )
+    out = _run("new-session", "-d", "-P", "-F", "#{session_id}", "-s", session, "-c", directory, *env_args, "--", *argv)
+    return out[0]
+
+
+def kill(session_id: str) -> None:
+    try:
+        _run("kill-session", "-t", session_id)
+    except TmuxError as e:
+        if not (_no_server(e) or "can't find session" in str(e)):
+            raise

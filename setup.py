@@ -1,0 +1,30 @@
+from setuptools import find_packages, setup
+
+with open("README.rst", encoding="utf-8") as f:
+    long_description = f.read()
+
+setup(
+    name="runs-manager",
+    version="0.1.0",
+    description="Record, launch (in tmux) and reproduce machine-learning runs, in a human-readable YAML database",
+    long_description=long_description,
+    long_description_content_type="text/x-rst",
+    license="MIT",
+    packages=find_packages(include=["runs_manager", "runs_manager.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "PyYAML>=5.4",
+        "tabulate>=0.8.7",
+        "GitPython>=3.1.18",
+        "libtmux>=0.15",
+    ],
+    extras_require={"test": ["pytest>=7", "hypothesis>=6.50"]},
+    entry_points={"console_scripts": ["runs = runs_manager.main:main"]},
+    classifiers=[
+        "Environment :: Console",
+        "License :: OSI Approved :: MIT License",
+        "Operating System :: POSIX",
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,288 @@
+from __future__ import annotations
+
+import datetime
+import os
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+def writes(out: Path, expression: str) -> str:
+    """A command that writes ``expression``, expanded by the run's shell, to ``out``,
+    ignoring the flags runs appends."""
+    return f"sh -c 'echo \"{expression}\" > {out}' sh"
+
+
+def test_new_records_the_five_fields(runs, db, head, tmux):
+    result = runs("new", "exp1", "python main.py", "--description=first try")
+    assert result.code == 0, result.err
+    entry = db()["exp1"]
+    assert entry["command"] == "python main.py"
+    assert entry["commit"] == head
+    assert entry["description"] == "first try"
+    assert entry["host"] == os.uname().nodename
+    stamp = datetime.datetime.fromisoformat(entry["datetime"])
+    assert stamp.utcoffset() is not None
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - stamp).total_seconds()) < 60
+    assert "exp1" in tmux.sessions()
+    assert "tmux attach -t =exp1" in result.out
+
+
+def test_new_without_description_records_empty_string(runs, db):
+    assert runs("new", "exp1", "true").code == 0
+    assert db()["exp1"]["description"] == ""
+
+
+def test_new_creates_directories_and_gitignore(runs, repo):
+    assert runs("new", "sweep/lr-0.1", "true").code == 0
+    assert (repo / ".runs/tensorboard/sweep/lr-0.1").is_dir()
+    assert (repo / ".runs/checkpoints/sweep").is_dir()
+    assert (repo / ".runs/.gitignore").read_text().splitlines()[-1] == "*"
+    assert git("status", "--porcelain", cwd=repo) == ""
+
+
+def test_program_gets_flags_as_separate_words(runs, repo, runsrc):
+    runsrc({"save-path-flag": "-s", "extra-flags": [["goal-log-dir", "<runs-dir>/goal-logs/<run-name>.log"]]})
+    git("add", ".runsrc", cwd=repo)
+    git("commit", "-qm", "rc", cwd=repo)
+    out = repo / "argv.txt"
+    program = "python3 -c " + shlex.quote(f"import sys, json; open({str(out)!r}, 'w').write(json.dumps(sys.argv[1:]))")
+    assert runs("new", "a.b", program).code == 0
+    wait_for(out.exists)
+    import json
+
+    assert json.loads(out.read_text()) == [
+        "--tb-dir", ".runs/tensorboard/a.b/",
+        "-s", ".runs/checkpoints/a.b",
+        "--goal-log-dir", ".runs/goal-logs/a.b.log",
+    ]
+
+
+def test_command_goes_to_the_shell_as_typed(runs, repo):
+    out = repo / "env.txt"
+    assert runs("new", "e", f"FOO='a b;c' sh -c 'echo \"$FOO\" > {out}' ignored", "--tb-dir-flag", "None", "--save-path-flag", "None").code == 0
+    wait_for(lambda: out.exists() and out.read_text())
+    assert out.read_text() == "a b;c\n"
+
+
+def test_session_stays_open_after_program_ends(runs, repo, tmux):
+    assert runs("new", "short", "echo done-marker").code == 0
+    time.sleep(0.5)
+    assert "short" in tmux.sessions()
+    pane = tmux.run("capture-pane", "-p", "-t", "=short:").stdout
+    assert "done-marker" in pane
+    assert "exited with status 0" in pane
+
+
+def test_name_with_dots_gets_a_tmux_session_without_dots(runs, repo, db, tmux):
+    assert runs("new", "lr-0.1", "true").code == 0
+    assert db()["lr-0.1"]["tmux_session"] == "lr-0~1"
+    assert "lr-0~1" in tmux.sessions()
+
+
+def test_collision_appends_timestamp_and_says_so(runs, db):
+    assert runs("new", "exp", "true").code == 0
+    before = int(time.time())
+    second = runs("new", "exp", "true")
+    third = runs("new", "exp", "true")
+    assert second.code == third.code == 0
+    names = list(db())
+    assert len(names) == 3 and names[0] == "exp"
+    for name, result in zip(names[1:], (second, third)):
+        assert name.startswith("exp") and int(name[3:13]) >= before
+        assert f"'{name}'" in result.out
+    assert len(set(names)) == 3
+
+
+def test_group_conflicts_are_errors(runs, db):
+    assert runs("new", "a/b", "true").code == 0
+    result = runs("new", "a", "true")
+    assert result.code == 1 and "group" in result.err
+    assert runs("new", "c", "true").code == 0
+    result = runs("new", "c/d", "true")
+    assert result.code == 1 and "run 'c' exists" in result.err
+    assert set(db()) == {"a/b", "c"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "/abs", "a/", "a//b", "..", "a/../b", ".", "has space", "tab\tname", "new\nline", "semi;colon", "dollar$", "quote'", "é", "a:b", "x" * 201],
+)
+def test_invalid_names_are_refused_before_anything_is_written(runs, repo, name):
+    result = runs("new", name, "true")
+    assert result.code == 1
+    assert result.err.startswith("runs: error: invalid run name")
+    assert len(result.err.strip().splitlines()) == 1
+    assert not (repo / ".runs").exists()
+
+
+def test_not_a_git_repository(runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runs("new", "exp", "true")
+    assert result.code == 1 and "not in a git repository" in result.err
+    assert not (tmp_path / ".runs").exists()
+
+
+def test_repository_without_commits(runs, tmp_path, monkeypatch):
+    git("init", "-q", str(tmp_path / "empty"))
+    monkeypatch.chdir(tmp_path / "empty")
+    result = runs("new", "exp", "true")
+    assert result.code == 1 and "no commits" in result.err
+    assert not (tmp_path / "empty/.runs").exists()
+
+
+@pytest.mark.parametrize("change", ["modify", "stage", "untracked"])
+def test_dirty_tree_is_refused_and_paths_listed(runs, repo, change):
+    if change == "modify":
+        (repo / "main.py").write_text("changed\n")
+    elif change == "stage":
+        (repo / "new.py").write_text("x\n")
+        git("add", "new.py", cwd=repo)
+    else:
+        (repo / "scratch.txt").write_text("x\n")
+    result = runs("new", "exp", "true")
+    assert result.code == 1
+    assert "uncommitted changes" in result.err
+    assert ("main.py" if change == "modify" else "new.py" if change == "stage" else "scratch.txt") in result.err
+    assert not (repo / ".runs").exists()
+
+
+def test_dirty_listing_is_capped(runs, repo):
+    for i in range(25):
+        (repo / f"f{i:02}.txt").write_text("x")
+    result = runs("new", "exp", "true")
+    assert "and 15 more" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_ignored_files_and_runs_dir_do_not_count(runs, repo, db):
+    (repo / ".gitignore").write_text("*.log\n")
+    git("add", ".gitignore", cwd=repo)
+    git("commit", "-qm", "ignore", cwd=repo)
+    (repo / "train.log").write_text("x")
+    assert runs("new", "one", "true").code == 0
+    # A tracked database file that runs itself changes must not make the tree dirty.
+    git("add", "-f", ".runs/.runs.yml", cwd=repo)
+    git("commit", "-qm", "track db", cwd=repo)
+    assert runs("new", "two", "true").code == 0
+    assert set(db()) == {"one", "two"}
+
+
+def test_tmux_missing_is_refused(runs, repo, monkeypatch, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip(), bin_dir / "git")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    result = runs("new", "exp", "true")
+    assert result.code == 1 and "tmux is not installed" in result.err
+    assert not (repo / ".runs").exists()
+
+
+def test_failed_launch_rolls_back(runs, repo, db, tmp_path, monkeypatch):
+    assert runs("new", "kept", "true").code == 0
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    real_tmux = subprocess.run(["which", "tmux"], capture_output=True, text=True).stdout.strip()
+    fake = bin_dir / "tmux"
+    # A tmux that answers questions but cannot start sessions (the fault we cannot cause for real).
+    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = new-session ] && {{ echo "create session failed" >&2; exit 1; }}; done\nexec {real_tmux} "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    result = runs("new", "doomed", "true")
+    assert result.code == 1 and "create session failed" in result.err
+    assert set(db()) == {"kept"}
+    assert not (repo / ".runs/tensorboard/doomed").exists()
+    assert not (repo / ".runs/.runs.yml.pending").exists()
+
+
+def test_overwrite_asks_and_no_keeps_the_old_run(runs, db, repo):
+    assert runs("new", "exp", "true", "--description=old").code == 0
+    result = runs("new", "exp", "true", "--overwrite")  # stdin is not a terminal: that is a no
+    assert result.code == 1
+    assert db()["exp"]["description"] == "old"
+
+
+def test_overwrite_with_yes_replaces_the_run(runs, db, repo, tmux):
+    tmux.new("keeps-the-server-up")  # so session ids are not reused
+    assert runs("new", "exp", "sleep 600", "--description=old").code == 0
+    (repo / ".runs/tensorboard/exp/events.out").write_text("old events")
+    (repo / ".runs/checkpoints/exp.ckpt-1.index").write_text("old")
+    old_id = db()["exp"]["tmux_session_id"]
+    assert runs("new", "exp", "sleep 600", "--description=new", "--overwrite", "-y").code == 0
+    assert list(db()) == ["exp"]
+    assert db()["exp"]["description"] == "new"
+    assert db()["exp"]["tmux_session_id"] != old_id
+    assert not (repo / ".runs/tensorboard/exp/events.out").exists()
+    assert not (repo / ".runs/checkpoints/exp.ckpt-1.index").exists()
+    assert tmux.sessions().count("exp") == 1
+
+
+def test_overwrite_refused_on_dirty_tree_keeps_old_run(runs, db, repo):
+    assert runs("new", "exp", "true", "--description=old").code == 0
+    (repo / "main.py").write_text("dirty")
+    result = runs("new", "exp", "true", "--overwrite", "-y")
+    assert result.code == 1
+    assert db()["exp"]["description"] == "old"
+    assert (repo / ".runs/tensorboard/exp").is_dir()
+
+
+def test_virtualenv_is_activated(runs, repo, runsrc, tmp_path):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin/activate").write_text(f"export ACTIVATED=yes\n")
+    out = repo / "venv.txt"
+    assert runs("new", "v", writes(out, "$ACTIVATED"), f"--virtualenv-path={venv}").code == 0
+    wait_for(lambda: out.exists() and out.read_text())
+    assert out.read_text() == "yes\n"
+
+
+def test_missing_virtualenv_is_refused_before_writing(runs, repo, tmp_path):
+    result = runs("new", "v", "true", f"--virtualenv-path={tmp_path / 'nope'}")
+    assert result.code == 1 and "does not exist" in result.err
+    assert not (repo / ".runs").exists()
+
+
+def test_run_sees_the_environment_runs_was_started_with(runs, repo, tmux, monkeypatch):
+    tmux.new("users-own-session")  # a server that already runs, started with another environment
+    monkeypatch.setenv("RUNS_TEST_VAR", "from-this-shell")
+    out = repo / "var.txt"
+    assert runs("new", "envtest", writes(out, "$RUNS_TEST_VAR")).code == 0
+    wait_for(lambda: out.exists() and out.read_text())
+    assert out.read_text() == "from-this-shell\n"
+
+
+def test_works_from_inside_tmux(runs, repo, tmux, monkeypatch):
+    tmux.new("outer")
+    socket = tmux.run("display-message", "-p", "-t", "=outer:", "#{socket_path}").stdout.strip()
+    monkeypatch.setenv("TMUX", f"{socket},1,0")
+    result = runs("new", "inner", "true")
+    assert result.code == 0, result.err
+    assert "tmux switch-client -t =inner" in result.out
+    assert "inner" in tmux.sessions()
+
+
+def test_working_directory_with_spaces_and_quotes(runs, tmp_path, monkeypatch, db):
+    path = tmp_path / "my 'odd' \"dir\" $HOME"
+    path.mkdir()
+    git("init", "-q", cwd=path)
+    (path / "main.py").write_text("")
+    git("add", ".", cwd=path)
+    git("commit", "-qm", "x", cwd=path)
+    monkeypatch.chdir(path)
+    out = path / "pwd.txt"
+    assert runs("new", "odd", f"pwd > {shlex.quote(str(out))} #").code == 0
+    wait_for(lambda: out.exists() and out.read_text())
+    assert out.read_text().strip() == str(path)

@@ -1,0 +1,152 @@
+"""Fixtures: a real git repository, a real tmux server of the test's own, a .runsrc factory.
+
+Nothing here touches the user's home directory or tmux server: HOME points into the
+test's temporary directory and tmux's socket lives in a directory made for the test.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional
+
+import pytest
+import yaml
+
+from runs_manager.main import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Result(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keep every test off the real home directory and the user's tmux server."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))  # never the checkout itself
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.com")
+    # A short directory: tmux's socket path must fit in 108 bytes.
+    tmux_dir = tempfile.mkdtemp(prefix="runs-tmux-", dir="/tmp")
+    monkeypatch.setenv("TMUX_TMPDIR", tmux_dir)
+    monkeypatch.delenv("TMUX", raising=False)
+    monkeypatch.delenv("TMUX_PANE", raising=False)
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    tmux_bin = shutil.which("tmux") or "tmux"
+    real_home = os.path.expanduser("~")
+    assert real_home == str(home)
+    yield
+    subprocess.run([tmux_bin, "kill-server"], capture_output=True, env=dict(os.environ, TMUX_TMPDIR=tmux_dir))
+    shutil.rmtree(tmux_dir, ignore_errors=True)
+
+
+def git(*args: str, cwd: Optional[Path] = None) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository with one commit, as the current directory."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    git("init", "-q", "-b", "main", cwd=path)
+    (path / "main.py").write_text("import sys\nprint(sys.argv)\n")
+    git("add", ".", cwd=path)
+    git("commit", "-qm", "initial", cwd=path)
+    monkeypatch.chdir(path)
+    return path
+
+
+@pytest.fixture
+def head(repo: Path) -> str:
+    return git("rev-parse", "HEAD", cwd=repo).strip()
+
+
+class Tmux:
+    """The test's own tmux server."""
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["tmux", *args], capture_output=True, text=True)
+
+    def sessions(self) -> List[str]:
+        result = self.run("list-sessions", "-F", "#{session_name}")
+        return result.stdout.split() if result.returncode == 0 else []
+
+    def new(self, name: str, command: str = "sleep 600") -> None:
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, command], check=True)
+
+
+@pytest.fixture
+def tmux() -> Tmux:
+    return Tmux()
+
+
+@pytest.fixture
+def runsrc(repo: Path) -> Callable[[Any], Path]:
+    """Write .runsrc in the current directory: a mapping (dumped as YAML) or raw text."""
+
+    def write(content: Any) -> Path:
+        path = repo / ".runsrc"
+        path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def runs(capsys: pytest.CaptureFixture) -> Callable[..., Result]:
+    """Run `runs ARGS...` in this process; returns exit code, stdout and stderr."""
+
+    def call(*argv: str) -> Result:
+        capsys.readouterr()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return call
+
+
+def run_process(*argv: str, input: Optional[str] = None, timeout: float = 60, env: Optional[Dict[str, str]] = None, cwd: Any = None) -> Result:
+    """Run `python -m runs_manager ARGS...` as a separate process."""
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    done = subprocess.run(
+        [sys.executable, "-m", "runs_manager", *argv],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+        cwd=cwd,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def runs_process() -> Callable[..., Result]:
+    return run_process
+
+
+def database(repo: Path, name: str = ".runs/.runs.yml") -> Dict[str, Any]:
+    """The YAML database as a strict YAML parser reads it ({} when absent)."""
+    path = repo / name
+    if not path.exists():
+        return {}
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@pytest.fixture
+def db(repo: Path) -> Callable[[], Dict[str, Any]]:
+    return lambda: database(repo)
