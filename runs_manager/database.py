@@ -24,7 +24,7 @@ import time
 import zlib
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from runs_manager import fsutil, yamlfile
+from runs_manager import faults, fsutil, yamlfile
 from runs_manager.errors import RunsError
 from runs_manager.index import FileState, Index, IndexUnusable
 
@@ -234,6 +234,7 @@ class Database:
             for chunked in (True, False):
                 index = Index.create(path)
                 parser = yamlfile.Parser(data, progress)
+                faults.point("index:rebuilding")
                 try:
                     index.insert((name, entry, length) for name, entry, length, _ in parser.runs(chunked))
                     break
@@ -345,10 +346,15 @@ class Transaction:
         journal = {"intent": getattr(self, "_intent", None), "append": {}}
         journal["append"] = {"at": state.size, "ino": state.ino, "bytes": base64.b64encode(blob).decode()}
         db._write_journal(journal)
+        faults.point("append:journal-written")
         try:
             with open(db.path, "ab") as f:
                 if os.fstat(f.fileno()).st_size != state.size:
                     raise RunsError(f"{db.path} changed while runs was writing it; try again")
+                if faults.armed("append:torn"):
+                    f.write(blob[: len(blob) // 2])
+                    f.flush()
+                    faults.point("append:torn")
                 f.write(blob)
                 f.flush()
                 os.fsync(f.fileno())
@@ -356,10 +362,12 @@ class Transaction:
         except OSError as e:
             db._cut_torn_append(journal["append"])
             raise RunsError(f"cannot write {db.path}: {e.strerror}") from None
+        faults.point("append:written")
         self.index.begin()
         self.index.insert([(name, entry, len(blob))])
         self.index.set_state(_state_of(st, zlib.crc32(blob, state.crc), blob, state.header, True))
         self.index.commit()
+        faults.point("index:written")
 
     def remove(self, names: Iterable[str]) -> None:
         doomed = set(names)

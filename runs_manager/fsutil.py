@@ -5,6 +5,8 @@ import os
 import shutil
 import tempfile
 
+from runs_manager import faults
+
 TEMP_MARK = ".tmp-"
 
 
@@ -32,6 +34,7 @@ def atomic_write(path: str, data: bytes) -> None:
         os.fsync(fd)
         os.close(fd)
         fd = -1
+        faults.point("atomic-write:temp-written")
         os.replace(temp, path)
     except BaseException:
         if fd != -1:

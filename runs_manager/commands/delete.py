@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runs_manager import names, patterns, runs, settings as settings_module
+from runs_manager import faults, names, patterns, runs, settings as settings_module
 from runs_manager.errors import RunsError
 from runs_manager.output import printable
 from runs_manager.prompt import confirm
@@ -49,6 +49,7 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
             if not names.is_valid(name):
                 print(f"runs: '{printable(name)}' is not a valid run name; only its entry is deleted")
             runs.remove_files(settings, name, others)
+        faults.point("delete:files-removed")
         txn.remove(present)
     print(f"Deleted {len(present)} run{'s' if len(present) != 1 else ''}.")
     return 0

@@ -8,7 +8,7 @@ import shlex
 import time
 from typing import Any, Dict, List, Set
 
-from runs_manager import interrupts, names, runs, settings as settings_module
+from runs_manager import faults, interrupts, names, runs, settings as settings_module
 from runs_manager.database import Transaction
 from runs_manager.errors import RunsError
 from runs_manager.prompt import confirm
@@ -155,13 +155,16 @@ def _start(
     }
     env = runs.environment_for_session(tmux.environment())
     txn.intend(intent)
+    faults.point("new:journal-written")
     with interrupts.deferred() as interrupted:
         try:
             os.makedirs(os.path.dirname(tb.rstrip(os.sep)), exist_ok=True)
             os.mkdir(tb)  # not exist_ok: the name was chosen so that it does not exist
             os.makedirs(os.path.dirname(runs.checkpoint_path(settings, name)), exist_ok=True)
+            faults.point("new:dirs-created")
             script = runs.launch_script(name, line, settings.virtualenv_path)
             entry["tmux_session_id"] = intent["session_id"] = tmux.new_session(session, directory, ["/bin/sh", "-c", script], env)
+            faults.point("new:session-started")
             if interrupted:
                 raise KeyboardInterrupt
             txn.add(name, entry)
