@@ -19,14 +19,19 @@ import errno
 import fcntl
 import json
 import os
+import sqlite3
 import sys
 import time
 import zlib
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from runs_manager import faults, fsutil, yamlfile
+from runs_manager import faults, fsutil
 from runs_manager.errors import RunsError
 from runs_manager.index import FileState, Index, IndexUnusable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runs_manager import yamlfile
 
 # A change to the YAML file within this long of the index being written may share its
 # timestamp (coarse file-system clocks), so the content is then compared too.
@@ -119,8 +124,8 @@ class Database:
 
     def _refresh(self) -> Index:
         """Under the lock: finish or undo an interrupted change, then bring the index up to date."""
-        fsutil.remove_temp_files(self.path)
-        fsutil.remove_temp_files(self.index_path)
+        for path in (self.path, self.index_path, self.journal_path):
+            fsutil.remove_temp_files(path)
         intent = self._read_journal()
         if intent is not None:
             self._cut_torn_append(intent.get("append"))
@@ -172,11 +177,13 @@ class Database:
             and zlib.crc32(memoryview(data)[: state.size]) == state.crc
         ):
             return False
+        from runs_manager import yamlfile  # here: PyYAML is needed only to parse or write
+
         tail = data[state.size :]
         parser = yamlfile.Parser(tail)
         try:
             runs = list(parser.runs())
-        except (yamlfile.ParseError, yamlfile._Unsplittable):
+        except (yamlfile.ParseError, yamlfile.Unsplittable):
             return False  # the full rebuild reports it with the right line
         if not parser.simple:
             return False
@@ -230,6 +237,8 @@ class Database:
         return Index.open(self.index_path, snapshot=False)
 
     def _build(self, data: bytes, st: Optional[os.stat_result], path: Optional[str]) -> Index:
+        from runs_manager import yamlfile
+
         with _Progress(self.path, len(data)) as progress:
             for chunked in (True, False):
                 index = Index.create(path)
@@ -238,7 +247,7 @@ class Database:
                 try:
                     index.insert((name, entry, length) for name, entry, length, _ in parser.runs(chunked))
                     break
-                except yamlfile._Unsplittable:
+                except yamlfile.Unsplittable:
                     index.close()
                     if path:
                         os.unlink(path)
@@ -311,6 +320,7 @@ class Transaction:
     def __init__(self, db: Database, index: Index) -> None:
         self._db = db
         self.index = index
+        self._intent: Optional[Dict[str, Any]] = None
 
     def names(self) -> List[str]:
         return self.index.names()
@@ -330,6 +340,8 @@ class Transaction:
         self._db._clear_journal()
 
     def add(self, name: str, entry: Entry) -> None:
+        from runs_manager import yamlfile
+
         blob = yamlfile.dump_entry(name, entry)
         if yamlfile.load_one(blob) != (name, entry):
             raise RunsError(f"run '{name}' cannot be stored in YAML exactly as given")
@@ -343,8 +355,10 @@ class Transaction:
 
     def _append(self, name: str, entry: Entry, blob: bytes, state: FileState) -> None:
         db = self._db
-        journal = {"intent": getattr(self, "_intent", None), "append": {}}
-        journal["append"] = {"at": state.size, "ino": state.ino, "bytes": base64.b64encode(blob).decode()}
+        journal = {
+            "intent": self._intent,
+            "append": {"at": state.size, "ino": state.ino, "bytes": base64.b64encode(blob).decode()},
+        }
         db._write_journal(journal)
         faults.point("append:journal-written")
         try:
@@ -363,11 +377,28 @@ class Transaction:
             db._cut_torn_append(journal["append"])
             raise RunsError(f"cannot write {db.path}: {e.strerror}") from None
         faults.point("append:written")
-        self.index.begin()
-        self.index.insert([(name, entry, len(blob))])
-        self.index.set_state(_state_of(st, zlib.crc32(blob, state.crc), blob, state.header, True))
-        self.index.commit()
+        self._update_index(
+            lambda: self.index.insert([(name, entry, len(blob))]),
+            _state_of(st, zlib.crc32(blob, state.crc), blob, state.header, True),
+        )
         faults.point("index:written")
+
+    def _update_index(self, change: Callable[[], None], state: FileState) -> None:
+        """Bring the index in line with a change already made to the YAML file.
+
+        The YAML file is the truth: if the index cannot follow, it is thrown away (and rebuilt
+        by the next command) rather than failing a change that has happened.
+        """
+        try:
+            self.index.begin()
+            change()
+            self.index.set_state(state)
+            self.index.commit()
+        except sqlite3.Error:
+            self.index.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._db.index_path)
+            self.index = Index.create(None)
 
     def remove(self, names: Iterable[str]) -> None:
         doomed = set(names)
@@ -385,13 +416,14 @@ class Transaction:
             pos += length
         new = b"".join(pieces)
         self._write(new)
-        self.index.begin()
-        self.index.delete(doomed)
-        self.index.set_state(_state_of(os.stat(self._db.path), zlib.crc32(new), new, state.header, True))
-        self.index.commit()
+        self._update_index(
+            lambda: self.index.delete(doomed), _state_of(os.stat(self._db.path), zlib.crc32(new), new, state.header, True)
+        )
 
     def _rewrite(self, change: Callable[[List[Tuple[str, Entry]]], List[Tuple[str, Entry]]]) -> None:
         """Rewrite a file that cannot be changed in place (see yamlfile): parse it whole."""
+        from runs_manager import yamlfile
+
         data, _ = self._db._read()
         try:
             _, runs = yamlfile.parse_all(data)

@@ -100,6 +100,16 @@ class Index:
     def names(self) -> List[str]:
         return [name for (name,) in self.conn.execute("SELECT name FROM runs ORDER BY pos")]
 
+    def has(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone() is not None
+
+    def first_in_group(self, group: str) -> Optional[str]:
+        """A run named ``group/...``, if any (a range scan of the name index: '0' follows '/')."""
+        row = self.conn.execute(
+            "SELECT name FROM runs WHERE name > ? AND name < ? ORDER BY name LIMIT 1", (group + "/", group + "0")
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
 

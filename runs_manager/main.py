@@ -4,11 +4,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn, Optional, Sequence
 
-from runs_manager import __version__
+from runs_manager import __version__, flags
 from runs_manager.commands import delete, list as list_, lookup, new, reproduce, table
 from runs_manager.errors import RunsError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs start-up time that `runs --help` cannot spare
+    from typing import NoReturn, Optional, Sequence
 
 COMMANDS = (new, delete, list_, table, lookup, reproduce)
 
@@ -23,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="runs",
         description="Record, start and look up machine-learning runs. "
@@ -31,21 +34,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"runs {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     for command in COMMANDS:
-        command.add_parser(subparsers)
+        if command.NAME == chosen:
+            command.add_parser(subparsers)
+        else:  # only listed in `runs --help`: building every parser costs start-up time
+            subparsers.add_parser(command.NAME, help=command.HELP)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser(argv)
     try:
         args = parser.parse_args(argv)
         if not hasattr(args, "run"):
             parser.print_help()
             return 2
-        from runs_manager.settings import Settings, given_flags
+        from runs_manager.settings import Settings
 
-        return int(args.run(args, Settings.load(given_flags(args))))
+        return int(args.run(args, Settings.load(flags.given(args))))
     except RunsError as e:
         print(f"runs: error: {e}", file=sys.stderr)
         return 2 if isinstance(e, UsageError) else 1

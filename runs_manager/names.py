@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Container, Iterable, Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 # ASCII only: names become directory names, tmux session names and shell words on every
 # machine that shares the runs directory, whatever its locale.
@@ -45,13 +45,12 @@ def groups(name: str) -> Iterator[str]:
         yield "/".join(parts[:i])
 
 
-def group_conflict(name: str, names: Container[str], all_names: Iterable[str]) -> Optional[str]:
-    """The existing run that ``name`` would nest under or contain, if any."""
+def group_conflict(name: str, exists: Callable[[str], bool], first_in_group: Callable[[str], Optional[str]]) -> Optional[str]:
+    """The existing run that ``name`` would nest under ('a' for 'a/b') or contain ('a/b' for 'a')."""
     for group in groups(name):
-        if group in names:
+        if exists(group):
             return group
-    prefix = name + "/"
-    return next((other for other in all_names if other.startswith(prefix)), None)
+    return first_in_group(name)
 
 
 def session_name(name: str) -> str:

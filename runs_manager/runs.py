@@ -5,8 +5,7 @@ import glob
 import os
 import shlex
 import shutil
-import socket
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from runs_manager import fsutil, names
 from runs_manager.database import Database
@@ -15,7 +14,10 @@ from runs_manager.settings import Settings
 
 GITIGNORE = "# Created by runs: checkpoints and logs do not belong in git.\n*\n"
 # Set by tmux (or the shell) for each pane; passing ours on would mislead the program.
-_OWN_ENV = {"TMUX", "TMUX_PANE", "PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES"}
+_OWN_ENV = {
+    "TMUX", "TMUX_PANE", "TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION",
+    "PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES",
+}
 
 
 def database(settings: Settings) -> Database:
@@ -59,16 +61,19 @@ def command_line(command: str, flags: Iterable[Tuple[str, str]]) -> str:
     return command + "".join(f" {shlex.quote(flag)} {shlex.quote(value)}" for flag, value in flags)
 
 
-def launch_script(name: str, line: str, virtualenv: Optional[str]) -> str:
+def launch_script(name: str, line: str, virtualenv: Optional[str], unset: Iterable[str] = ()) -> str:
     """The shell script a run's tmux session runs.
 
-    When the program ends, the session stays open with a shell, showing the output (as
-    the original tool did), until the user closes it or deletes the run.
+    ``unset`` names variables the tmux server has and this shell does not. When the program
+    ends, the session stays open with a shell, showing the output (as the original tool
+    did), until the user closes it or deletes the run.
     """
     body = line
     if virtualenv:
         activate = os.path.join(os.path.expanduser(virtualenv), "bin", "activate")
         body = f". {shlex.quote(activate)} && {{\n{line}\n}}"
+    if unset:
+        body = f"unset {' '.join(unset)}\n{body}"
     return (
         f"{body}\n"
         "status=$?\n"
@@ -78,22 +83,22 @@ def launch_script(name: str, line: str, virtualenv: Optional[str]) -> str:
     )
 
 
-def environment_for_session(server_env: Dict[str, str]) -> Dict[str, str]:
-    """The variables a new session must be given so the run sees this shell's environment.
+def environment_for_session(server_env: Dict[str, str]) -> Tuple[Dict[str, str], List[str]]:
+    """What a new session must be given (and must drop) so the run sees this shell's environment.
 
     A tmux server keeps the environment it was started with; without this a run would
     use the PATH (and conda or virtualenv) of whichever shell started the server.
     """
     if not server_env:
-        return {}  # no server yet: the one we start inherits our environment
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if key not in _OWN_ENV and server_env.get(key) != value
-    }
+        return {}, []  # no server yet: the one we start inherits our environment
+    given = {key: value for key, value in os.environ.items() if key not in _OWN_ENV and server_env.get(key) != value}
+    dropped = sorted(key for key in server_env if key not in os.environ and key not in _OWN_ENV and key.isidentifier())
+    return given, dropped
 
 
 def host() -> str:
+    import socket
+
     return socket.gethostname()
 
 
@@ -121,38 +126,40 @@ def stop_session(name: str, entry: Dict[str, Any], live: Dict[str, str]) -> Opti
     return None
 
 
-def remove_files(settings: Settings, name: str, others: Iterable[str]) -> List[str]:
+def remove_files(settings: Settings, name: str, is_run: Callable[[str], bool]) -> List[str]:
     """Delete a run's TensorBoard directory and checkpoints; returns what was removed.
 
     Nothing outside the runs directory is touched, and no file that belongs to another run
-    (run 'a.ckpt-x' owns checkpoints/a.ckpt-x, which matches a.ckpt*).
+    (``is_run`` tells: run 'a.ckpt-x' owns checkpoints/a.ckpt-x, which matches a.ckpt*).
     """
     if not names.is_valid(name):
         return []  # a hand-edited name could be '../..': derive no paths from it
-    root = settings.runs_dir
-    removed = []
-    tb = tensorboard_dir(settings, name).rstrip(os.sep)
-    if fsutil.remove(tb, root):
-        removed.append(tb)
-    fsutil.prune_empty_parents(tb, settings.tensorboard_root)
-    owners = set(others) | {name}
-    ckpt = checkpoint_path(settings, name)
-    for path in [ckpt] + sorted(glob.glob(glob.escape(ckpt) + ".ckpt*")):
-        if _owner(os.path.relpath(path, settings.checkpoints_root), owners) == name and fsutil.remove(path, root):
-            removed.append(path)
-    fsutil.prune_empty_parents(ckpt, settings.checkpoints_root)
+    removed = [path for path in run_files(settings, name, is_run) if fsutil.remove(path, settings.runs_dir)]
+    fsutil.prune_empty_parents(tensorboard_dir(settings, name).rstrip(os.sep), settings.tensorboard_root)
+    fsutil.prune_empty_parents(checkpoint_path(settings, name), settings.checkpoints_root)
     return removed
 
 
-def _owner(relative: str, runs: Iterable[str]) -> Optional[str]:
+def run_files(settings: Settings, name: str, is_run: Callable[[str], bool]) -> List[str]:
+    """The files of run ``name`` that exist: its TensorBoard directory and checkpoints."""
+    tb = tensorboard_dir(settings, name).rstrip(os.sep)
+    found = [tb] if os.path.lexists(tb) else []
+    ckpt = checkpoint_path(settings, name)
+    for path in [ckpt] + sorted(glob.glob(glob.escape(ckpt) + ".ckpt*")):
+        owner = _owner(os.path.relpath(path, settings.checkpoints_root), lambda n: n == name or is_run(n))
+        if owner == name and os.path.lexists(path):
+            found.append(path)
+    return found
+
+
+def _owner(relative: str, is_run: Callable[[str], bool]) -> Optional[str]:
     """The run a checkpoint file belongs to: the longest run name it is or starts as name.ckpt."""
     candidates = [relative]
     start = relative.find(".ckpt")
     while start != -1:
         candidates.append(relative[:start])
         start = relative.find(".ckpt", start + 1)
-    known = set(runs)
-    return max((c for c in candidates if c in known), key=len, default=None)
+    return max((c for c in candidates if is_run(c)), key=len, default=None)
 
 
 def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
@@ -166,4 +173,4 @@ def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
     live = tmux.sessions() if shutil.which("tmux") else {}
     if isinstance(session, str) and session in live and session_id in (None, live[session]):
         tmux.kill(live[session])
-    remove_files(settings, name, index.names())
+    remove_files(settings, name, index.has)

@@ -2,24 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from typing import Any, Callable, Mapping, Optional, Tuple
 
 from runs_manager.errors import RunsError
 
-RUNSRC = ".runsrc"
+from runs_manager.flags import KEYS
 
-# Every key a .runsrc may hold; all but extra-flags are also flags after the subcommand.
-KEYS = (
-    "runs-dir",
-    "db-filename",
-    "tb-dir-flag",
-    "save-path-flag",
-    "column-width",
-    "virtualenv-path",
-    "extra-flags",
-)
+RUNSRC = ".runsrc"
 
 Flags = Tuple[Tuple[str, str], ...]
 
@@ -90,6 +80,8 @@ def _read_runsrc(path: str) -> dict[str, Any]:
     for key, value in data.items():
         name = _normalize(str(key))
         if name not in KEYS:
+            import difflib
+
             close = difflib.get_close_matches(name, KEYS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(KEYS)}"
             raise RunsError(f"{path}: unknown key '{key}'{hint}")
@@ -189,23 +181,3 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "extra-flags": _extra_flags,
 }
 
-
-def add_flags(parser: Any, *keys: str) -> None:
-    """Add the command-line forms of ``.runsrc`` keys to a subcommand's parser."""
-    import argparse
-
-    helps = {
-        "runs-dir": "directory for the database, TensorBoard logs and checkpoints (default .runs/)",
-        "db-filename": "file name of the database inside the runs directory (default .runs.yml)",
-        "tb-dir-flag": "flag that passes the run's TensorBoard directory to the program; None for no flag",
-        "save-path-flag": "flag that passes the run's checkpoint path to the program; None for no flag",
-        "column-width": "cut table cells longer than this many characters (default 30)",
-        "virtualenv-path": "virtualenv to activate before the program starts",
-    }
-    for key in keys:
-        parser.add_argument("--" + key, dest=key.replace("-", "_"), metavar="VALUE", default=argparse.SUPPRESS, help=helps[key])
-
-
-def given_flags(args: Any) -> dict[str, Any]:
-    """The ``.runsrc`` keys the user gave as flags (absent ones are not in ``args``)."""
-    return {key: getattr(args, key.replace("-", "_")) for key in KEYS if hasattr(args, key.replace("-", "_"))}

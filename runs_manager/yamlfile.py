@@ -97,7 +97,7 @@ class Parser:
         self.simple = b"\r" not in data
 
     def runs(self, chunked: bool = True) -> Iterator[Run]:
-        """Every run in file order. With ``chunked``, raises _Unsplittable where the file
+        """Every run in file order. With ``chunked``, raises Unsplittable where the file
         needs to be parsed whole."""
         bounds = self._bounds() if chunked else [0, len(self.data)]
         seen: Dict[str, int] = {}
@@ -111,10 +111,10 @@ class Parser:
                     chunk = _Chunk(raw, first_line=line)
                 except ParseError:
                     if len(bounds) > 2:
-                        raise _Unsplittable from None
+                        raise Unsplittable from None
                     raise
                 if i > 0 and chunk.runs and chunk.starts[0] != 0:
-                    raise _Unsplittable
+                    raise Unsplittable
                 if i == 0:
                     self.header = chunk.starts[0] if chunk.runs else len(raw)
                 self.simple = self.simple and chunk.simple
@@ -140,7 +140,7 @@ class Parser:
         return bounds
 
 
-class _Unsplittable(Exception):
+class Unsplittable(Exception):
     """The file cannot be read chunk by chunk; parse it whole."""
 
 
@@ -149,7 +149,7 @@ def parse_all(data: bytes, progress: Callable[[int], None] = lambda done: None) 
     parser = Parser(data, progress)
     try:
         return parser, list(parser.runs())
-    except _Unsplittable:
+    except Unsplittable:
         parser = Parser(data, progress)
         runs = list(parser.runs(chunked=False))
         parser.simple = False

@@ -1,21 +1,29 @@
 """`runs list`: the names of runs, oldest first."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from runs_manager import flags
 
-from runs_manager import patterns, runs, settings as settings_module
-from runs_manager.output import printable
-from runs_manager.settings import Settings
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
+    from typing import Any, Optional
+
+    from runs_manager.settings import Settings
+
+NAME = "list"
+HELP = "list run names"
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("list", help="list run names", description="Print run names, one per line, oldest first.")
+    parser = subparsers.add_parser(NAME, help=HELP, description="Print run names, one per line, oldest first.")
     parser.add_argument("--pattern", "-p", metavar="REGEX", help="only names this regular expression matches in full")
-    settings_module.add_flags(parser, "runs-dir", "db-filename")
+    flags.add(parser, "runs-dir", "db-filename")
     parser.set_defaults(run=lambda args, settings: list_runs(settings, args.pattern))
 
 
 def list_runs(settings: Settings, pattern: Optional[str]) -> int:
+    from runs_manager import patterns, runs
+    from runs_manager.output import printable
+
     with runs.database(settings).reading() as index:
         names = index.names()
     lines = [printable(name) for name in patterns.matching(pattern, names)]

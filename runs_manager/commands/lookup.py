@@ -1,31 +1,39 @@
 """`runs lookup NAME [KEY]`: one run's entry, or one of its values."""
 from __future__ import annotations
 
-import difflib
-from typing import Any, List, Optional
-
-from runs_manager import runs, settings as settings_module
+from runs_manager import flags
 from runs_manager.errors import RunsError
-from runs_manager.output import printable
-from runs_manager.settings import Settings
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
+    from typing import Any, List, Optional
+
+    from runs_manager.settings import Settings
+
+NAME = "lookup"
+HELP = "print a run's entry or one value"
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "lookup", help="print a run's entry or one value", description="Print KEY of run NAME, or the whole entry as YAML."
+        NAME, help=HELP, description="Print KEY of run NAME, or the whole entry as YAML."
     )
     parser.add_argument("name", metavar="NAME")
     parser.add_argument("key", metavar="KEY", nargs="?", help="command, commit, datetime, description, host, ...")
-    settings_module.add_flags(parser, "runs-dir", "db-filename")
+    flags.add(parser, "runs-dir", "db-filename")
     parser.set_defaults(run=lambda args, settings: lookup(settings, args.name, args.key))
 
 
 def lookup(settings: Settings, name: str, key: Optional[str]) -> int:
+    from runs_manager.output import printable
+
     entry = find(settings, name)
     if key is None:
         print(_yaml(entry), end="")
         return 0
     if key not in entry:
+        import difflib
+
         keys = ", ".join(entry) or "none"
         close = difflib.get_close_matches(key, list(entry), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
@@ -37,6 +45,9 @@ def lookup(settings: Settings, name: str, key: Optional[str]) -> int:
 
 def find(settings: Settings, name: str) -> Any:
     """The entry of run ``name``; unknown names are an error that suggests close ones."""
+    from runs_manager import runs
+    from runs_manager.output import printable
+
     with runs.database(settings).reading() as index:
         entry = index.entry(name)
         if entry is not None:
@@ -47,6 +58,8 @@ def find(settings: Settings, name: str) -> Any:
 
 
 def _close_names(name: str, names: List[str]) -> List[str]:
+    import difflib
+
     # difflib over 100,000 names takes seconds; names of a similar length are enough.
     similar = [n for n in names if abs(len(n) - len(name)) <= max(3, len(name) // 3)]
     return difflib.get_close_matches(name, similar, n=3, cutoff=0.6)

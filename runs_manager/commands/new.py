@@ -1,26 +1,28 @@
 """`runs new NAME COMMAND`: record a run and start it in a tmux session of its own."""
 from __future__ import annotations
 
-import argparse
-import datetime
 import os
-import shlex
-import time
-from typing import Any, Dict, List, Set
 
-from runs_manager import faults, interrupts, names, runs, settings as settings_module
-from runs_manager.database import Transaction
+from runs_manager import flags
 from runs_manager.errors import RunsError
-from runs_manager.prompt import confirm
-from runs_manager.settings import Settings
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
+    from typing import Any, Dict, List
+
+    from runs_manager.database import Database, Transaction
+    from runs_manager.index import Index
+    from runs_manager.settings import Settings
 
 SHOW_DIRTY = 10
+
+NAME = "new"
+HELP = "record a run and start it in tmux"
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "new",
-        help="record a run and start it in tmux",
+        NAME, help=HELP,
         description="Record a run (command, commit, time, host, description) and start it in a tmux session. "
         "The program gets --tb-dir <runs-dir>/tensorboard/NAME/ and --save-path <runs-dir>/checkpoints/NAME.",
     )
@@ -29,21 +31,23 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--description", "-d", default="", help="what this run is for")
     parser.add_argument("--overwrite", action="store_true", help="delete an existing run of this name first")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask before overwriting")
-    settings_module.add_flags(parser, "runs-dir", "db-filename", "tb-dir-flag", "save-path-flag", "virtualenv-path")
+    flags.add(parser, "runs-dir", "db-filename", "tb-dir-flag", "save-path-flag", "virtualenv-path")
     parser.set_defaults(
         run=lambda args, settings: new(settings, args.name, args.command, args.description, args.overwrite, args.yes)
     )
 
 
 def new(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool) -> int:
+    import shlex
+
+    from runs_manager import git, names, runs, tmux
+
     # Everything that can be checked is checked before anything is written.
     problem = names.problem(name)
     if problem:
         raise RunsError(f"invalid run name: {problem}; {names.RULE}")
     if not command.strip():
         raise RunsError("the command is empty")
-    from runs_manager import git, tmux  # here, not at the top: slow imports that only `new` needs
-
     directory = os.getcwd()
     commit = git.head_commit(directory)
     _require_clean(git.dirty_paths(directory, except_under=settings.runs_dir))
@@ -57,13 +61,11 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
 
     runs.ensure_runs_dir(settings)
     with db.writing() as txn:
-        all_names = txn.names()
-        if overwrite and name in set(all_names):
+        if overwrite and txn.index.has(name):
             if not confirmed:
                 raise RunsError(f"run '{name}' appeared while you were asked; nothing changed, try again")
-            _delete(settings, txn, name, all_names)
-            all_names = txn.names()
-        final = _free_name(settings, name, all_names, tmux.sessions())
+            _delete(settings, txn, name)
+        final = _free_name(settings, name, txn.index, tmux.sessions())
         if final != name:
             print(f"Run '{name}' exists; this run is named '{final}'.")
         entry = _start(settings, txn, final, command, description, commit, directory)
@@ -83,45 +85,48 @@ def _require_clean(dirty: List[str]) -> None:
     )
 
 
-def _exists(db: Any, name: str) -> bool:
+def _exists(db: Database, name: str) -> bool:
     with db.reading() as index:
-        return index.entry(name) is not None
+        return index.has(name)
 
 
 def _confirm_overwrite(name: str) -> bool:
+    from runs_manager.prompt import confirm
+
     if confirm(f"Run '{name}' exists. Delete it (entry, TensorBoard logs, checkpoints, tmux session) and start anew?"):
         return True
     raise RunsError(f"not confirmed; run '{name}' is unchanged")
 
 
-def _delete(settings: Settings, txn: Transaction, name: str, all_names: List[str]) -> None:
-    from runs_manager import tmux
+def _delete(settings: Settings, txn: Transaction, name: str) -> None:
+    from runs_manager import runs, tmux
 
-    entry = txn.entry(name) or {}
-    note = runs.stop_session(name, entry, tmux.sessions())
+    note = runs.stop_session(name, txn.entry(name) or {}, tmux.sessions())
     if note:
         print(f"runs: {note}")
-    runs.remove_files(settings, name, [n for n in all_names if n != name])
+    runs.remove_files(settings, name, txn.index.has)
     txn.remove([name])
 
 
-def _free_name(settings: Settings, name: str, all_names: List[str], sessions: Dict[str, str]) -> str:
+def _free_name(settings: Settings, name: str, index: Index, sessions: Dict[str, str]) -> str:
     """``name``, or if it is taken the original tool's answer: the name plus the Unix time."""
-    taken: Set[str] = set(all_names)
-    conflict = names.group_conflict(name, taken, all_names)
+    import time
+
+    from runs_manager import names, runs
+
+    conflict = names.group_conflict(name, index.has, index.first_in_group)
     if conflict:
         raise RunsError(
             f"run '{conflict}' exists, so '{name}' cannot be used: a run cannot also be a group of runs ('a' and 'a/b')"
         )
 
     def free(candidate: str) -> bool:
-        # A session or TensorBoard directory of that name without an entry is not ours to reuse.
+        # A session or files of that name without an entry are not ours to reuse or delete.
         return (
-            candidate not in taken
+            not index.has(candidate)
             and names.session_name(candidate) not in sessions
-            and not os.path.lexists(runs.tensorboard_dir(settings, candidate))
-            and names.group_conflict(candidate, taken, ()) is None
-            and not any(other.startswith(candidate + "/") for other in taken)
+            and not runs.run_files(settings, candidate, index.has)
+            and names.group_conflict(candidate, index.has, index.first_in_group) is None
         )
 
     if free(name):
@@ -138,7 +143,9 @@ def _free_name(settings: Settings, name: str, all_names: List[str], sessions: Di
 def _start(
     settings: Settings, txn: Transaction, name: str, command: str, description: str, commit: str, directory: str
 ) -> Dict[str, Any]:
-    from runs_manager import tmux
+    import datetime
+
+    from runs_manager import faults, interrupts, names, runs, tmux
 
     tb = runs.tensorboard_dir(settings, name)
     line = runs.command_line(command, runs.program_flags(settings, name))
@@ -153,7 +160,7 @@ def _start(
         "launched": line,
         "tmux_session": session,
     }
-    env = runs.environment_for_session(tmux.environment())
+    env, unset = runs.environment_for_session(tmux.environment())
     txn.intend(intent)
     faults.point("new:journal-written")
     with interrupts.deferred() as interrupted:
@@ -162,7 +169,7 @@ def _start(
             os.mkdir(tb)  # not exist_ok: the name was chosen so that it does not exist
             os.makedirs(os.path.dirname(runs.checkpoint_path(settings, name)), exist_ok=True)
             faults.point("new:dirs-created")
-            script = runs.launch_script(name, line, settings.virtualenv_path)
+            script = runs.launch_script(name, line, settings.virtualenv_path, unset)
             entry["tmux_session_id"] = intent["session_id"] = tmux.new_session(session, directory, ["/bin/sh", "-c", script], env)
             faults.point("new:session-started")
             if interrupted:
@@ -170,7 +177,7 @@ def _start(
             txn.add(name, entry)
         except BaseException:
             runs.stop_session(name, entry if "tmux_session_id" in entry else {}, tmux.sessions())
-            runs.remove_files(settings, name, ())
+            runs.remove_files(settings, name, txn.index.has)
             txn.done()
             raise
         txn.done()

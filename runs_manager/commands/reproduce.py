@@ -1,26 +1,34 @@
 """`runs reproduce NAME`: the commands that rerun a run exactly."""
 from __future__ import annotations
 
-import shlex
-from typing import Any
-
-from runs_manager import settings as settings_module
+from runs_manager import flags
 from runs_manager.commands.lookup import find
 from runs_manager.errors import RunsError
-from runs_manager.output import printable
-from runs_manager.settings import Settings
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
+    from typing import Any
+
+    from runs_manager.settings import Settings
+
+NAME = "reproduce"
+HELP = "print commands that rerun a run"
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "reproduce", help="print commands that rerun a run", description="Print commands that check out the run's commit and start it again."
+        NAME, help=HELP, description="Print commands that check out the run's commit and start it again."
     )
     parser.add_argument("name", metavar="NAME")
-    settings_module.add_flags(parser, "runs-dir", "db-filename")
+    flags.add(parser, "runs-dir", "db-filename")
     parser.set_defaults(run=lambda args, settings: reproduce(settings, args.name))
 
 
 def reproduce(settings: Settings, name: str) -> int:
+    import shlex
+
+    from runs_manager.output import printable
+
     entry = find(settings, name)
     for key in ("commit", "command"):
         if not isinstance(entry.get(key), str) or not entry[key]:

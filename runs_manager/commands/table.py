@@ -1,23 +1,31 @@
 """`runs table`: the runs as a table, oldest first."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from runs_manager import flags
 
-from runs_manager import patterns, runs, settings as settings_module
-from runs_manager.output import cell, printable
-from runs_manager.settings import Settings
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
+    from typing import Any, Optional
+
+    from runs_manager.settings import Settings
 
 COLUMNS = ("command", "commit", "datetime", "description", "host")
 
+NAME = "table"
+HELP = "show runs as a table"
+
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("table", help="show runs as a table", description="Show runs as a table, oldest first.")
+    parser = subparsers.add_parser(NAME, help=HELP, description="Show runs as a table, oldest first.")
     parser.add_argument("--pattern", "-p", metavar="REGEX", help="only runs whose names this regular expression matches in full")
-    settings_module.add_flags(parser, "runs-dir", "db-filename", "column-width")
+    flags.add(parser, "runs-dir", "db-filename", "column-width")
     parser.set_defaults(run=lambda args, settings: table(settings, args.pattern))
 
 
 def table(settings: Settings, pattern: Optional[str]) -> int:
+    from runs_manager import patterns, runs
+    from runs_manager.output import cell, printable
+
     with runs.database(settings).reading() as index:
         wanted = patterns.matching(pattern, index.names()) if pattern is not None else None
         rows = [

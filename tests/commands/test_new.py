@@ -286,3 +286,13 @@ def test_working_directory_with_spaces_and_quotes(runs, tmp_path, monkeypatch, d
     assert runs("new", "odd", f"pwd > {shlex.quote(str(out))} #").code == 0
     wait_for(lambda: out.exists() and out.read_text())
     assert out.read_text().strip() == str(path)
+
+
+def test_run_does_not_see_variables_this_shell_lacks(runs, repo, tmux, monkeypatch):
+    monkeypatch.setenv("RUNS_STALE_VAR", "from-the-server")
+    tmux.new("started-with-the-variable")
+    monkeypatch.delenv("RUNS_STALE_VAR")
+    out = repo / "stale.txt"
+    assert runs("new", "fresh", writes(out, "[${RUNS_STALE_VAR-unset}]")).code == 0
+    wait_for(lambda: out.exists() and out.read_text())
+    assert out.read_text() == "[unset]\n"

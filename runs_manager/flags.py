@@ -1,0 +1,37 @@
+"""The command-line forms of the ``.runsrc`` keys (light: imported for every command)."""
+from __future__ import annotations
+
+import argparse
+
+# Every key a .runsrc may hold; all but extra-flags are also flags after the subcommand.
+KEYS = (
+    "runs-dir",
+    "db-filename",
+    "tb-dir-flag",
+    "save-path-flag",
+    "column-width",
+    "virtualenv-path",
+    "extra-flags",
+)
+
+_HELP = {
+    "runs-dir": "directory for the database, TensorBoard logs and checkpoints (default .runs/)",
+    "db-filename": "file name of the database inside the runs directory (default .runs.yml)",
+    "tb-dir-flag": "flag that passes the run's TensorBoard directory to the program; None for no flag",
+    "save-path-flag": "flag that passes the run's checkpoint path to the program; None for no flag",
+    "column-width": "cut table cells longer than this many characters (default 30)",
+    "virtualenv-path": "virtualenv to activate before the program starts",
+}
+
+
+def add(parser: argparse.ArgumentParser, *keys: str) -> None:
+    """Add the command-line forms of ``.runsrc`` keys to a subcommand's parser."""
+    for key in keys:
+        parser.add_argument(
+            "--" + key, dest=key.replace("-", "_"), metavar="VALUE", default=argparse.SUPPRESS, help=_HELP[key]
+        )
+
+
+def given(args: argparse.Namespace) -> dict:
+    """The ``.runsrc`` keys the user gave as flags (absent ones are not in ``args``)."""
+    return {key: getattr(args, key.replace("-", "_")) for key in KEYS if hasattr(args, key.replace("-", "_"))}
