@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from typing import Callable
 
 from runs_manager import faults
 
@@ -97,11 +98,14 @@ def remove(path: str, root: str) -> bool:
     return True
 
 
-def prune_empty_parents(path: str, stop: str) -> None:
-    """Remove the now-empty group directories above ``path``, up to but not including ``stop``."""
+def prune_empty_parents(path: str, stop: str, keep: Callable[[str], bool]) -> None:
+    """Remove the now-empty directories above ``path``, up to but not including ``stop``,
+    and not from the first one ``keep`` (given its path relative to ``stop``) wants kept."""
     stop = os.path.normpath(stop)
     parent = os.path.dirname(os.path.normpath(path))
     while parent and parent != stop and parent.startswith(stop + os.sep):
+        if keep(os.path.relpath(parent, stop)):
+            return
         try:
             os.rmdir(parent)
         except OSError:

@@ -103,10 +103,14 @@ class Index:
     def has(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone() is not None
 
-    def first_in_group(self, group: str) -> Optional[str]:
-        """A run named ``group/...``, if any (a range scan of the name index: '0' follows '/')."""
+    def first_in_group(self, group: str, other_than: str = "") -> Optional[str]:
+        """A run named ``group/...`` (but not ``other_than``), if any.
+
+        A range scan of the name index: '0' is the character after '/'.
+        """
         row = self.conn.execute(
-            "SELECT name FROM runs WHERE name > ? AND name < ? ORDER BY name LIMIT 1", (group + "/", group + "0")
+            "SELECT name FROM runs WHERE name > ? AND name < ? AND name != ? ORDER BY name LIMIT 1",
+            (group + "/", group + "0", other_than),
         ).fetchone()
         return None if row is None else str(row[0])
 

@@ -126,40 +126,63 @@ def stop_session(name: str, entry: Dict[str, Any], live: Dict[str, str]) -> Opti
     return None
 
 
-def remove_files(settings: Settings, name: str, is_run: Callable[[str], bool]) -> List[str]:
-    """Delete a run's TensorBoard directory and checkpoints; returns what was removed.
+def remove_files(settings: Settings, name: str, others: Index) -> List[str]:
+    """Delete a run's TensorBoard directory, checkpoints and emptied group directories.
 
-    Nothing outside the runs directory is touched, and no file that belongs to another run
-    (``is_run`` tells: run 'a.ckpt-x' owns checkpoints/a.ckpt-x, which matches a.ckpt*).
+    Nothing outside the runs directory is touched, and nothing that belongs to another run
+    in ``others``. Returns notes on what was left alone, and why.
     """
     if not names.is_valid(name):
         return []  # a hand-edited name could be '../..': derive no paths from it
-    removed = [path for path in run_files(settings, name, is_run) if fsutil.remove(path, settings.runs_dir)]
-    fsutil.prune_empty_parents(tensorboard_dir(settings, name).rstrip(os.sep), settings.tensorboard_root)
-    fsutil.prune_empty_parents(checkpoint_path(settings, name), settings.checkpoints_root)
-    return removed
+    files, notes = _files(settings, name, others)
+    for path in files:
+        fsutil.remove(path, settings.runs_dir)
+
+    def has_other_runs(group: str) -> bool:  # e.g. checkpoints/sweep/, which sweep/b's save path needs
+        return others.first_in_group(group, other_than=name) is not None
+
+    fsutil.prune_empty_parents(tensorboard_dir(settings, name).rstrip(os.sep), settings.tensorboard_root, has_other_runs)
+    fsutil.prune_empty_parents(checkpoint_path(settings, name), settings.checkpoints_root, has_other_runs)
+    return notes
 
 
-def run_files(settings: Settings, name: str, is_run: Callable[[str], bool]) -> List[str]:
+def run_files(settings: Settings, name: str, others: Index) -> List[str]:
     """The files of run ``name`` that exist: its TensorBoard directory and checkpoints."""
+    return _files(settings, name, others)[0]
+
+
+def _files(settings: Settings, name: str, others: Index) -> Tuple[List[str], List[str]]:
+    files, notes = [], []
+    group_member = others.first_in_group(name, other_than=name)
     tb = tensorboard_dir(settings, name).rstrip(os.sep)
-    found = [tb] if os.path.lexists(tb) else []
     ckpt = checkpoint_path(settings, name)
+    for directory in (tb, ckpt):
+        if os.path.lexists(directory) and group_member and os.path.isdir(directory):
+            notes.append(f"{directory} is left alone: it holds files of run '{group_member}'")
+        elif directory == tb and os.path.lexists(tb):
+            files.append(tb)
+
+    def is_run(candidate: str) -> bool:
+        return candidate == name or others.has(candidate)
+
     for path in [ckpt] + sorted(glob.glob(glob.escape(ckpt) + ".ckpt*")):
-        owner = _owner(os.path.relpath(path, settings.checkpoints_root), lambda n: n == name or is_run(n))
-        if owner == name and os.path.lexists(path):
-            found.append(path)
-    return found
+        if path == ckpt and group_member and os.path.isdir(ckpt):
+            continue
+        if os.path.lexists(path) and _owner(os.path.relpath(path, settings.checkpoints_root), is_run) == name:
+            files.append(path)
+    return files, notes
 
 
 def _owner(relative: str, is_run: Callable[[str], bool]) -> Optional[str]:
-    """The run a checkpoint file belongs to: the longest run name it is or starts as name.ckpt."""
-    candidates = [relative]
-    start = relative.find(".ckpt")
-    while start != -1:
-        candidates.append(relative[:start])
-        start = relative.find(".ckpt", start + 1)
-    return max((c for c in candidates if is_run(c)), key=len, default=None)
+    """The run a checkpoint file belongs to: the longest run name it starts with.
+
+    With runs 'a' and 'a.ckpt-x', checkpoints/a.ckpt-x-100.index is a.ckpt-x's (both
+    names match the start; the longer one is more specific).
+    """
+    for end in range(len(relative), 0, -1):
+        if is_run(relative[:end]):
+            return relative[:end]
+    return None
 
 
 def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
@@ -173,4 +196,4 @@ def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
     live = tmux.sessions() if shutil.which("tmux") else {}
     if isinstance(session, str) and session in live and session_id in (None, live[session]):
         tmux.kill(live[session])
-    remove_files(settings, name, index.has)
+    remove_files(settings, name, index)

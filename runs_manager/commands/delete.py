@@ -53,7 +53,8 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
                 print(f"runs: {note}")
             if not names.is_valid(name):
                 print(f"runs: '{printable(name)}' is not a valid run name; only its entry is deleted")
-            runs.remove_files(settings, name, txn.index.has)
+            for note in runs.remove_files(settings, name, txn.index):
+                print(f"runs: {note}")
         faults.point("delete:files-removed")
         txn.remove(present)
     print(f"Deleted {len(present)} run{'s' if len(present) != 1 else ''}.")

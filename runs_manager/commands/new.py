@@ -104,7 +104,8 @@ def _delete(settings: Settings, txn: Transaction, name: str) -> None:
     note = runs.stop_session(name, txn.entry(name) or {}, tmux.sessions())
     if note:
         print(f"runs: {note}")
-    runs.remove_files(settings, name, txn.index.has)
+    for note in runs.remove_files(settings, name, txn.index):
+        print(f"runs: {note}")
     txn.remove([name])
 
 
@@ -125,7 +126,7 @@ def _free_name(settings: Settings, name: str, index: Index, sessions: Dict[str, 
         return (
             not index.has(candidate)
             and names.session_name(candidate) not in sessions
-            and not runs.run_files(settings, candidate, index.has)
+            and not runs.run_files(settings, candidate, index)
             and names.group_conflict(candidate, index.has, index.first_in_group) is None
         )
 
@@ -177,7 +178,7 @@ def _start(
             txn.add(name, entry)
         except BaseException:
             runs.stop_session(name, entry if "tmux_session_id" in entry else {}, tmux.sessions())
-            runs.remove_files(settings, name, txn.index.has)
+            runs.remove_files(settings, name, txn.index)
             txn.done()
             raise
         txn.done()

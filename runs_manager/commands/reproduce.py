@@ -38,5 +38,8 @@ def reproduce(settings: Settings, name: str) -> int:
     # Every word is quoted so the lines round-trip through a POSIX shell, whatever they hold.
     print("To reproduce:")
     print(f" git checkout {shlex.quote(entry['commit'])}")
-    print(f" runs new {shlex.quote(name)} {shlex.quote(entry['command'])} --description={shlex.quote(description)}")
+    words = [shlex.quote(name), shlex.quote(entry["command"]), "--description=" + shlex.quote(description)]
+    if name.startswith("-") or entry["command"].startswith("-"):
+        words = words[2:] + ["--"] + words[:2]  # so `runs new` does not take them for options
+    print(" runs new " + " ".join(words))
     return 0
