@@ -23,7 +23,7 @@ import sqlite3
 import sys
 import time
 import zlib
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
 
 from runs_manager import faults, fsutil
 from runs_manager.errors import RunsError
@@ -38,13 +38,15 @@ if TYPE_CHECKING:
 RACY_NS = 2_000_000_000
 SHOW_PROGRESS_BYTES = 4_000_000
 LOCK_PATIENCE = 1.0  # seconds to wait for the lock before saying so
+# Ends with a blank line: comments directly above a run belong to that run.
 HEADER = (
     b"# runs database: one entry per run, oldest first. Edit with care: keep each run name\n"
-    b"# at the start of its line; 'runs' notices hand edits and re-reads the file.\n"
+    b"# at the start of its line; 'runs' notices hand edits and re-reads the file.\n\n"
 )
 
 Entry = Dict[str, Any]
 Recover = Callable[[Dict[str, Any], Index], None]
+T = TypeVar("T")
 
 
 class Database:
@@ -56,6 +58,23 @@ class Database:
         self._recover_intent = recover
 
     # Reading --------------------------------------------------------------------------
+
+    def read(self, query: Callable[[Index], T]) -> T:
+        """``query`` answered from a consistent view of the runs; a damaged index is rebuilt."""
+        try:
+            with self.reading() as index:
+                return query(index)
+        except IndexUnusable:
+            self._discard_index()
+        with self.reading() as index:
+            try:
+                return query(index)
+            except IndexUnusable as e:
+                raise RunsError(f"cannot read the index {self.index_path}: {e}") from None
+
+    def _discard_index(self) -> None:
+        with self._locked(), contextlib.suppress(FileNotFoundError):
+            os.unlink(self.index_path)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Index]:
@@ -76,7 +95,7 @@ class Database:
                 return index
             index.close()
         if not self._writable():
-            return self._build(*self._read(), path=None)  # a read-only runs directory: index in memory
+            return self._build_in_memory()  # a read-only runs directory
         with self._locked():
             self._refresh().close()
             try:
@@ -102,11 +121,11 @@ class Database:
         """Hold the lock and a fresh index; changes go through the Transaction."""
         self._exists()
         with self._locked():
-            index = self._refresh()
+            txn = Transaction(self, self._refresh())
             try:
-                yield Transaction(self, index)
+                yield txn
             finally:
-                index.close()
+                txn.index.close()
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -126,13 +145,17 @@ class Database:
         """Under the lock: finish or undo an interrupted change, then bring the index up to date."""
         for path in (self.path, self.index_path, self.journal_path):
             fsutil.remove_temp_files(path)
-        intent = self._read_journal()
-        if intent is not None:
-            self._cut_torn_append(intent.get("append"))
+        journal = self._read_journal()
+        if journal is not None:
+            self._cut_torn_append(journal.get("append"))
         index = self._updated_index()
-        if intent is not None:
-            if self._recover_intent is not None and "intent" in intent:
-                self._recover_intent(intent["intent"], index)
+        if journal is not None:
+            intent = journal.get("intent")
+            if self._recover_intent is not None and isinstance(intent, dict):
+                try:
+                    self._recover_intent(intent, index)
+                except (RunsError, OSError) as e:  # the journal must not block every later command
+                    print(f"runs: could not undo an interrupted change to {self.path}: {e}", file=sys.stderr)
             self._clear_journal()
         return index
 
@@ -180,12 +203,17 @@ class Database:
         from runs_manager import yamlfile  # here: PyYAML is needed only to parse or write
 
         tail = data[state.size :]
+        if yamlfile.has_document_markers(tail, after_first_key=False):
+            return False  # a second document: the full parse reports it
         parser = yamlfile.Parser(tail)
         try:
             runs = list(parser.runs())
         except (yamlfile.ParseError, yamlfile.Unsplittable):
             return False  # the full rebuild reports it with the right line
         if not parser.simple:
+            return False
+        # Text before the first new run joins the last old one (a `|+` scalar would keep it).
+        if parser.header and not _last_entry_keeps(index, data[: state.size], tail[: parser.header]):
             return False
         index.begin()
         try:
@@ -222,6 +250,8 @@ class Database:
         return crc
 
     def _replace_index(self, data: bytes, st: Optional[os.stat_result]) -> Index:
+        """Rebuild the index file from ``data``; in memory if the file cannot be written
+        (a full disk must not stop reads, nor the delete that frees space)."""
         temp = f"{self.index_path}{fsutil.TEMP_MARK}{os.getpid()}"
         try:
             self._build(data, st, path=temp).close()
@@ -230,11 +260,19 @@ class Database:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.index_path + suffix)
             os.replace(temp, self.index_path)
-        except OSError as e:
+            return Index.open(self.index_path, snapshot=False)
+        except (OSError, sqlite3.Error, IndexUnusable):
+            return self._build(data, st, path=None)
+        finally:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
-            raise RunsError(f"cannot write the index {self.index_path}: {e.strerror}") from None
-        return Index.open(self.index_path, snapshot=False)
+
+    def _build_in_memory(self) -> Index:
+        """An index of the file as it is, for a runs directory this process cannot write to."""
+        data, st = self._read()
+        journal = self._read_journal(clear_if_damaged=False) or {}
+        at = _torn_append_at(data, journal.get("append"), st)
+        return self._build(data if at is None else data[:at], st, path=None)
 
     def _build(self, data: bytes, st: Optional[os.stat_result], path: Optional[str]) -> Index:
         from runs_manager import yamlfile
@@ -255,6 +293,9 @@ class Database:
                     index.close()
                     where = f"{self.path}, line {e.line + 1}" if e.line is not None else self.path
                     raise RunsError(f"{where}: {e.message}") from None
+                except BaseException:
+                    index.close()
+                    raise
         simple = parser.simple and chunked
         index.set_state(_state_of(st, zlib.crc32(data), data, parser.header, simple))
         index.commit()
@@ -262,14 +303,15 @@ class Database:
 
     # The journal of an unfinished change --------------------------------------------
 
-    def _read_journal(self) -> Optional[Dict[str, Any]]:
+    def _read_journal(self, clear_if_damaged: bool = True) -> Optional[Dict[str, Any]]:
         try:
             with open(self.journal_path, encoding="utf-8") as f:
                 record = json.load(f)
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
-            self._clear_journal()  # written atomically, so unreadable means not ours
+            if clear_if_damaged:
+                self._clear_journal()  # written atomically, so unreadable means not ours
             return None
         return record if isinstance(record, dict) else {}
 
@@ -282,21 +324,42 @@ class Database:
 
     def _cut_torn_append(self, append: Optional[Dict[str, Any]]) -> None:
         """If a crash cut an append short, remove the part that was written."""
-        if not append:
-            return
-        at, blob = append["at"], base64.b64decode(append["bytes"])
         try:
             with open(self.path, "rb+") as f:
-                st = os.fstat(f.fileno())
-                if st.st_ino != append["ino"] or st.st_size <= at:
-                    return
-                f.seek(at)
-                tail = f.read(len(blob) + 1)
-                if len(tail) < len(blob) and blob.startswith(tail):
+                data = f.read()
+                at = _torn_append_at(data, append, os.fstat(f.fileno()))
+                if at is not None:
                     f.truncate(at)
                     os.fsync(f.fileno())
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             return
+
+
+def _torn_append_at(data: bytes, append: Optional[Dict[str, Any]], st: os.stat_result) -> Optional[int]:
+    """Where a journaled append that was cut short began, if ``data`` ends with such a part."""
+    if not isinstance(append, dict):
+        return None
+    try:
+        at, ino, blob = int(append["at"]), append["ino"], base64.b64decode(append["bytes"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    tail = data[at:]
+    if st.st_ino == ino and 0 < len(tail) < len(blob) and blob.startswith(tail):
+        return at
+    return None
+
+
+def _last_entry_keeps(index: Index, data: bytes, extra: bytes) -> bool:
+    """Whether the last run's entry reads the same with ``extra`` text after it."""
+    from runs_manager import yamlfile
+    from runs_manager.index import to_json
+
+    last = index.last()
+    if last is None:
+        return True
+    name, length, entry = last
+    loaded = yamlfile.load_one(data[len(data) - length :] + extra)
+    return loaded is not None and loaded[0] == name and json.loads(to_json(loaded[1])) == entry
 
 
 def _try_lock(fd: int, path: str, patience: float) -> bool:
@@ -322,11 +385,27 @@ class Transaction:
         self.index = index
         self._intent: Optional[Dict[str, Any]] = None
 
+    # Queries: a damaged index is rebuilt from the YAML file (the lock is held) and asked again.
+
     def names(self) -> List[str]:
-        return self.index.names()
+        return self._ask(lambda index: index.names())
 
     def entry(self, name: str) -> Optional[Entry]:
-        return self.index.entry(name)
+        return self._ask(lambda index: index.entry(name))
+
+    def has(self, name: str) -> bool:
+        return self._ask(lambda index: index.has(name))
+
+    def first_in_group(self, group: str, other_than: str = "") -> Optional[str]:
+        return self._ask(lambda index: index.first_in_group(group, other_than))
+
+    def _ask(self, query: Callable[[Index], T]) -> T:
+        try:
+            return query(self.index)
+        except IndexUnusable:
+            self.index.close()
+            self.index = self._db._replace_index(*self._db._read())
+            return query(self.index)
 
     def intend(self, intent: Dict[str, Any]) -> None:
         """Record what is about to happen, so that a crash half-way can be undone.
@@ -338,6 +417,7 @@ class Transaction:
 
     def done(self) -> None:
         self._db._clear_journal()
+        self._intent = None
 
     def add(self, name: str, entry: Entry) -> None:
         from runs_manager import yamlfile
@@ -345,13 +425,19 @@ class Transaction:
         blob = yamlfile.dump_entry(name, entry)
         if yamlfile.load_one(blob) != (name, entry):
             raise RunsError(f"run '{name}' cannot be stored in YAML exactly as given")
-        db, state = self._db, self.index.state()
+        db, state = self._db, self._ask(lambda index: index.state())
         if not db._exists() or state.size == 0:
             self._replace(HEADER + blob)
-        elif not state.simple:
+        elif not state.simple or not (
+            state.ends_with_newline or self._ask(lambda index: _last_entry_keeps(index, db._read()[0], b"\n"))
+        ):
+            # Cannot append: a file without a final newline whose last value would change
+            # with one (a block scalar) is rewritten too.
             self._rewrite(lambda runs: runs + [(name, entry)])
         else:
             self._append(name, entry, blob if state.ends_with_newline else b"\n" + blob, state)
+        if self._intent is None:
+            self.done()  # no intent of the caller's: the journal only covered this append
 
     def _append(self, name: str, entry: Entry, blob: bytes, state: FileState) -> None:
         db = self._db
@@ -394,15 +480,15 @@ class Transaction:
             change()
             self.index.set_state(state)
             self.index.commit()
-        except sqlite3.Error:
+        except (sqlite3.Error, IndexUnusable):
             self.index.close()
             with contextlib.suppress(OSError):
                 os.unlink(self._db.index_path)
-            self.index = Index.create(None)
+            self.index = self._db._build(*self._db._read(), path=None)
 
     def remove(self, names: Iterable[str]) -> None:
         doomed = set(names)
-        state = self.index.state()
+        state = self._ask(lambda index: index.state())
         if not state.simple:
             self._rewrite(lambda runs: [run for run in runs if run[0] not in doomed])
             return
@@ -410,7 +496,7 @@ class Transaction:
         if not state.same_stat(st) or zlib.crc32(data) != state.crc:
             raise RunsError(f"{self._db.path} changed while runs was reading it; try again")
         pieces, pos = [data[: state.header]], state.header
-        for name, length in self.index.lengths():
+        for name, length in self._ask(lambda index: index.lengths()):
             if name not in doomed:
                 pieces.append(data[pos : pos + length])
             pos += length

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import sqlite3
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
 
 SCHEMA = 1
 
@@ -47,6 +48,22 @@ class FileState:
 
 class IndexUnusable(Exception):
     """The index file is missing, damaged or of another version."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guarded(method: F) -> F:
+    """Report a damaged index file as IndexUnusable, which callers answer by rebuilding it."""
+
+    @functools.wraps(method)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.DatabaseError as e:
+            raise IndexUnusable(str(e)) from None
+
+    return guarded  # type: ignore[return-value]
 
 
 class Index:
@@ -97,12 +114,15 @@ class Index:
 
     # Reads ----------------------------------------------------------------------------
 
+    @_guarded
     def names(self) -> List[str]:
         return [name for (name,) in self.conn.execute("SELECT name FROM runs ORDER BY pos")]
 
+    @_guarded
     def has(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone() is not None
 
+    @_guarded
     def first_in_group(self, group: str, other_than: str = "") -> Optional[str]:
         """A run named ``group/...`` (but not ``other_than``), if any.
 
@@ -114,22 +134,34 @@ class Index:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    @_guarded
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
 
+    @_guarded
     def entry(self, name: str) -> Optional[Dict[str, Any]]:
         row = self.conn.execute("SELECT entry FROM runs WHERE name = ?", (name,)).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def entries(self, names: Optional[Iterable[str]] = None) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    @_guarded
+    def entries(self, names: Optional[Iterable[str]] = None) -> List[Tuple[str, Dict[str, Any]]]:
         """(name, entry) in file order, for all runs or for ``names``."""
         wanted = None if names is None else set(names)
-        for name, entry in self.conn.execute("SELECT name, entry FROM runs ORDER BY pos"):
-            if wanted is None or name in wanted:
-                yield name, json.loads(entry)
+        return [
+            (name, json.loads(entry))
+            for name, entry in self.conn.execute("SELECT name, entry FROM runs ORDER BY pos")
+            if wanted is None or name in wanted
+        ]
 
+    @_guarded
     def lengths(self) -> List[Tuple[str, int]]:
         return list(self.conn.execute("SELECT name, length FROM runs ORDER BY pos"))
+
+    @_guarded
+    def last(self) -> Optional[Tuple[str, int, Dict[str, Any]]]:
+        """The last run in the file: name, byte length, entry."""
+        row = self.conn.execute("SELECT name, length, entry FROM runs ORDER BY pos DESC LIMIT 1").fetchone()
+        return None if row is None else (row[0], row[1], json.loads(row[2]))
 
     # Writes (only under the database lock) -------------------------------------------
 

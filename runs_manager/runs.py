@@ -5,12 +5,20 @@ import glob
 import os
 import shlex
 import shutil
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Tuple
 
 from runs_manager import fsutil, names
 from runs_manager.database import Database
 from runs_manager.index import Index
 from runs_manager.settings import Settings
+
+class RunSet(Protocol):
+    """What deleting files needs to know of the other runs (an Index or a Transaction)."""
+
+    def has(self, name: str) -> bool: ...
+
+    def first_in_group(self, group: str, other_than: str = "") -> Optional[str]: ...
+
 
 GITIGNORE = "# Created by runs: checkpoints and logs do not belong in git.\n*\n"
 # Set by tmux (or the shell) for each pane; passing ours on would mislead the program.
@@ -126,7 +134,7 @@ def stop_session(name: str, entry: Dict[str, Any], live: Dict[str, str]) -> Opti
     return None
 
 
-def remove_files(settings: Settings, name: str, others: Index) -> List[str]:
+def remove_files(settings: Settings, name: str, others: RunSet) -> List[str]:
     """Delete a run's TensorBoard directory, checkpoints and emptied group directories.
 
     Nothing outside the runs directory is touched, and nothing that belongs to another run
@@ -146,12 +154,12 @@ def remove_files(settings: Settings, name: str, others: Index) -> List[str]:
     return notes
 
 
-def run_files(settings: Settings, name: str, others: Index) -> List[str]:
+def run_files(settings: Settings, name: str, others: RunSet) -> List[str]:
     """The files of run ``name`` that exist: its TensorBoard directory and checkpoints."""
     return _files(settings, name, others)[0]
 
 
-def _files(settings: Settings, name: str, others: Index) -> Tuple[List[str], List[str]]:
+def _files(settings: Settings, name: str, others: RunSet) -> Tuple[List[str], List[str]]:
     files, notes = [], []
     group_member = others.first_in_group(name, other_than=name)
     tb = tensorboard_dir(settings, name).rstrip(os.sep)

@@ -94,12 +94,15 @@ class Parser:
         self.data = data
         self.progress = progress
         self.header = len(data)
-        self.simple = b"\r" not in data
+        # A second document, or the end of the first, may fall at a chunk boundary and make
+        # two halves valid on their own: such a file is parsed whole (and then rejected).
+        self.splittable = not has_document_markers(data, after_first_key=True)
+        self.simple = b"\r" not in data and self.splittable
 
     def runs(self, chunked: bool = True) -> Iterator[Run]:
         """Every run in file order. With ``chunked``, raises Unsplittable where the file
         needs to be parsed whole."""
-        bounds = self._bounds() if chunked else [0, len(self.data)]
+        bounds = self._bounds() if chunked and self.splittable else [0, len(self.data)]
         seen: Dict[str, int] = {}
         line = 0
         enabled = gc.isenabled()
@@ -128,16 +131,33 @@ class Parser:
         finally:
             if enabled:
                 gc.enable()
-        if _DOCUMENT_END.search(self.data) or _LATER_DOCUMENT.search(self.data, self.header):
-            self.simple = False
 
     def _bounds(self) -> List[int]:
         bounds = [0]
         for count, match in enumerate(_SPLIT.finditer(self.data), 1):
             if count % CHUNK_ENTRIES == 0:
-                bounds.append(match.start())
+                bounds.append(with_comments_above(self.data, match.start(), floor=bounds[-1]))
         bounds.append(len(self.data))
         return bounds
+
+
+def has_document_markers(data: bytes, after_first_key: bool) -> bool:
+    """Whether ``data`` has a document end (``...``), or a document start or directive
+    (after its first key, with ``after_first_key``; anywhere otherwise)."""
+    first = _SPLIT.search(data) if after_first_key else None
+    start = first.start() if first else (len(data) if after_first_key else 0)
+    return bool(_DOCUMENT_END.search(data) or _LATER_DOCUMENT.search(data, start))
+
+
+def with_comments_above(data: bytes, start: int, floor: int) -> int:
+    """Move a line start back over the comment lines directly above it (not below ``floor``):
+    a comment written just above a run belongs to that run."""
+    while start > floor:
+        previous = max(data.rfind(b"\n", floor, start - 1) + 1, floor)
+        if not data.startswith(b"#", previous):
+            break
+        start = previous
+    return start
 
 
 class Unsplittable(Exception):
@@ -170,6 +190,7 @@ class _Chunk:
             raise ParseError(first_line + raw.count(b"\n", 0, e.start), "the file is not UTF-8 text") from None
         if not raw.isascii() and any(c in text for c in "\x85\u2028\u2029"):
             self.simple = False  # YAML counts these as line breaks; byte ranges would be off
+        self.text = text
         loader = _Loader(text)
         try:
             self._load(loader, first_line)
@@ -191,7 +212,8 @@ class _Chunk:
         if root is None:
             return
         if isinstance(root, yaml.ScalarNode) and loader.construct_object(root) is None:
-            self.simple = False  # 'null' or '~': no runs, but nothing can be appended to it
+            # An explicit 'null' or '~' holds no runs, but nothing can be appended to it.
+            self.simple = root.value == ""
             return
         if not isinstance(root, yaml.MappingNode):
             raise ParseError(root.start_mark.line, "the database must be a mapping from run names to entries")
@@ -212,23 +234,26 @@ class _Chunk:
                 )
             marks.append(key_node.start_mark)
             self.runs.append((name, entry, first_line + key_node.start_mark.line))
-        self.starts = self._line_starts(marks)
-        for mark, start in zip(marks, self.starts):
+        key_lines = self._line_starts(marks)
+        for mark, start in zip(marks, key_lines):
             # A key starts its line, or follows '? ' (the emitter's form for names over 128 characters).
             if mark.column != 0 and not (mark.column == 2 and self.raw[start : start + 2] == b"? "):
                 self.simple = False
+        floors = [0] + [start + 1 for start in key_lines[:-1]]
+        self.starts = [with_comments_above(self.raw, start, floor) for start, floor in zip(key_lines, floors)]
         if self.simple:
-            self.simple = not _shares_nodes(self.raw, self.starts, [v for _, v in root.value])
+            self.simple = not _shares_nodes(self.raw, self.starts, root.value)
 
     def _line_starts(self, marks: List[Any]) -> List[int]:
+        """Byte offsets of the lines the keys are on (marks count characters)."""
         if self.raw.isascii():
             return [mark.index - mark.column for mark in marks]
-        starts, pos, line = [], 0, 0
+        starts, chars, offset = [], 0, 0
         for mark in marks:
-            while line < mark.line:
-                pos = self.raw.index(b"\n", pos) + 1
-                line += 1
-            starts.append(pos)
+            line_start = mark.index - mark.column
+            offset += len(self.text[chars:line_start].encode("utf-8"))
+            chars = line_start
+            starts.append(offset)
         return starts
 
     def lengths(self) -> List[Optional[int]]:
@@ -236,19 +261,24 @@ class _Chunk:
         return [end - start for start, end in zip(self.starts, ends)]
 
 
-def _shares_nodes(raw: bytes, starts: List[int], values: List[yaml.Node]) -> bool:
-    """Whether an entry uses an anchor defined in another (then it cannot be spliced alone)."""
+def _shares_nodes(raw: bytes, starts: List[int], pairs: List[Tuple[yaml.Node, yaml.Node]]) -> bool:
+    """Whether an entry uses an anchor defined in another (then it cannot be spliced alone).
+
+    Anchors are set on nodes (a run's name or any part of its entry) and aliases are the
+    same node objects, so an entry shares a node with another exactly when they share one.
+    """
     ends = starts[1:] + [len(raw)]
     owner: Dict[int, int] = {}
-    for i, node in enumerate(values):
+    for i, pair in enumerate(pairs):
         if b"&" in raw[starts[i] : ends[i]]:
-            for node_id in _node_ids(node):
-                owner[node_id] = i
+            for node in pair:
+                for node_id in _node_ids(node):
+                    owner[node_id] = i
     if not owner:
         return False
-    for i, node in enumerate(values):
+    for i, pair in enumerate(pairs):
         if b"*" in raw[starts[i] : ends[i]]:
-            if any(owner.get(node_id, i) != i for node_id in _node_ids(node)):
+            if any(owner.get(node_id, i) != i for node in pair for node_id in _node_ids(node)):
                 return True
     return False
 

@@ -33,8 +33,7 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
 
     patterns.compile_pattern(pattern)
     db = runs.database(settings)
-    with db.reading() as index:
-        matches = patterns.matching(pattern, index.names())
+    matches = db.read(lambda index: patterns.matching(pattern, index.names()))
     if not matches:
         raise RunsError(f"no runs match {pattern!r}")
     print("Runs to delete:")
@@ -45,7 +44,7 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
     from runs_manager import tmux  # here: only delete and new need tmux
 
     with db.writing() as txn:
-        present = [name for name in matches if txn.index.has(name)]  # another command may have deleted some
+        present = [name for name in matches if txn.has(name)]  # another command may have deleted some
         live = tmux.sessions()
         for name in present:
             note = runs.stop_session(name, txn.entry(name) or {}, live)
@@ -53,7 +52,7 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
                 print(f"runs: {note}")
             if not names.is_valid(name):
                 print(f"runs: '{printable(name)}' is not a valid run name; only its entry is deleted")
-            for note in runs.remove_files(settings, name, txn.index):
+            for note in runs.remove_files(settings, name, txn):
                 print(f"runs: {note}")
         faults.point("delete:files-removed")
         txn.remove(present)

@@ -24,8 +24,7 @@ def list_runs(settings: Settings, pattern: Optional[str]) -> int:
     from runs_manager import patterns, runs
     from runs_manager.output import printable
 
-    with runs.database(settings).reading() as index:
-        names = index.names()
+    names = runs.database(settings).read(lambda index: index.names())
     lines = [printable(name) for name in patterns.matching(pattern, names)]
     if lines:
         print("\n".join(lines))

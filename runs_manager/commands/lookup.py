@@ -48,11 +48,11 @@ def find(settings: Settings, name: str) -> Any:
     from runs_manager import runs
     from runs_manager.output import printable
 
-    with runs.database(settings).reading() as index:
-        entry = index.entry(name)
-        if entry is not None:
-            return entry
-        close = _close_names(name, index.names())
+    db = runs.database(settings)
+    entry = db.read(lambda index: index.entry(name))
+    if entry is not None:
+        return entry
+    close = db.read(lambda index: _close_names(name, index.names()))
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; see 'runs list'"
     raise RunsError(f"no run named '{printable(name)}'{hint}")
 

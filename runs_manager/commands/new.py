@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --h
     from typing import Any, Dict, List
 
     from runs_manager.database import Database, Transaction
-    from runs_manager.index import Index
+    from runs_manager.runs import RunSet
     from runs_manager.settings import Settings
 
 SHOW_DIRTY = 10
@@ -61,11 +61,11 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
 
     runs.ensure_runs_dir(settings)
     with db.writing() as txn:
-        if overwrite and txn.index.has(name):
+        if overwrite and txn.has(name):
             if not confirmed:
                 raise RunsError(f"run '{name}' appeared while you were asked; nothing changed, try again")
             _delete(settings, txn, name)
-        final = _free_name(settings, name, txn.index, tmux.sessions())
+        final = _free_name(settings, name, txn, tmux.sessions())
         if final != name:
             print(f"Run '{name}' exists; this run is named '{final}'.")
         entry = _start(settings, txn, final, command, description, commit, directory)
@@ -86,8 +86,7 @@ def _require_clean(dirty: List[str]) -> None:
 
 
 def _exists(db: Database, name: str) -> bool:
-    with db.reading() as index:
-        return index.has(name)
+    return db.read(lambda index: index.has(name))
 
 
 def _confirm_overwrite(name: str) -> bool:
@@ -104,12 +103,12 @@ def _delete(settings: Settings, txn: Transaction, name: str) -> None:
     note = runs.stop_session(name, txn.entry(name) or {}, tmux.sessions())
     if note:
         print(f"runs: {note}")
-    for note in runs.remove_files(settings, name, txn.index):
+    for note in runs.remove_files(settings, name, txn):
         print(f"runs: {note}")
     txn.remove([name])
 
 
-def _free_name(settings: Settings, name: str, index: Index, sessions: Dict[str, str]) -> str:
+def _free_name(settings: Settings, name: str, index: RunSet, sessions: Dict[str, str]) -> str:
     """``name``, or if it is taken the original tool's answer: the name plus the Unix time."""
     import time
 
@@ -178,7 +177,7 @@ def _start(
             txn.add(name, entry)
         except BaseException:
             runs.stop_session(name, entry if "tmux_session_id" in entry else {}, tmux.sessions())
-            runs.remove_files(settings, name, txn.index)
+            runs.remove_files(settings, name, txn)
             txn.done()
             raise
         txn.done()

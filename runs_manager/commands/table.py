@@ -5,7 +5,7 @@ from runs_manager import flags
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any, Optional
+    from typing import Any, Dict, List, Optional, Tuple
 
     from runs_manager.settings import Settings
 
@@ -26,12 +26,13 @@ def table(settings: Settings, pattern: Optional[str]) -> int:
     from runs_manager import patterns, runs
     from runs_manager.output import cell, printable
 
-    with runs.database(settings).reading() as index:
-        wanted = patterns.matching(pattern, index.names()) if pattern is not None else None
-        rows = [
-            [printable(name)] + [cell(entry.get(column), settings.column_width) for column in COLUMNS]
-            for name, entry in index.entries(wanted)
-        ]
+    def query(index: Any) -> List[Tuple[str, Dict[str, Any]]]:
+        return index.entries(patterns.matching(pattern, index.names()) if pattern is not None else None)
+
+    rows = [
+        [printable(name)] + [cell(entry.get(column), settings.column_width) for column in COLUMNS]
+        for name, entry in runs.database(settings).read(query)
+    ]
     import tabulate  # here: slow to import, and only this command needs it
 
     print(tabulate.tabulate(rows, headers=("name",) + COLUMNS, disable_numparse=True))
