@@ -19,7 +19,7 @@ setup(
         "libtmux>=0.15",
     ],
     extras_require={"test": ["pytest>=7", "hypothesis>=6.50"]},
-    entry_points={"console_scripts": ["runs = runs_manager.main:main"]},
+    entry_points={"console_scripts": ["runs = runs_manager.__main__:console"]},
     classifiers=[
         "Environment :: Console",
         "License :: OSI Approved :: MIT License",

@@ -1,6 +1,35 @@
+"""The entry point of the `runs` command and of `python -m runs_manager`.
+
+Ctrl-C ends `runs` quietly with status 130 at any moment, including while Python is
+still loading it and while it shuts down.
+"""
+import os
+import signal
 import sys
 
-from runs_manager.main import main
+
+def _interrupt(signum: int, frame: object) -> None:
+    # Python prints and then drops an exception raised inside a finalizer or an import-lock
+    # callback: ask again once the interpreter is out of it.
+    code = getattr(frame, "f_code", None)
+    if code is not None and (code.co_filename.startswith("<frozen importlib") or code.co_name == "__del__"):
+        os.kill(os.getpid(), signal.SIGINT)
+        return
+    raise KeyboardInterrupt
+
+
+def console() -> None:
+    try:
+        from runs_manager.main import main
+
+        status = main()
+    except KeyboardInterrupt:
+        status = 130
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done: no traceback from clean-up
+    sys.exit(status)
+
+
+signal.signal(signal.SIGINT, _interrupt)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -35,10 +35,10 @@ def _run(repo: Any, *args: str) -> str:
 
 
 def head_commit(path: str) -> str:
-    repo = _repo(path)
-    if not repo.head.is_valid():
-        raise RunsError("the git repository has no commits yet; commit your code first so the run can record it")
-    return _run(repo, "rev-parse", "--verify", "HEAD").strip()
+    with _repo(path) as repo:  # closed now, not by a finalizer at exit
+        if not repo.head.is_valid():
+            raise RunsError("the git repository has no commits yet; commit your code first so the run can record it")
+        return _run(repo, "rev-parse", "--verify", "HEAD").strip()
 
 
 def dirty_paths(path: str, except_under: str) -> List[str]:
@@ -46,9 +46,9 @@ def dirty_paths(path: str, except_under: str) -> List[str]:
 
     Paths under ``except_under`` (the runs directory) never count.
     """
-    repo = _repo(path)
-    top = str(repo.working_tree_dir)
-    output = _run(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignore-submodules=none")
+    with _repo(path) as repo:
+        top = str(repo.working_tree_dir)
+        output = _run(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignore-submodules=none")
     skip = os.path.realpath(except_under)
     dirty, fields = [], iter(output.split("\0"))
     for field in fields:

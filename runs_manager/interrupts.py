@@ -6,6 +6,8 @@ import signal
 import threading
 from typing import Any, Iterator, List
 
+from runs_manager.errors import Interrupted
+
 _HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -15,6 +17,11 @@ class Deferred:
 
     def __bool__(self) -> bool:
         return bool(self.received)
+
+    def check(self) -> None:
+        """Raise Interrupted now if a signal arrived (to undo rather than finish)."""
+        if self.received:
+            raise Interrupted(self.received[0])
 
 
 @contextlib.contextmanager
@@ -38,8 +45,4 @@ def deferred() -> Iterator[Deferred]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if state.received:
-        signum = state.received[0]
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        signal.raise_signal(signum)
+    state.check()

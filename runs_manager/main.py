@@ -7,7 +7,7 @@ import sys
 
 from runs_manager import __version__, flags
 from runs_manager.commands import delete, list as list_, lookup, new, reproduce, table
-from runs_manager.errors import RunsError
+from runs_manager.errors import Interrupted, RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs start-up time that `runs --help` cannot spare
@@ -45,8 +45,9 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = _parser(argv)
     try:
+        _require_utf8(argv)
+        parser = _parser(argv)
         args = parser.parse_args(argv)
         if not hasattr(args, "run"):
             parser.print_help()
@@ -59,6 +60,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2 if isinstance(e, UsageError) else 1
     except KeyboardInterrupt:
         return 130
+    except Interrupted as e:
+        return _stop_by(e.signum)
     except BrokenPipeError:
         # The reader went away (runs list | head): stop quietly, as other tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -69,5 +72,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
 
 
+def _require_utf8(argv: Sequence[str]) -> None:
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "backslashreplace").decode("utf-8")
+            raise RunsError(f"argument '{shown}' is not UTF-8 text; names, commands and descriptions must be") from None
+
+
+def _stop_by(signum: int) -> int:
+    """End the process by ``signum`` (a hang-up or kill request held back during a change)."""
+    import signal
+
+    if signum == signal.SIGINT:
+        return 130
+    sys.stdout.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    from runs_manager.__main__ import console
+
+    console()

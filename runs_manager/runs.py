@@ -1,6 +1,7 @@
 """What a run is besides its entry: its directories, its tmux session, its command line."""
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shlex
@@ -21,6 +22,9 @@ class RunSet(Protocol):
 
 
 GITIGNORE = "# Created by runs: checkpoints and logs do not belong in git.\n*\n"
+# In a new run's TensorBoard directory until its entry is recorded: the launch script
+# waits for it to go, and starts the program only if the directory is still there.
+STARTING = ".runs-starting"
 # Set by tmux (or the shell) for each pane; passing ours on would mislead the program.
 _OWN_ENV = {
     "TMUX", "TMUX_PANE", "TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION",
@@ -40,12 +44,23 @@ def checkpoint_path(settings: Settings, name: str) -> str:
     return os.path.join(settings.checkpoints_root, name)
 
 
-def ensure_runs_dir(settings: Settings) -> None:
-    """Create the runs directory, ignored by git so checkpoints never end up in a commit."""
-    os.makedirs(settings.runs_dir, exist_ok=True)
+def ensure_gitignore(settings: Settings) -> None:
+    """Make git ignore the runs directory, so checkpoints never end up in a commit.
+
+    Call with the database lock held (it cleans up after an interrupted write).
+    """
     gitignore = os.path.join(settings.runs_dir, ".gitignore")
+    fsutil.remove_temp_files(gitignore)
     if not os.path.lexists(gitignore):
         fsutil.atomic_write(gitignore, GITIGNORE.encode())
+
+
+def outside_runs_dir(settings: Settings, name: str) -> Optional[str]:
+    """The first path of run ``name`` that a symbolic link would put outside the runs directory."""
+    for path in (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name)):
+        if not fsutil.is_inside(path, settings.runs_dir):
+            return path
+    return None
 
 
 # Launching ------------------------------------------------------------------------------
@@ -69,13 +84,20 @@ def command_line(command: str, flags: Iterable[Tuple[str, str]]) -> str:
     return command + "".join(f" {shlex.quote(flag)} {shlex.quote(value)}" for flag, value in flags)
 
 
-def launch_script(name: str, line: str, virtualenv: Optional[str], unset: Iterable[str] = ()) -> str:
+def launch_script(name: str, line: str, tb: str, virtualenv: Optional[str], unset: Iterable[str] = ()) -> str:
     """The shell script a run's tmux session runs.
 
-    ``unset`` names variables the tmux server has and this shell does not. When the program
-    ends, the session stays open with a shell, showing the output (as the original tool
-    did), until the user closes it or deletes the run.
+    It starts the program only once the run is recorded, and never if `runs new` died and
+    the run was undone (its TensorBoard directory ``tb`` removed). ``unset`` names variables
+    the tmux server has and this shell does not. When the program ends, the session stays
+    open with a shell, showing the output (as the original tool did), until the user closes
+    it or deletes the run.
     """
+    tb = os.path.abspath(tb)
+    wait = (
+        f"while [ -e {shlex.quote(os.path.join(tb, STARTING))} ]; do sleep 0.1; done\n"
+        f"[ -d {shlex.quote(tb)} ] || exit 0\n"
+    )
     body = line
     if virtualenv:
         activate = os.path.join(os.path.expanduser(virtualenv), "bin", "activate")
@@ -83,7 +105,7 @@ def launch_script(name: str, line: str, virtualenv: Optional[str], unset: Iterab
     if unset:
         body = f"unset {' '.join(unset)}\n{body}"
     return (
-        f"{body}\n"
+        f"{wait}{body}\n"
         "status=$?\n"
         f"printf '\\n[runs] %s exited with status %s; exit this shell to close the session.\\n' "
         f"{shlex.quote(name)} \"$status\"\n"
@@ -113,7 +135,7 @@ def host() -> str:
 # Stopping and deleting ------------------------------------------------------------------
 
 
-def stop_session(name: str, entry: Dict[str, Any], live: Dict[str, str]) -> Optional[str]:
+def stop_session(name: str, entry: Dict[str, Any], live: Dict[str, Tuple[str, int, int]]) -> Optional[str]:
     """Kill the run's tmux session if it is still running here; returns a note if not done."""
     from runs_manager import tmux
 
@@ -127,11 +149,23 @@ def stop_session(name: str, entry: Dict[str, Any], live: Dict[str, str]) -> Opti
         return None
     if session not in live:
         return None
-    recorded_id = entry.get("tmux_session_id")
-    if recorded_id not in (None, live[session]):
+    if not _same_session(entry, live[session]):
         return f"session '{session}' is not the one run '{name}' started; left alone"
-    tmux.kill(live[session])
+    tmux.kill(live[session][0])
     return None
+
+
+SESSION_FIELDS = ("tmux_session_id", "tmux_session_created", "tmux_server_pid")
+
+
+def session_fields(identity: Tuple[str, int, int]) -> Dict[str, Any]:
+    return dict(zip(SESSION_FIELDS, identity))
+
+
+def _same_session(recorded: Dict[str, Any], live: Tuple[str, int, int]) -> bool:
+    """Whether a live session is the recorded one (entries of the original tool record none
+    of these; hand edits may drop some)."""
+    return all(recorded.get(field) in (None, value) for field, value in zip(SESSION_FIELDS, live))
 
 
 def remove_files(settings: Settings, name: str, others: RunSet) -> List[str]:
@@ -160,6 +194,13 @@ def run_files(settings: Settings, name: str, others: RunSet) -> List[str]:
 
 
 def _files(settings: Settings, name: str, others: RunSet) -> Tuple[List[str], List[str]]:
+    files, notes = _candidate_files(settings, name, others)
+    inside = [path for path in files if fsutil.is_inside(path, settings.runs_dir)]
+    notes += [f"{path} is left alone: a symbolic link puts it outside the runs directory" for path in files if path not in inside]
+    return inside, notes
+
+
+def _candidate_files(settings: Settings, name: str, others: RunSet) -> Tuple[List[str], List[str]]:
     files, notes = [], []
     group_member = others.first_in_group(name, other_than=name)
     tb = tensorboard_dir(settings, name).rstrip(os.sep)
@@ -196,12 +237,17 @@ def _owner(relative: str, is_run: Callable[[str], bool]) -> Optional[str]:
 def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
     """Recovery for a `runs new` that died half-way: keep a whole run, or leave nothing."""
     name = intent.get("name")
-    if intent.get("op") != "new" or not isinstance(name, str) or index.entry(name) is not None:
+    if intent.get("op") != "new" or not isinstance(name, str) or not names.is_valid(name):
+        return
+    if index.has(name):  # recorded: a whole run, whose program may start now
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(tensorboard_dir(settings, name), STARTING))
         return
     from runs_manager import tmux
 
-    session, session_id = intent.get("session"), intent.get("session_id")
+    session = intent.get("session")
     live = tmux.sessions() if shutil.which("tmux") else {}
-    if isinstance(session, str) and session in live and session_id in (None, live[session]):
-        tmux.kill(live[session])
-    remove_files(settings, name, index)
+    if isinstance(session, str) and session in live:
+        if _same_session(intent, live[session]):
+            tmux.kill(live[session][0])
+    remove_files(settings, name, index)  # the TensorBoard directory too: a late session exits

@@ -6,12 +6,18 @@ Sessions are always addressed by exact name or id: a bare ``-t exp`` would also 
 from __future__ import annotations
 
 import shutil
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from runs_manager.errors import RunsError
 
 # tmux refuses a command message over 16 KB; keep the environment we pass well under it.
 MAX_ENV_BYTES = 12_000
+
+
+# A session's id, creation time (s) and server pid: ids restart from $0 with each server,
+# so all three tell a run's session from a later one of the same name.
+Identity = Tuple[str, int, int]
+_IDENTITY = "#{session_id}\t#{session_created}\t#{pid}"
 
 
 class TmuxError(RunsError):
@@ -39,15 +45,19 @@ def _no_server(error: TmuxError) -> bool:
     return "no server running" in message or "error connecting to" in message
 
 
-def sessions() -> Dict[str, str]:
-    """Session name -> session id, for every session of the tmux server."""
+def sessions() -> Dict[str, Identity]:
+    """Session name -> identity, for every session of the tmux server."""
     try:
-        lines = _run("list-sessions", "-F", "#{session_id}\t#{session_name}")
+        lines = _run("list-sessions", "-F", _IDENTITY + "\t#{session_name}")
     except TmuxError as e:
         if _no_server(e):
             return {}
         raise
-    return {name: sid for sid, _, name in (line.partition("\t") for line in lines)}
+    found = {}
+    for line in lines:
+        sid, created, pid, name = line.split("\t", 3)
+        found[name] = (sid, int(created), int(pid))
+    return found
 
 
 def environment() -> Dict[str, str]:
@@ -70,16 +80,17 @@ def environment() -> Dict[str, str]:
     return env
 
 
-def new_session(session: str, directory: str, argv: Sequence[str], env: Mapping[str, str]) -> str:
-    """Start a detached session running ``argv`` (no shell in between); returns its id."""
+def new_session(session: str, directory: str, argv: Sequence[str], env: Mapping[str, str]) -> Identity:
+    """Start a detached session running ``argv`` (no shell in between)."""
     env_args = [arg for name, value in env.items() for arg in ("-e", f"{name}={value}")]
     if sum(len(arg) for arg in env_args) > MAX_ENV_BYTES:
         raise RunsError(
             "your environment differs from the tmux server's by more than tmux can pass on; "
             "start runs from a fresh tmux server (tmux kill-server) or unset large variables"
         )
-    out = _run("new-session", "-d", "-P", "-F", "#{session_id}", "-s", session, "-c", directory, *env_args, "--", *argv)
-    return out[0]
+    out = _run("new-session", "-d", "-P", "-F", _IDENTITY, "-s", session, "-c", directory, *env_args, "--", *argv)
+    sid, created, pid = out[0].split("\t")
+    return sid, int(created), int(pid)
 
 
 def kill(session_id: str) -> None:

@@ -52,6 +52,9 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
     commit = git.head_commit(directory)
     _require_clean(git.dirty_paths(directory, except_under=settings.runs_dir))
     tmux.require()
+    outside = runs.outside_runs_dir(settings, name)
+    if outside:
+        raise RunsError(f"{outside} would be outside the runs directory: a symbolic link leads out of it")
     if settings.virtualenv_path:
         activate = os.path.join(os.path.expanduser(settings.virtualenv_path), "bin", "activate")
         if not os.path.isfile(activate):
@@ -59,8 +62,9 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
     db = runs.database(settings)
     confirmed = overwrite and (yes or not _exists(db, name) or _confirm_overwrite(name))
 
-    runs.ensure_runs_dir(settings)
+    os.makedirs(settings.runs_dir, exist_ok=True)
     with db.writing() as txn:
+        runs.ensure_gitignore(settings)
         if overwrite and txn.has(name):
             if not confirmed:
                 raise RunsError(f"run '{name}' appeared while you were asked; nothing changed, try again")
@@ -167,14 +171,18 @@ def _start(
         try:
             os.makedirs(os.path.dirname(tb.rstrip(os.sep)), exist_ok=True)
             os.mkdir(tb)  # not exist_ok: the name was chosen so that it does not exist
+            starting = os.path.join(tb, runs.STARTING)
+            open(starting, "x").close()
             os.makedirs(os.path.dirname(runs.checkpoint_path(settings, name)), exist_ok=True)
             faults.point("new:dirs-created")
-            script = runs.launch_script(name, line, settings.virtualenv_path, unset)
-            entry["tmux_session_id"] = intent["session_id"] = tmux.new_session(session, directory, ["/bin/sh", "-c", script], env)
+            script = runs.launch_script(name, line, tb, settings.virtualenv_path, unset)
+            identity = tmux.new_session(session, directory, ["/bin/sh", "-c", script], env)
+            entry.update(runs.session_fields(identity))
+            intent.update(runs.session_fields(identity))
             faults.point("new:session-started")
-            if interrupted:
-                raise KeyboardInterrupt
+            interrupted.check()
             txn.add(name, entry)
+            os.unlink(starting)  # the program starts now
         except BaseException:
             runs.stop_session(name, entry if "tmux_session_id" in entry else {}, tmux.sessions())
             runs.remove_files(settings, name, txn)

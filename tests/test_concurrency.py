@@ -1,0 +1,287 @@
+"""Concurrency and locking: many `runs` processes on one database lose nothing.
+
+- 12 concurrent `runs new`: 12 entries, 12 sessions, a file that parses.
+- A storm of 50 processes (new with distinct and colliding names, delete -y, list,
+  table): nothing lost or duplicated, every run has its own name, readers always see a
+  consistent set of runs, and the YAML file parses at every moment.
+- The lock is a POSIX fcntl lock on <db>.lock, held only around read-modify-write: a
+  writer waits for it, a dead holder never blocks, readers never need it.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import yaml
+
+from tests.conftest import Result, run_process
+from tests.test_reliability import (
+    WAITING,
+    Proc,
+    assert_clean_exit,
+    assert_consistent_listing,
+    assert_intact,
+    assert_no_orphans,
+    assert_nothing,
+    assert_whole,
+    db_file,
+    db_names,
+    leftovers,
+    listed,
+    load_db,
+    lock_file,
+    make_victim,
+    started_name,
+    tmux_sessions,
+    wait_for,
+)
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def table_names(result: Result) -> List[str]:
+    """The name column of `runs table` (names hold no spaces)."""
+    lines = result.out.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("---"))
+    return [line.split()[0] for line in lines[rule + 1 :] if line.strip()]
+
+
+def test_twelve_concurrent_new(repo: Path) -> None:
+    assert tmux_sessions() == {}  # no tmux server yet, no runs directory yet
+    names = [f"c{i:02d}" for i in range(12)]
+    procs = [Proc("new", name, "sleep 600") for name in names]
+    results = [proc.finish(60) for proc in procs]
+    for name, result in zip(names, results):
+        assert_clean_exit(result)
+        assert started_name(result) == name
+    assert sorted(db_names(repo)) == names  # every entry, once
+    db, live = load_db(repo), tmux_sessions()
+    for name in names:
+        assert_whole(repo, name, db, live)
+    assert sorted(live) == names
+    assert_no_orphans(repo)
+    assert leftovers(repo) == []
+    assert listed(run_process("list", timeout=30)) == db_names(repo)
+
+
+class _Watcher(threading.Thread):
+    """Reads the database over and over while other processes change it."""
+
+    def __init__(self, check: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self.check = check
+        self.stop = threading.Event()
+        self.count = 0
+        self.failures: List[str] = []
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.check()
+            except Exception as e:  # noqa: BLE001 - every failure is reported by the test
+                self.failures.append(f"{type(e).__name__}: {e}")
+            self.count += 1
+
+
+def test_storm_of_fifty_processes(repo: Path, runs: Callable[..., Result]) -> None:
+    keep = [make_victim(runs, repo, f"keep-{i}") for i in range(3)]
+    doomed = [make_victim(runs, repo, f"del-{i}").name for i in range(8)]
+    keep_names = [v.name for v in keep]
+    # Every name that can exist during the storm.
+    possible = re.compile(r"keep-\d|del-\d|n-\d+|dup(\d{10}(-\d+)?)?|keep-0\d{10}(-\d+)?")
+
+    def yaml_parses() -> None:
+        data = yaml.load(db_file(repo).read_bytes(), Loader=_Loader)
+        missing = set(keep_names) - set(data)
+        assert not missing, f"the file lacks {missing}"
+
+    def list_is_consistent() -> None:
+        result = run_process("list", timeout=60)
+        assert_clean_exit(result)
+        names = listed(result)
+        assert len(names) == len(set(names)), f"listed twice: {names}"
+        assert set(keep_names) <= set(names), f"runs missing from a listing: {set(keep_names) - set(names)}"
+        assert all(possible.fullmatch(n) for n in names), f"unknown names listed: {names}"
+
+    file_reader, list_reader = _Watcher(yaml_parses), _Watcher(list_is_consistent)
+    commands: List[List[str]] = (
+        [["new", f"n-{i}", "sleep 600"] for i in range(14)]
+        + [["new", "dup", "sleep 600"] for _ in range(8)]
+        + [["new", "keep-0", "sleep 600"] for _ in range(4)]
+        + [["delete", name, "-y"] for name in doomed]
+        + [["list"] for _ in range(8)]
+        + [["table"] for _ in range(8)]
+    )
+    assert len(commands) == 50
+    order = sorted(range(50), key=lambda i: (i * 7) % 50)  # interleave the kinds
+    file_reader.start()
+    list_reader.start()
+    t0 = int(time.time())
+    procs = {i: Proc(*commands[i]) for i in order}
+    results = {i: proc.finish(90) for i, proc in procs.items()}
+    t1 = int(time.time())
+    file_reader.stop.set()
+    list_reader.stop.set()
+    file_reader.join(60)
+    list_reader.join(60)
+
+    for i, result in results.items():
+        assert_clean_exit(result)
+    printed = [started_name(results[i]) for i in range(26)]
+    assert len(set(printed)) == 26, f"two runs got the same name: {printed}"
+    names = db_names(repo)
+    assert len(names) == len(set(names)), f"duplicate entries: {names}"
+    assert sorted(names) == sorted(keep_names + printed), "entries lost or made up"
+
+    dups = sorted(printed[14:22])
+    assert dups.count("dup") == 1
+    for name in dups:
+        match = re.fullmatch(r"dup(\d{10})(-\d+)?", name) if name != "dup" else None
+        assert name == "dup" or (match and t0 <= int(match.group(1)) <= t1), f"bad unique name {name!r}"
+    for name in printed[22:26]:
+        match = re.fullmatch(r"keep-0(\d{10})(-\d+)?", name)
+        assert match and t0 <= int(match.group(1)) <= t1, f"bad unique name {name!r}"
+
+    db, live = load_db(repo), tmux_sessions()
+    assert_intact(keep, db, live)
+    for name in printed:
+        assert_whole(repo, name, db, live)
+    for name in doomed:
+        assert_nothing(repo, name, db, live)
+    for i in range(34, 42):  # list
+        assert_consistent_listing(results[i], must=keep_names, may=set(printed) | set(doomed))
+    for i in range(42, 50):  # table
+        rows = table_names(results[i])
+        assert len(rows) == len(set(rows)) and set(keep_names) <= set(rows) <= set(keep_names + printed + doomed)
+    assert_no_orphans(repo)
+    assert leftovers(repo) == []
+    assert listed(run_process("list", timeout=30)) == names
+
+    assert file_reader.count > 0 and list_reader.count > 0
+    assert not file_reader.failures, f"a reader of the YAML file saw it broken: {file_reader.failures[:3]}"
+    assert not list_reader.failures, f"`runs list` during the storm: {list_reader.failures[:3]}"
+
+
+# The lock -----------------------------------------------------------------------------
+
+
+def _hold_lock(repo: Path) -> int:
+    fd = os.open(lock_file(repo), os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_writer_waits_for_the_posix_lock_then_completes(repo: Path, runs: Callable[..., Result]) -> None:
+    keep = make_victim(runs, repo, "keep-a")
+    fd = _hold_lock(repo)  # a POSIX (fcntl) lock on <db>.lock, as runs takes it
+    try:
+        proc = Proc("new", "blocked", "sleep 600")
+        assert not wait_for(lambda: not proc.running(), timeout=2.0), f"runs did not wait for the lock: {proc.err}"
+        assert WAITING in proc.err  # and it says why it waits
+        assert "blocked" not in load_db(repo)
+        assert "blocked" not in tmux_sessions()
+    finally:
+        os.close(fd)  # closing drops the lock
+    result = proc.finish(20)
+    assert_clean_exit(result)
+    db, live = load_db(repo), tmux_sessions()
+    assert_whole(repo, "blocked", db, live)
+    assert_intact([keep], db, live)
+
+
+def test_lock_of_a_killed_process_never_blocks(repo: Path, runs: Callable[..., Result]) -> None:
+    keep = make_victim(runs, repo, "keep-a")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.lockf(fd, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(600)\n",
+            str(lock_file(repo)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        proc = Proc("new", "after", "sleep 600")
+        assert wait_for(lambda: WAITING in proc.err or not proc.running(), timeout=10)
+        assert proc.running(), "runs did not wait for a live holder of the lock"
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        result = proc.finish(10)  # the kernel dropped the dead holder's lock
+        assert_clean_exit(result)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    # The lock file stays, and never blocks anyone.
+    assert lock_file(repo).exists()
+    start = time.monotonic()
+    result = run_process("new", "next", "sleep 600", timeout=20)
+    assert_clean_exit(result)
+    assert WAITING not in result.err and time.monotonic() - start < 5
+    db, live = load_db(repo), tmux_sessions()
+    assert_whole(repo, "after", db, live)
+    assert_whole(repo, "next", db, live)
+    assert_intact([keep], db, live)
+
+
+def test_readers_do_not_take_the_lock(repo: Path, runs: Callable[..., Result]) -> None:
+    """The lock is held only around the read-modify-write: with a fresh index, every
+    reader works while another process holds it."""
+    keep = [make_victim(runs, repo, "keep-a", "--description=first"), make_victim(runs, repo, "keep.b")]
+    fd = _hold_lock(repo)
+    try:
+        checks: Dict[tuple, Callable[[Result], bool]] = {
+            ("list",): lambda r: listed(r) == ["keep-a", "keep.b"],
+            ("list", "--pattern", r"keep\..*"): lambda r: listed(r) == ["keep.b"],
+            ("table",): lambda r: "first" in r.out and "keep.b" in r.out,
+            ("lookup", "keep-a", "description"): lambda r: r.out == "first\n",
+            ("lookup", "keep.b"): lambda r: "tmux_session: keep~b" in r.out,
+            ("reproduce", "keep-a"): lambda r: "runs new keep-a 'sleep 600'" in r.out,
+        }
+        for argv, check in checks.items():
+            result = run_process(*argv, timeout=5)  # waiting for the lock would time out
+            assert_clean_exit(result)
+            assert WAITING not in result.err
+            assert check(result), f"runs {argv}: {result.out!r}"
+        # delete asks before it takes the lock: stdin is not a terminal, so that is a no
+        result = run_process("delete", "keep-a", timeout=5)
+        assert result.code == 1 and WAITING not in result.err and "Traceback" not in result.err
+    finally:
+        os.close(fd)
+    db, live = load_db(repo), tmux_sessions()
+    assert_intact(keep, db, live)
+
+
+def test_ctrl_c_while_waiting_for_the_lock(repo: Path, runs: Callable[..., Result]) -> None:
+    keep = make_victim(runs, repo, "keep-a")
+    fd = _hold_lock(repo)
+    try:
+        proc = Proc("new", "impatient", "sleep 600")
+        assert wait_for(lambda: WAITING in proc.err or not proc.running(), timeout=10)
+        assert proc.running(), proc.err
+        proc.signal(signal.SIGINT)
+        result = proc.finish(10)
+        assert result.code in (130, -signal.SIGINT), result
+        assert "Traceback" not in result.err, result.err
+    finally:
+        os.close(fd)
+    db, live = load_db(repo), tmux_sessions()
+    assert_nothing(repo, "impatient", db, live)
+    assert_intact([keep], db, live)
+    assert leftovers(repo) == []
+    follow = runs("new", "follow", "sleep 600")
+    assert follow.code == 0 and WAITING not in follow.err, follow.err
