@@ -23,10 +23,25 @@ def console() -> None:
         from runs_manager.main import main
 
         status = main()
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if not _from_interrupt(e):
+            raise
         status = 130
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done: no traceback from clean-up
     sys.exit(status)
+
+
+def _from_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` is Ctrl-C, or wraps it: Python turns a KeyboardInterrupt raised in
+    some places (a class's __set_name__ while a module loads) into another exception."""
+    seen = set()
+    current: "BaseException | None" = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 signal.signal(signal.SIGINT, _interrupt)

@@ -11,9 +11,9 @@ from runs_manager.errors import Interrupted, RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs start-up time that `runs --help` cannot spare
-    from typing import NoReturn, Optional, Sequence
+    from typing import Any, List, NoReturn, Optional, Sequence, Tuple
 
-COMMANDS = (new, delete, list_, table, lookup, reproduce)
+COMMANDS = {command.NAME: command for command in (new, delete, list_, table, lookup, reproduce)}
 
 
 class UsageError(RunsError):
@@ -21,37 +21,81 @@ class UsageError(RunsError):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
         # One line, like every other error, instead of argparse's usage block.
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+class _Formatter(argparse.RawTextHelpFormatter):
+    """Help for `runs` itself, laid out by hand: argparse would import shutil and textwrap."""
+
+    def __init__(self, prog: str) -> None:
+        try:
+            width = os.get_terminal_size(sys.stdout.fileno()).columns
+        except (OSError, ValueError):
+            width = 80
+        super().__init__(prog, width=min(width, 100) - 2)
+
+
+class _Subcommands:
+    """Makes a command module's `add_parser(subparsers)` build a parser of its own.
+
+    `runs` parses in two steps, the command name and then the command's own arguments, so
+    that only the chosen command's parser is ever built (start-up time).
+    """
+
+    def __init__(self) -> None:
+        self.parser: Optional[argparse.ArgumentParser] = None
+
+    def add_parser(self, name: str, help: str = "", **kwargs: Any) -> argparse.ArgumentParser:
+        self.parser = _Parser(prog=f"runs {name}", **kwargs)
+        return self.parser
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    listing = "\n".join(f"  {name:<10} {command.HELP}" for name, command in COMMANDS.items())
     parser = _Parser(
         prog="runs",
-        description="Record, start and look up machine-learning runs. "
-        "Settings come from ./.runsrc, overridden by flags after the subcommand.",
+        usage="runs [-h] [--version] COMMAND ...",
+        description="Record, start and look up machine-learning runs.\n"
+        "Settings come from ./.runsrc, overridden by flags after the command.",
+        epilog=f"commands:\n{listing}\n\n'runs COMMAND --help' describes each.",
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"runs {__version__}")
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
-    for command in COMMANDS:
-        if command.NAME == chosen:
-            command.add_parser(subparsers)
-        else:  # only listed in `runs --help`: building every parser costs start-up time
-            subparsers.add_parser(command.NAME, help=command.HELP)
+    parser.add_argument("command", metavar="COMMAND", nargs="?", choices=COMMANDS, help=argparse.SUPPRESS)
     return parser
+
+
+def _split(argv: Sequence[str]) -> Tuple[List[str], List[str]]:
+    """``runs``'s own arguments up to the command name, and the command's arguments.
+
+    Split by hand: argparse would drop a '--' that follows the command name.
+    """
+    for i, arg in enumerate(argv):
+        if not arg.startswith("-"):
+            return list(argv[: i + 1]), list(argv[i + 1 :])
+    return list(argv), []
+
+
+def _command_parser(name: str) -> argparse.ArgumentParser:
+    subcommands = _Subcommands()
+    COMMANDS[name].add_parser(subcommands)
+    assert subcommands.parser is not None
+    return subcommands.parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         _require_utf8(argv)
-        parser = _parser(argv)
-        args = parser.parse_args(argv)
-        if not hasattr(args, "run"):
-            parser.print_help()
+        top = _top_parser()
+        own, rest = _split(argv)
+        chosen = top.parse_args(own)
+        if chosen.command is None:
+            top.print_help()
             return 2
+        args = _command_parser(chosen.command).parse_args(rest)
         from runs_manager.settings import Settings
 
         return int(args.run(args, Settings.load(flags.given(args))))

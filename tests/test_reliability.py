@@ -182,13 +182,14 @@ def assert_parses_or_recoverable(repo: Path, earlier: Iterable[str]) -> None:
 
 
 def leftovers(repo: Path) -> List[str]:
-    """Temporary files, journals and SQLite hot journals in the runs directory."""
+    """Temporary files, journals and SQLite hot journals of runs itself, which live at the
+    top of the runs directory (below it, tensorboard/x-journal is just a run's directory)."""
     root = runs_dir(repo)
     if not root.is_dir():
         return []
     return sorted(
-        str(p.relative_to(root))
-        for p in root.rglob("*")
+        p.name
+        for p in root.iterdir()
         if ".tmp-" in p.name or p.name.endswith(".pending") or p.name.endswith("-journal")
     )
 
