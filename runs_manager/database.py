@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import errno
 import fcntl
 import json
@@ -218,7 +217,7 @@ class Database:
         index.begin()
         try:
             if parser.header and not index.grow_last(parser.header):
-                state = dataclasses.replace(state, header=state.header + parser.header)
+                state = state._replace(header=state.header + parser.header)
             index.insert((name, entry, length) for name, entry, length, _ in runs)
         except Exception:
             index.conn.execute("ROLLBACK")

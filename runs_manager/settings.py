@@ -1,9 +1,8 @@
 """Configuration: defaults < ``.runsrc`` < command-line flags, decided here and only here."""
 from __future__ import annotations
 
-import dataclasses
 import os
-from typing import Any, Callable, Mapping, Optional, Tuple
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple
 
 from runs_manager.errors import RunsError
 
@@ -14,8 +13,7 @@ RUNSRC = ".runsrc"
 Flags = Tuple[Tuple[str, str], ...]
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs start-up time
     runs_dir: str = ".runs/"
     db_filename: str = ".runs.yml"
     tb_dir_flag: Optional[str] = "--tb-dir"

@@ -25,7 +25,9 @@ def list_runs(settings: Settings, pattern: Optional[str]) -> int:
     from runs_manager.output import printable
 
     names = runs.database(settings).read(lambda index: index.names())
-    lines = [printable(name) for name in patterns.matching(pattern, names)]
-    if lines:
-        print("\n".join(lines))
+    names = patterns.matching(pattern, names)
+    if names and not "".join(names).isprintable():  # checked at once: 100,000 names
+        names = [printable(name) for name in names]
+    if names:
+        print("\n".join(names))
     return 0
