@@ -125,12 +125,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 ("runs list --pattern P", ["list", "--pattern", f"run{middle}.*"]),
                 ("runs lookup NAME KEY", ["lookup", f"run{middle}", "commit"]),
             ):
-                ms, mem = measure(lambda i: runs + cmd, repo, args.repeat)
+                ms, mem = measure(lambda i, cmd=cmd: runs + cmd, repo, args.repeat)
                 ok = size < 100000 or (ms <= read_limit and mem <= 100)
                 row(name, label, ms, mem, f"<= {read_limit:.0f} ms, 100 MB" if size == 100000 else "", ok)
             if size >= 10000:
                 pattern = f"run{size // 1000 + 3}\\d\\d"  # 100 rows
-                ms, mem = measure(lambda i: runs + ["table", "--pattern", pattern], repo, args.repeat)
+                ms, mem = measure(lambda i, p=pattern: runs + ["table", "--pattern", p], repo, args.repeat)
                 row("runs table --pattern P (100 rows)", label, ms, mem, "<= 400 ms" if size == 100000 else "", size < 100000 or ms <= 400)
             if size == 10000:
                 ms, mem = measure(lambda i: runs + ["table"], repo, args.repeat)
@@ -142,7 +142,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 target += f", <= 1.25x at 100 ({1.25 * results['new-100']:.0f} ms)"
                 ok = ok and ms <= 1.25 * results["new-100"]
             row("runs new", label, ms, mem, target, ok)
-            ms, mem = measure(lambda i: runs + ["delete", f"run{size // 3 + i}", "-y"], repo, args.repeat)
+            ms, mem = measure(lambda i, first=size // 3: runs + ["delete", f"run{first + i}", "-y"], repo, args.repeat)
             row("runs delete (one run)", label, ms, mem, "<= 1000 ms" if size == 100000 else "", size < 100000 or ms <= 1000)
     finally:
         subprocess.run(["tmux", "kill-server"], env=ENV, capture_output=True)

@@ -28,10 +28,6 @@ from runs_manager import faults, fsutil
 from runs_manager.errors import RunsError
 from runs_manager.index import FileState, Index, IndexUnusable
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from runs_manager import yamlfile
-
 # A change to the YAML file within this long of the index being written may share its
 # timestamp (coarse file-system clocks), so the content is then compared too.
 RACY_NS = 2_000_000_000

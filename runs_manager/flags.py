@@ -32,6 +32,6 @@ def add(parser: argparse.ArgumentParser, *keys: str) -> None:
         )
 
 
-def given(args: argparse.Namespace) -> dict:
+def given(args: argparse.Namespace) -> dict[str, object]:
     """The ``.runsrc`` keys the user gave as flags (absent ones are not in ``args``)."""
     return {key: getattr(args, key.replace("-", "_")) for key in KEYS if hasattr(args, key.replace("-", "_"))}

@@ -21,7 +21,7 @@ class UsageError(RunsError):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         # One line, like every other error, instead of argparse's usage block.
         raise UsageError(f"{message} (see '{self.prog} --help')")
 

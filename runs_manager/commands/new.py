@@ -8,7 +8,7 @@ from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any, Dict, List
+    from typing import Any, Dict, List, Mapping
 
     from runs_manager.database import Database, Transaction
     from runs_manager.runs import RunSet
@@ -112,7 +112,7 @@ def _delete(settings: Settings, txn: Transaction, name: str) -> None:
     txn.remove([name])
 
 
-def _free_name(settings: Settings, name: str, index: RunSet, sessions: Dict[str, str]) -> str:
+def _free_name(settings: Settings, name: str, index: RunSet, sessions: Mapping[str, object]) -> str:
     """``name``, or if it is taken the original tool's answer: the name plus the Unix time."""
     import time
 

@@ -7,6 +7,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
     from typing import Any, Dict, List, Optional, Tuple
 
+    from runs_manager.index import Index
     from runs_manager.settings import Settings
 
 COLUMNS = ("command", "commit", "datetime", "description", "host")
@@ -26,7 +27,7 @@ def table(settings: Settings, pattern: Optional[str]) -> int:
     from runs_manager import patterns, runs
     from runs_manager.output import cell, printable
 
-    def query(index: Any) -> List[Tuple[str, Dict[str, Any]]]:
+    def query(index: Index) -> List[Tuple[str, Dict[str, Any]]]:
         return index.entries(patterns.matching(pattern, index.names()) if pattern is not None else None)
 
     rows = [

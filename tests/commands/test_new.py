@@ -242,7 +242,7 @@ def test_overwrite_refused_on_dirty_tree_keeps_old_run(runs, db, repo):
 def test_virtualenv_is_activated(runs, repo, runsrc, tmp_path):
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    (venv / "bin/activate").write_text(f"export ACTIVATED=yes\n")
+    (venv / "bin/activate").write_text("export ACTIVATED=yes\n")
     out = repo / "venv.txt"
     assert runs("new", "v", writes(out, "$ACTIVATED"), f"--virtualenv-path={venv}").code == 0
     wait_for(lambda: out.exists() and out.read_text())
