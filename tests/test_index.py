@@ -469,3 +469,22 @@ def test_index_open_refuses_what_is_not_an_index(tmp_path: Path) -> None:
     with pytest.raises(IndexUnusable):
         index.state()  # no state row yet: unusable, so it gets rebuilt
     index.close()
+
+
+def test_rebuilding_a_large_index_says_so_with_progress(dbpath: Path, runs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runs_manager import database
+
+    dbpath.write_text(many(300))
+    monkeypatch.setattr(database, "SHOW_PROGRESS_BYTES", len(dbpath.read_bytes()) // 2)
+    result = runs("list")
+    assert result.code == 0 and len(result.out.split()) == 300
+    lines = result.err.splitlines()
+    assert lines[0].startswith(f"runs: indexing {os.path.join('.runs', '.runs.yml')}")
+    assert lines[-1].endswith("100%")  # stderr is not a terminal: one line per step
+    assert runs("list").err == ""  # built once: the next command says nothing
+
+
+def test_small_rebuilds_are_silent(dbpath: Path, runs: Any) -> None:
+    dbpath.write_text(many(30))
+    result = runs("list")
+    assert result.code == 0 and result.err == ""
