@@ -3,32 +3,27 @@
 Ctrl-C ends `runs` quietly with status 130 at any moment, including while Python is
 still loading it and while it shuts down.
 """
-import os
-import signal
-import sys
+try:
+    import os
+    import signal
+    import sys
+    import threading
+except KeyboardInterrupt:  # Ctrl-C while Python is still loading
+    raise SystemExit(130) from None
+
+REDELIVER_AFTER = 0.01  # seconds
 
 
 def _interrupt(signum: int, frame: object) -> None:
     # Python prints and then drops an exception raised inside a finalizer or an import-lock
-    # callback: ask again once the interpreter is out of it.
-    code = getattr(frame, "f_code", None)
-    if code is not None and (code.co_filename.startswith("<frozen importlib") or code.co_name == "__del__"):
-        os.kill(os.getpid(), signal.SIGINT)
-        return
+    # callback (or anything they call): deliver Ctrl-C again in a moment, once out of them.
+    while frame is not None:
+        code = getattr(frame, "f_code", None)
+        if code is not None and (code.co_name == "__del__" or code.co_filename.startswith("<frozen importlib")):
+            threading.Timer(REDELIVER_AFTER, os.kill, (os.getpid(), signal.SIGINT)).start()
+            return
+        frame = getattr(frame, "f_back", None)
     raise KeyboardInterrupt
-
-
-def console() -> None:
-    try:
-        from runs_manager.main import main
-
-        status = main()
-    except BaseException as e:
-        if not _from_interrupt(e):
-            raise
-        status = 130
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done: no traceback from clean-up
-    sys.exit(status)
 
 
 def _from_interrupt(error: BaseException) -> bool:
@@ -44,7 +39,28 @@ def _from_interrupt(error: BaseException) -> bool:
     return False
 
 
-signal.signal(signal.SIGINT, _interrupt)
+def console() -> None:
+    try:
+        from runs_manager.main import main
+
+        status = main()
+    except BaseException as e:
+        if not _from_interrupt(e):
+            raise
+        status = 130
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done: no traceback from clean-up
+    if status == 130:
+        # Interrupted: objects left half-made may complain as Python tears them down.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
+try:
+    signal.signal(signal.SIGINT, _interrupt)
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
 
 if __name__ == "__main__":
     console()

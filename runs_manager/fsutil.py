@@ -1,6 +1,7 @@
 """File operations that either happen whole or not at all, and deletion that stays in bounds."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -11,12 +12,18 @@ from runs_manager import faults
 TEMP_MARK = ".tmp-"
 
 
-def fsync_dir(path: str) -> None:
+def fsync_file(path: str) -> None:
     fd = os.open(path or ".", os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename in ``path`` durable; some file systems cannot, and the rename stands."""
+    with contextlib.suppress(OSError):
+        fsync_file(path)
 
 
 def atomic_write(path: str, data: bytes) -> None:

@@ -28,7 +28,7 @@ def _run(repo: Any, *args: str) -> str:
     import git
 
     try:
-        return str(repo.git.execute(["git", *args], strip_newline_in_stdout=False))
+        return str(repo.git.execute(["git", *args]))
     except git.GitCommandError as e:
         message = " ".join(str(e.stderr).replace("stderr:", "").split()).strip("'")
         raise RunsError(f"git {args[0]} failed: {message}") from None
@@ -39,6 +39,11 @@ def head_commit(path: str) -> str:
         if not repo.head.is_valid():
             raise RunsError("the git repository has no commits yet; commit your code first so the run can record it")
         return _run(repo, "rev-parse", "--verify", "HEAD").strip()
+
+
+def toplevel(path: str) -> str:
+    with _repo(path) as repo:
+        return str(repo.working_tree_dir)
 
 
 def dirty_paths(path: str, except_under: str) -> List[str]:

@@ -100,7 +100,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         return int(args.run(args, Settings.load(flags.given(args))))
     except RunsError as e:
-        print(f"runs: error: {e}", file=sys.stderr)
+        print(f"runs: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
         return 2 if isinstance(e, UsageError) else 1
     except KeyboardInterrupt:
         return 130
@@ -108,7 +108,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _stop_by(e.signum)
     except BrokenPipeError:
         # The reader went away (runs list | head): stop quietly, as other tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return 141
     except OSError as e:  # a failure no check foresaw (a full disk, a permission): one line, no traceback
         where = f": {e.filename}" if e.filename else ""

@@ -5,6 +5,7 @@ import contextlib
 import re
 import signal
 import threading
+import warnings
 from typing import Iterable, Iterator, List, Optional
 
 from runs_manager.errors import RunsError
@@ -20,9 +21,12 @@ class _TooSlow(Exception):
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:
     try:
-        return re.compile(pattern)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # FutureWarnings about possible nested sets
+            return re.compile(pattern)
     except (re.error, RecursionError, OverflowError) as e:
-        raise RunsError(f"invalid regular expression {pattern!r}: {e}") from None
+        message = e.msg if isinstance(e, re.error) else str(e)  # str(re.error) may span lines
+        raise RunsError(f"invalid regular expression {pattern!r}: {message}") from None
 
 
 def matching(pattern: Optional[str], names: Iterable[str]) -> List[str]:

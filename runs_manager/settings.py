@@ -69,7 +69,9 @@ def _read_runsrc(path: str) -> dict[str, Any]:
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
-        raise RunsError(f"{path} is not valid YAML: {_one_line(e)}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark is not None else path
+        raise RunsError(f"{where} is not valid YAML: {_one_line(getattr(e, 'problem', None) or e)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -110,12 +112,18 @@ def _is_null(raw: Any) -> bool:
     return raw is None or raw == "None"
 
 
+def _text(raw: Any, where: str, what: str) -> str:
+    if not isinstance(raw, str):
+        raise RunsError(f"{where} must be {what}, not {_kind(raw)}")
+    if "\0" in raw:
+        raise RunsError(f"{where} must not contain a NUL character")
+    return raw
+
+
 def _path(raw: Any, where: str) -> Any:
     if raw is None or raw == "":
         return _DEFAULT
-    if not isinstance(raw, str):
-        raise RunsError(f"{where} must be a path, not {_kind(raw)}")
-    return raw
+    return os.path.expanduser(_text(raw, where, "a path"))
 
 
 def _file_name(raw: Any, where: str) -> Any:
@@ -128,23 +136,21 @@ def _file_name(raw: Any, where: str) -> Any:
 def _flag(raw: Any, where: str) -> Optional[str]:
     if _is_null(raw):
         return None
-    if not isinstance(raw, str) or not raw.strip():
+    if not _text(raw, where, "a flag such as --tb-dir").strip():
         raise RunsError(f"{where} must be a flag such as --tb-dir, or None to pass no flag")
-    return raw
+    return str(raw)
 
 
 def _optional_path(raw: Any, where: str) -> Optional[str]:
     if _is_null(raw) or raw == "":
         return None
-    if not isinstance(raw, str):
-        raise RunsError(f"{where} must be a path, not {_kind(raw)}")
-    return raw
+    return _text(raw, where, "a path")
 
 
 def _width(raw: Any, where: str) -> Any:
     if _is_null(raw) or raw == "":
         return _DEFAULT
-    if isinstance(raw, str) and raw.strip().isdigit():
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
         raw = int(raw)
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
         raise RunsError(f"{where} must be a whole number of at least 1, got {raw!r}")
@@ -165,6 +171,8 @@ def _extra_flags(raw: Any, where: str) -> Flags:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise RunsError(problem)
         # The original's .runsrc wrote extra flags without dashes (goal-log-dir); keep that working.
+        if "\0" in flag + str(value):
+            raise RunsError(f"{where} must not contain a NUL character")
         pairs.append((flag if flag.startswith("-") else "--" + flag, str(value)))
     return tuple(pairs)
 

@@ -6,12 +6,10 @@ Sessions are always addressed by exact name or id: a bare ``-t exp`` would also 
 from __future__ import annotations
 
 import shutil
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from runs_manager.errors import RunsError
 
-# tmux refuses a command message over 16 KB; keep the environment we pass well under it.
-MAX_ENV_BYTES = 12_000
 
 
 # A session's id, creation time (s) and server pid: ids restart from $0 with each server,
@@ -24,8 +22,12 @@ class TmuxError(RunsError):
     pass
 
 
+def installed() -> bool:
+    return shutil.which("tmux") is not None
+
+
 def require() -> None:
-    if shutil.which("tmux") is None:
+    if not installed():
         raise RunsError("tmux is not installed; runs starts each run in a tmux session (apt-get install tmux)")
 
 
@@ -80,15 +82,9 @@ def environment() -> Dict[str, str]:
     return env
 
 
-def new_session(session: str, directory: str, argv: Sequence[str], env: Mapping[str, str]) -> Identity:
+def new_session(session: str, directory: str, argv: Sequence[str]) -> Identity:
     """Start a detached session running ``argv`` (no shell in between)."""
-    env_args = [arg for name, value in env.items() for arg in ("-e", f"{name}={value}")]
-    if sum(len(arg) for arg in env_args) > MAX_ENV_BYTES:
-        raise RunsError(
-            "your environment differs from the tmux server's by more than tmux can pass on; "
-            "start runs from a fresh tmux server (tmux kill-server) or unset large variables"
-        )
-    out = _run("new-session", "-d", "-P", "-F", _IDENTITY, "-s", session, "-c", directory, *env_args, "--", *argv)
+    out = _run("new-session", "-d", "-P", "-F", _IDENTITY, "-s", session, "-c", directory, "--", *argv)
     sid, created, pid = out[0].split("\t")
     return sid, int(created), int(pid)
 

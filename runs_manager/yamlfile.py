@@ -9,7 +9,6 @@ entries, flow style, a stray document marker ...) is parsed whole and marked not
 """
 from __future__ import annotations
 
-import gc
 import re
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -97,7 +96,9 @@ class Parser:
         # A second document, or the end of the first, may fall at a chunk boundary and make
         # two halves valid on their own: such a file is parsed whole (and then rejected).
         self.splittable = not has_document_markers(data, after_first_key=True)
-        self.simple = b"\r" not in data and self.splittable
+        # Carriage returns and a byte-order mark would put byte ranges off: such a file is
+        # rewritten (in canonical form) on its next change.
+        self.simple = b"\r" not in data and not data.startswith(b"\xef\xbb\xbf") and self.splittable
 
     def runs(self, chunked: bool = True) -> Iterator[Run]:
         """Every run in file order. With ``chunked``, raises Unsplittable where the file
@@ -105,32 +106,26 @@ class Parser:
         bounds = self._bounds() if chunked and self.splittable else [0, len(self.data)]
         seen: Dict[str, int] = {}
         line = 0
-        enabled = gc.isenabled()
-        gc.disable()  # the loader allocates millions of objects that are never cyclic garbage
-        try:
-            for i, (start, stop) in enumerate(zip(bounds, bounds[1:])):
-                raw = self.data[start:stop]
-                try:
-                    chunk = _Chunk(raw, first_line=line)
-                except ParseError:
-                    if len(bounds) > 2:
-                        raise Unsplittable from None
-                    raise
-                if i > 0 and chunk.runs and chunk.starts[0] != 0:
-                    raise Unsplittable
-                if i == 0:
-                    self.header = chunk.starts[0] if chunk.runs else len(raw)
-                self.simple = self.simple and chunk.simple
-                for (name, entry, run_line), length in zip(chunk.runs, chunk.lengths()):
-                    if name in seen:
-                        raise ParseError(run_line, f"run '{name}' appears twice (also at line {seen[name] + 1})")
-                    seen[name] = run_line
-                    yield name, entry, length, run_line
-                line += raw.count(b"\n")
-                self.progress(stop)
-        finally:
-            if enabled:
-                gc.enable()
+        for i, (start, stop) in enumerate(zip(bounds, bounds[1:])):
+            raw = self.data[start:stop]
+            try:
+                chunk = _Chunk(raw, first_line=line)
+            except ParseError:
+                if len(bounds) > 2:
+                    raise Unsplittable from None
+                raise
+            if i > 0 and chunk.runs and chunk.starts[0] != 0:
+                raise Unsplittable
+            if i == 0:
+                self.header = chunk.starts[0] if chunk.runs else len(raw)
+            self.simple = self.simple and chunk.simple
+            for (name, entry, run_line), length in zip(chunk.runs, chunk.lengths()):
+                if name in seen:
+                    raise ParseError(run_line, f"run '{name}' appears twice (also at line {seen[name] + 1})")
+                seen[name] = run_line
+                yield name, entry, length, run_line
+            line += raw.count(b"\n")
+            self.progress(stop)
 
     def _bounds(self) -> List[int]:
         bounds = [0]
@@ -204,6 +199,8 @@ class _Chunk:
             ) from None
         except yaml.YAMLError as e:
             raise ParseError(None, " ".join(str(e).split())) from None
+        except RecursionError:
+            raise ParseError(first_line, "values are nested too deeply") from None
         finally:
             loader.dispose()
 

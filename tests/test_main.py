@@ -191,16 +191,18 @@ def test_ctrl_c_at_the_confirmation_prompt_exits_130_and_deletes_nothing(runs, d
     )
     os.close(slave)
     try:
-        out = b""
+        seen = b""  # stdout and stderr: the prompt goes to stderr
         deadline = time.monotonic() + 15
-        while b"[y/N]" not in out:
-            ready, _, _ = select.select([proc.stdout], [], [], max(deadline - time.monotonic(), 0))
-            assert ready, f"no prompt; stdout so far: {out!r}"
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            assert chunk, f"stdout closed; stdout: {out!r}"
-            out += chunk
+        while b"[y/N]" not in seen:
+            ready, _, _ = select.select([proc.stdout, proc.stderr], [], [], max(deadline - time.monotonic(), 0))
+            assert ready, f"no prompt; output so far: {seen!r}"
+            for stream in ready:
+                chunk = os.read(stream.fileno(), 4096)
+                assert chunk, f"output closed; output: {seen!r}"
+                seen += chunk
         proc.send_signal(signal.SIGINT)
         rest, err = proc.communicate(timeout=15)
+        err = seen + err
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,13 +1,16 @@
 """`runs delete PATTERN`: delete runs, their files and their tmux sessions."""
 from __future__ import annotations
 
+import sys
+
 from runs_manager import flags
 from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any
+    from typing import Any, Dict
 
+    from runs_manager.index import Index
     from runs_manager.settings import Settings
 
 NAME = "delete"
@@ -27,34 +30,53 @@ def add_parser(subparsers: Any) -> None:
 
 
 def delete(settings: Settings, pattern: str, yes: bool) -> int:
-    from runs_manager import faults, names, patterns, runs
+    from runs_manager import faults, launch, names, patterns, runfiles, runs, tmux
     from runs_manager.output import printable
     from runs_manager.prompt import confirm
 
-    patterns.compile_pattern(pattern)
     db = runs.database(settings)
-    matches = db.read(lambda index: patterns.matching(pattern, index.names()))
+
+    def matching(index: Index) -> Dict[str, Any]:
+        # Each match with its start time: a run deleted and made anew under the same name
+        # while the user was asked is not the one they said yes to.
+        names = patterns.matching(pattern, index.names())
+        return {name: entry.get("datetime") for name, entry in index.entries(names)}
+
+    matches = db.read(matching)
     if not matches:
         raise RunsError(f"no runs match {pattern!r}")
-    print("Runs to delete:")
-    for name in matches:
-        print(f"  {printable(name)}")
+    listing = "\n".join(f"  {printable(name)}" for name in matches)
+    print(f"Runs to delete:\n{listing}", file=sys.stdout if yes else sys.stderr)
     if not yes and not confirm("Delete the following runs?"):
         raise RunsError("not confirmed; nothing was deleted")
-    from runs_manager import tmux  # here: only delete and new need tmux
 
+    deleted, kept = [], []
     with db.writing() as txn:
-        present = [name for name in matches if txn.has(name)]  # another command may have deleted some
         live = tmux.sessions()
-        for name in present:
-            note = runs.stop_session(name, txn.entry(name) or {}, live)
-            if note:
-                print(f"runs: {note}")
+        for name, started in matches.items():
+            entry = txn.entry(name)
+            if entry is None:
+                continue  # deleted meanwhile by another command
+            if entry.get("datetime") != started:
+                _note(f"'{printable(name)}' was made anew meanwhile; not deleted")
+                kept.append(name)
+                continue
             if not names.is_valid(name):
-                print(f"runs: '{printable(name)}' is not a valid run name; only its entry is deleted")
-            for note in runs.remove_files(settings, name, txn):
-                print(f"runs: {note}")
+                _note(f"'{printable(name)}' is not a valid run name; only its entry is deleted")
+            try:
+                notes = [launch.stop_session(name, entry, live)] + runfiles.remove(settings, name, txn)
+            except OSError as e:  # e.g. files still open on NFS: the entry stays, to try again
+                _note(f"could not delete the files of '{printable(name)}' ({e.strerror}: {e.filename}); it is kept")
+                kept.append(name)
+                continue
+            for note in filter(None, notes):
+                _note(note)
+            deleted.append(name)
         faults.point("delete:files-removed")
-        txn.remove(present)
-    print(f"Deleted {len(present)} run{'s' if len(present) != 1 else ''}.")
-    return 0
+        txn.remove(deleted)
+    print(f"Deleted {len(deleted)} run{'s' if len(deleted) != 1 else ''}.")
+    return 1 if kept else 0
+
+
+def _note(text: str) -> None:
+    print(f"runs: {text}", file=sys.stderr)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from runs_manager import flags
 from runs_manager.errors import RunsError
@@ -11,7 +12,10 @@ if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --h
     from typing import Any, Dict, List, Mapping
 
     from runs_manager.database import Database, Transaction
-    from runs_manager.runs import RunSet
+    from runs_manager.interrupts import Deferred
+    from runs_manager.launch import Environment
+    from runs_manager.tmux import Identity
+    from runs_manager.runfiles import RunSet
     from runs_manager.settings import Settings
 
 SHOW_DIRTY = 10
@@ -38,9 +42,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def new(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool) -> int:
-    import shlex
-
-    from runs_manager import git, names, runs, tmux
+    from runs_manager import git, interrupts, launch, names, runfiles, runs, tmux
 
     # Everything that can be checked is checked before anything is written.
     problem = names.problem(name)
@@ -49,34 +51,62 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
     if not command.strip():
         raise RunsError("the command is empty")
     directory = os.getcwd()
-    commit = git.head_commit(directory)
-    _require_clean(git.dirty_paths(directory, except_under=settings.runs_dir))
+    # GitPython objects interrupted half-built complain as they are collected: the git
+    # questions take milliseconds, so a Ctrl-C is acted on after them.
+    with interrupts.deferred():
+        commit = git.head_commit(directory)
+        top = git.toplevel(directory)
+        dirty = git.dirty_paths(directory, except_under=settings.runs_dir)
+    _require_own_runs_dir(settings.runs_dir, top, directory)
+    _require_clean(dirty)
     tmux.require()
-    outside = runs.outside_runs_dir(settings, name)
+    outside = runfiles.outside_runs_dir(settings, name)
     if outside:
         raise RunsError(f"{outside} would be outside the runs directory: a symbolic link leads out of it")
-    if settings.virtualenv_path:
-        activate = os.path.join(os.path.expanduser(settings.virtualenv_path), "bin", "activate")
-        if not os.path.isfile(activate):
-            raise RunsError(f"virtualenv-path: {activate} does not exist")
+    activate = launch.activate_script(settings)
+    if activate and not os.path.isfile(activate):
+        raise RunsError(f"virtualenv-path: {activate} does not exist")
+    env = launch.Environment(tmux.environment())
+    _require_storable(name, command, description)
     db = runs.database(settings)
-    confirmed = overwrite and (yes or not _exists(db, name) or _confirm_overwrite(name))
+    existed = overwrite and _exists(db, name)
+    if existed and not yes:
+        _confirm_overwrite(name)
 
     os.makedirs(settings.runs_dir, exist_ok=True)
     with db.writing() as txn:
-        runs.ensure_gitignore(settings)
+        runfiles.ensure_gitignore(settings)
         if overwrite and txn.has(name):
-            if not confirmed:
+            if not (existed or yes):
                 raise RunsError(f"run '{name}' appeared while you were asked; nothing changed, try again")
             _delete(settings, txn, name)
         final = _free_name(settings, name, txn, tmux.sessions())
-        if final != name:
-            print(f"Run '{name}' exists; this run is named '{final}'.")
-        entry = _start(settings, txn, final, command, description, commit, directory)
-    print(f"Started run '{final}' at commit {commit[:12]} in tmux session '{entry['tmux_session']}'.")
-    attach = "switch-client" if os.environ.get("TMUX") else "attach"
-    print(f"To watch it: tmux {attach} -t {shlex.quote('=' + entry['tmux_session'])}")
+        # Held back from here until the run is whole or undone, and the user told which.
+        with interrupts.deferred() as interrupted:
+            entry = _start(settings, txn, final, command, description, commit, directory, env, interrupted)
+            if final != name:
+                print(f"The name '{name}' is taken; this run is named '{final}'.")
+            _print_started(final, commit, entry["tmux_session"])
     return 0
+
+
+def _print_started(name: str, commit: str, session: str) -> None:
+    import shlex
+
+    print(f"Started run '{name}' at commit {commit[:12]} in tmux session '{session}'.")
+    attach = "switch-client" if os.environ.get("TMUX") else "attach"
+    print(f"To watch it: tmux {attach} -t {shlex.quote('=' + session)}")
+
+
+def _require_own_runs_dir(runs_dir: str, top: str, directory: str) -> None:
+    """The runs directory gets a .gitignore of '*': it must not be (or hold) the project."""
+    real = os.path.realpath(runs_dir)
+    for project in (top, directory):
+        project = os.path.realpath(project)
+        if project == real or project.startswith(real.rstrip(os.sep) + os.sep):
+            raise RunsError(
+                f"runs-dir {runs_dir} holds the project itself; use a directory of its own, such as .runs/"
+            )
 
 
 def _require_clean(dirty: List[str]) -> None:
@@ -89,34 +119,41 @@ def _require_clean(dirty: List[str]) -> None:
     )
 
 
+def _require_storable(name: str, command: str, description: str) -> None:
+    """Refuse text YAML cannot give back exactly, before anything (an --overwrite) is done."""
+    from runs_manager import yamlfile
+
+    entry = {"command": command, "description": description}
+    if yamlfile.load_one(yamlfile.dump_entry(name, entry)) != (name, entry):
+        raise RunsError("the command or description cannot be stored in YAML exactly as given")
+
+
 def _exists(db: Database, name: str) -> bool:
     return db.read(lambda index: index.has(name))
 
 
-def _confirm_overwrite(name: str) -> bool:
+def _confirm_overwrite(name: str) -> None:
     from runs_manager.prompt import confirm
 
-    if confirm(f"Run '{name}' exists. Delete it (entry, TensorBoard logs, checkpoints, tmux session) and start anew?"):
-        return True
-    raise RunsError(f"not confirmed; run '{name}' is unchanged")
+    if not confirm(f"Run '{name}' exists. Delete it (entry, TensorBoard logs, checkpoints, tmux session) and start anew?"):
+        raise RunsError(f"not confirmed; run '{name}' is unchanged")
 
 
 def _delete(settings: Settings, txn: Transaction, name: str) -> None:
-    from runs_manager import runs, tmux
+    from runs_manager import launch, runfiles, tmux
 
-    note = runs.stop_session(name, txn.entry(name) or {}, tmux.sessions())
-    if note:
-        print(f"runs: {note}")
-    for note in runs.remove_files(settings, name, txn):
-        print(f"runs: {note}")
+    notes = [launch.stop_session(name, txn.entry(name) or {}, tmux.sessions())]
+    notes += runfiles.remove(settings, name, txn)
+    for note in filter(None, notes):
+        print(f"runs: {note}", file=sys.stderr)
     txn.remove([name])
 
 
-def _free_name(settings: Settings, name: str, index: RunSet, sessions: Mapping[str, object]) -> str:
+def _free_name(settings: Settings, name: str, index: RunSet, sessions: Mapping[str, Identity]) -> str:
     """``name``, or if it is taken the original tool's answer: the name plus the Unix time."""
     import time
 
-    from runs_manager import names, runs
+    from runs_manager import names, runfiles
 
     conflict = names.group_conflict(name, index.has, index.first_in_group)
     if conflict:
@@ -129,7 +166,7 @@ def _free_name(settings: Settings, name: str, index: RunSet, sessions: Mapping[s
         return (
             not index.has(candidate)
             and names.session_name(candidate) not in sessions
-            and not runs.run_files(settings, candidate, index)
+            and not runfiles.existing(settings, candidate, index)
             and names.group_conflict(candidate, index.has, index.first_in_group) is None
         )
 
@@ -139,54 +176,64 @@ def _free_name(settings: Settings, name: str, index: RunSet, sessions: Mapping[s
         if free(candidate):
             problem = names.problem(candidate)
             if problem:
-                raise RunsError(f"run '{name}' exists and a unique name cannot be made from it: {problem}")
+                raise RunsError(f"the name '{name}' is taken and a unique name cannot be made from it: {problem}")
             return candidate
     raise AssertionError("unreachable")
 
 
 def _start(
-    settings: Settings, txn: Transaction, name: str, command: str, description: str, commit: str, directory: str
+    settings: Settings,
+    txn: Transaction,
+    name: str,
+    command: str,
+    description: str,
+    commit: str,
+    directory: str,
+    env: Environment,
+    interrupted: Deferred,
 ) -> Dict[str, Any]:
+    import contextlib
     import datetime
 
-    from runs_manager import faults, interrupts, names, runs, tmux
+    from runs_manager import faults, launch, names, runfiles, tmux
 
-    tb = runs.tensorboard_dir(settings, name)
-    line = runs.command_line(command, runs.program_flags(settings, name))
+    tb = runfiles.tensorboard_dir(settings, name)
+    line = launch.command_line(command, launch.program_flags(settings, name))
     session = names.session_name(name)
-    intent: Dict[str, Any] = {"op": "new", "name": name, "session": session}
+    intent: Dict[str, Any] = {"op": "new", "name": name, "session": session, "host": launch.host()}
     entry: Dict[str, Any] = {
         "command": command,
         "commit": commit,
         "datetime": datetime.datetime.now().astimezone().isoformat(),
         "description": description,
-        "host": runs.host(),
+        "host": intent["host"],
         "launched": line,
         "tmux_session": session,
     }
-    env, unset = runs.environment_for_session(tmux.environment())
     txn.intend(intent)
     faults.point("new:journal-written")
-    with interrupts.deferred() as interrupted:
-        try:
-            os.makedirs(os.path.dirname(tb.rstrip(os.sep)), exist_ok=True)
-            os.mkdir(tb)  # not exist_ok: the name was chosen so that it does not exist
-            starting = os.path.join(tb, runs.STARTING)
-            open(starting, "x").close()
-            os.makedirs(os.path.dirname(runs.checkpoint_path(settings, name)), exist_ok=True)
-            faults.point("new:dirs-created")
-            script = runs.launch_script(name, line, tb, settings.virtualenv_path, unset)
-            identity = tmux.new_session(session, directory, ["/bin/sh", "-c", script], env)
-            entry.update(runs.session_fields(identity))
-            intent.update(runs.session_fields(identity))
-            faults.point("new:session-started")
-            interrupted.check()
-            txn.add(name, entry)
-            os.unlink(starting)  # the program starts now
-        except BaseException:
-            runs.stop_session(name, entry if "tmux_session_id" in entry else {}, tmux.sessions())
-            runs.remove_files(settings, name, txn)
-            txn.done()
-            raise
+    try:
+        os.makedirs(os.path.dirname(tb.rstrip(os.sep)), exist_ok=True)
+        os.mkdir(tb)  # not exist_ok: the name was chosen so that it does not exist
+        starting = os.path.join(tb, runfiles.STARTING)
+        open(starting, "x").close()
+        os.makedirs(os.path.dirname(runfiles.checkpoint_path(settings, name)), exist_ok=True)
+        faults.point("new:dirs-created")
+        identity = tmux.new_session(session, directory, launch.session_argv(name, line, settings, env))
+        entry.update(launch.session_fields(identity))
+        intent.update(launch.session_fields(identity))
+        txn.intend(intent)  # so that recovery can stop exactly this session
+        faults.point("new:session-started")
+        interrupted.check()
+        txn.add(name, entry)
+    except BaseException:
+        if "tmux_session_id" in entry:  # only the session this process started
+            launch.stop_session(name, entry, tmux.sessions())
+        runfiles.remove(settings, name, txn)
         txn.done()
+        raise
+    # Recorded: the run is whole, whatever happens now. Its program may start.
+    with contextlib.suppress(OSError):
+        os.unlink(starting)
+    txn.done()
     return entry

@@ -34,19 +34,22 @@ class PtyRun:
         )
         os.close(slave)
         self.out = b""
+        self.err = b""
 
     def wait_for_output(self, text: str, timeout: float = 15.0) -> None:
+        """Wait until ``text`` appears on stdout or stderr (the prompt goes to stderr)."""
         deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while text.encode() not in self.out:
+        streams = {self.proc.stdout.fileno(): "out", self.proc.stderr.fileno(): "err"}
+        while text.encode() not in self.out + self.err:
             remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([fd], [], [], max(remaining, 0))
+            ready, _, _ = select.select(list(streams), [], [], max(remaining, 0))
             if not ready:
-                raise AssertionError(f"timed out waiting for {text!r}; stdout so far: {self.out!r}")
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                raise AssertionError(f"stdout closed before {text!r}; stdout: {self.out!r}, stderr: {self.proc.stderr.read()!r}")
-            self.out += chunk
+                raise AssertionError(f"timed out waiting for {text!r}; so far: {self.out!r} {self.err!r}")
+            for fd in ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    raise AssertionError(f"output closed before {text!r}: {self.out!r} {self.err!r}")
+                setattr(self, streams[fd], getattr(self, streams[fd]) + chunk)
 
     def type(self, text: str) -> None:
         os.write(self.master, text.encode())
@@ -56,7 +59,7 @@ class PtyRun:
             rest, err = self.proc.communicate(timeout=timeout)
         finally:
             os.close(self.master)
-        return self.proc.returncode, (self.out + rest).decode(), err.decode()
+        return self.proc.returncode, (self.out + rest).decode(), (self.err + err).decode()
 
 
 def write_db(repo: Path, entries: Dict[str, Optional[dict]]) -> None:
@@ -149,7 +152,7 @@ def test_answer_at_a_terminal(runs, db, repo, tmux, answer, deleted):
     assert runs("new", "keep", "sleep 600").code == 0
     child = PtyRun("delete", "exp")
     child.wait_for_output(PROMPT)
-    assert "exp" in child.out.decode().split(PROMPT)[0]  # listed before the question
+    assert "  exp\n" in child.err.decode().split(PROMPT)[0]  # listed before the question (both on stderr)
     child.type(answer + "\n")
     code, out, err = child.finish()
     assert "Traceback" not in err

@@ -1,0 +1,116 @@
+"""A run's files: its TensorBoard directory and checkpoints, and deleting them safely."""
+from __future__ import annotations
+
+import glob
+import os
+import re
+from typing import Callable, List, Optional, Protocol, Tuple
+
+from runs_manager import fsutil, names
+from runs_manager.settings import Settings
+
+GITIGNORE = "# Created by runs: checkpoints and logs do not belong in git.\n*\n"
+# In a new run's TensorBoard directory until its entry is recorded: the launch script
+# waits for it to go, and starts the program only if the directory is still there.
+STARTING = ".runs-starting"
+# What a program given --save-path P writes besides P itself (a file or a directory):
+# P.ckpt* (TensorFlow as the original tool used it) and TensorFlow's P[-STEP].index,
+# .meta and .data-* files.
+_CHECKPOINT_SUFFIX = re.compile(r"(?:\.ckpt.*|(?:-\d+)?\.(?:index|meta|data-\d+-of-\d+))?", re.S)
+
+
+class RunSet(Protocol):
+    """What deleting files needs to know of the other runs (an Index or a Transaction)."""
+
+    def has(self, name: str) -> bool: ...
+
+    def first_in_group(self, group: str, other_than: str = "") -> Optional[str]: ...
+
+
+def tensorboard_dir(settings: Settings, name: str) -> str:
+    return os.path.join(settings.tensorboard_root, name) + os.sep
+
+
+def checkpoint_path(settings: Settings, name: str) -> str:
+    return os.path.join(settings.checkpoints_root, name)
+
+
+def ensure_gitignore(settings: Settings) -> None:
+    """Make git ignore the runs directory, so checkpoints never end up in a commit.
+
+    Call with the database lock held (it cleans up after an interrupted write).
+    """
+    gitignore = os.path.join(settings.runs_dir, ".gitignore")
+    fsutil.remove_temp_files(gitignore)
+    if not os.path.lexists(gitignore):
+        fsutil.atomic_write(gitignore, GITIGNORE.encode())
+
+
+def outside_runs_dir(settings: Settings, name: str) -> Optional[str]:
+    """The first path of run ``name`` that a symbolic link would put outside the runs directory."""
+    for path in (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name)):
+        if not fsutil.is_inside(path, settings.runs_dir):
+            return path
+    return None
+
+
+def existing(settings: Settings, name: str, others: RunSet) -> List[str]:
+    """The files of run ``name`` that exist: its TensorBoard directory and checkpoints."""
+    return _files(settings, name, others)[0]
+
+
+def remove(settings: Settings, name: str, others: RunSet) -> List[str]:
+    """Delete a run's TensorBoard directory, checkpoints and emptied group directories.
+
+    Nothing outside the runs directory is touched, and nothing that belongs to another run
+    in ``others``. Returns notes on what was left alone, and why.
+    """
+    if not names.is_valid(name):
+        return []  # a hand-edited name could be '../..': derive no paths from it
+    files, notes = _files(settings, name, others)
+    for path in files:
+        fsutil.remove(path, settings.runs_dir)
+
+    def has_other_runs(group: str) -> bool:  # e.g. checkpoints/sweep/, which sweep/b's save path needs
+        return others.first_in_group(group, other_than=name) is not None
+
+    fsutil.prune_empty_parents(tensorboard_dir(settings, name).rstrip(os.sep), settings.tensorboard_root, has_other_runs)
+    fsutil.prune_empty_parents(checkpoint_path(settings, name), settings.checkpoints_root, has_other_runs)
+    return notes
+
+
+def _files(settings: Settings, name: str, others: RunSet) -> Tuple[List[str], List[str]]:
+    """(files to delete, notes on files left alone) for run ``name``."""
+    tb = tensorboard_dir(settings, name).rstrip(os.sep)
+    ckpt = checkpoint_path(settings, name)
+    member = others.first_in_group(name, other_than=name)
+    candidates, notes = [], []
+    for directory in (tb, ckpt):
+        if member and os.path.isdir(directory) and not os.path.islink(directory):
+            notes.append(f"{directory} is left alone: it holds files of run '{member}'")
+        elif os.path.lexists(directory):
+            candidates.append(directory)
+
+    def is_run(candidate: str) -> bool:
+        return candidate == name or others.has(candidate)
+
+    for pattern in (".*", "-*"):
+        for path in sorted(glob.glob(glob.escape(ckpt) + pattern)):
+            if _owner(os.path.relpath(path, settings.checkpoints_root), is_run) == name:
+                candidates.append(path)
+    files = [path for path in candidates if fsutil.is_inside(path, settings.runs_dir)]
+    notes += [f"{path} is left alone: a symbolic link puts it outside the runs directory" for path in candidates if path not in files]
+    return files, notes
+
+
+def _owner(relative: str, is_run: Callable[[str], bool]) -> Optional[str]:
+    """The run a checkpoint file belongs to: the longest run whose save path wrote it.
+
+    With runs 'a' and 'a.ckpt-x', checkpoints/a.ckpt-x-100.index is a.ckpt-x's (both could
+    have written it; the longer name is more specific), and with runs 'exp' and 'exp-1',
+    exp-1000.index is exp's step 1000 (exp-1 would write exp-1-1000.index).
+    """
+    for end in range(len(relative), 0, -1):
+        if _CHECKPOINT_SUFFIX.fullmatch(relative, end) and is_run(relative[:end]):
+            return relative[:end]
+    return None
