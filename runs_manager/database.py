@@ -19,6 +19,7 @@ import fcntl
 import gc
 import json
 import os
+import re
 import sqlite3
 import sys
 import time
@@ -573,6 +574,9 @@ class Transaction:
             _, runs = yamlfile.parse_all(data)
         except yamlfile.ParseError as e:  # the index was fresh, so this is a race with an editor
             raise RunsError(f"{self._db.path} changed while runs was reading it: {e.message}") from None
+        if re.search(rb"^[ \t]*#", data, re.M):
+            print(f"runs: note: {self._db.path} was rewritten in canonical form (it could not be changed in place); "
+                  "its comments were not kept", file=sys.stderr)
         self._replace(HEADER + yamlfile.dump_all(change([(name, entry) for name, entry, _, _ in runs])))
 
     def _replace(self, data: bytes) -> None:

@@ -133,10 +133,6 @@ class Index:
         return None if row is None else str(row[0])
 
     @_guarded
-    def count(self) -> int:
-        return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
-
-    @_guarded
     def entry(self, name: str) -> Optional[Dict[str, Any]]:
         row = self.conn.execute("SELECT entry FROM runs WHERE name = ?", (name,)).fetchone()
         return None if row is None else json.loads(row[0])

@@ -15,9 +15,6 @@ class Deferred:
     def __init__(self) -> None:
         self.received: List[int] = []
 
-    def __bool__(self) -> bool:
-        return bool(self.received)
-
     def check(self) -> None:
         """Raise Interrupted now if a signal arrived (to undo rather than finish)."""
         if self.received:

@@ -801,3 +801,15 @@ def test_concurrent_writers_lose_nothing(dbpath: Path) -> None:
     assert dict(indexed(dbpath)) == loaded
     os.unlink(str(dbpath) + ".index")
     assert dict(indexed(dbpath)) == loaded
+
+
+def test_a_rewrite_that_drops_comments_says_so(dbpath: Path, capsys: pytest.CaptureFixture) -> None:
+    dbpath.write_bytes(b"# my notes\r\n" + run_text("a", 1).replace("\n", "\r\n").encode())
+    with Database(str(dbpath)).writing() as txn:
+        txn.add("b", {"command": "python b.py"})
+    assert list(truth(dbpath)) == ["a", "b"]
+    assert "comments were not kept" in capsys.readouterr().err
+    with Database(str(dbpath)).writing() as txn:  # canonical now: appended, nothing to say
+        txn.add("c", {"command": "python c.py"})
+    assert list(truth(dbpath)) == ["a", "b", "c"]
+    assert capsys.readouterr().err == ""

@@ -1,6 +1,8 @@
 """`runs reproduce NAME`: the commands that rerun a run exactly."""
 from __future__ import annotations
 
+import sys
+
 from runs_manager import flags
 from runs_manager.commands.lookup import find
 from runs_manager.errors import RunsError
@@ -35,6 +37,9 @@ def reproduce(settings: Settings, name: str) -> int:
             raise RunsError(f"run '{printable(name)}' has no {key} recorded, so it cannot be reproduced")
     description = entry.get("description")
     description = "" if description is None else str(description)
+    if any(printable(text) != text.replace("\n", "\\n").replace("\t", "\\t") for text in (name, entry["command"], description)):
+        # Quoted exactly, but a terminal would act on them: what you see may not be what you paste.
+        print("runs: note: the command or description holds control characters", file=sys.stderr)
     # Every word is quoted so the lines round-trip through a POSIX shell, whatever they hold.
     print("To reproduce:")
     print(f" git checkout {shlex.quote(entry['commit'])}")

@@ -186,3 +186,12 @@ def test_printed_commands_recreate_the_run_with_the_real_runs(runs, db, repo, tm
     assert done.returncode == 0, done.stderr
     again = db()["exp"]
     assert (again["command"], again["commit"], again["description"]) == (original["command"], original["commit"], original["description"])
+
+
+def test_control_characters_are_pointed_out(runs, repo):
+    write_db(repo / ".runs", {"exp": {"command": "echo \x1b[2Kfine", "commit": COMMIT, "description": "line\nbreak\ttab"}})
+    result = runs("reproduce", "exp")
+    assert result.code == 0
+    assert "control characters" in result.err  # printed exactly, but a terminal would act on ESC
+    write_db(repo / ".runs", {"exp": {"command": "echo fine", "commit": COMMIT, "description": "line\nbreak\ttab"}})
+    assert runs("reproduce", "exp").err == ""  # line breaks and tabs are plain text
