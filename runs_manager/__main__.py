@@ -4,10 +4,11 @@ Ctrl-C ends `runs` quietly with status 130 at any moment, including while Python
 still loading it and while it shuts down.
 """
 try:
+    import _thread  # built in: `threading` would cost start-up time
     import os
     import signal
     import sys
-    import threading
+    import time
 except KeyboardInterrupt:  # Ctrl-C while Python is still loading
     raise SystemExit(130) from None
 
@@ -20,10 +21,15 @@ def _interrupt(signum: int, frame: object) -> None:
     while frame is not None:
         code = getattr(frame, "f_code", None)
         if code is not None and (code.co_name == "__del__" or code.co_filename.startswith("<frozen importlib")):
-            threading.Timer(REDELIVER_AFTER, os.kill, (os.getpid(), signal.SIGINT)).start()
+            _thread.start_new_thread(_redeliver, ())
             return
         frame = getattr(frame, "f_back", None)
     raise KeyboardInterrupt
+
+
+def _redeliver() -> None:
+    time.sleep(REDELIVER_AFTER)
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def _from_interrupt(error: BaseException) -> bool:
