@@ -21,33 +21,7 @@ from runs_manager import yamlfile
 from runs_manager.database import Database
 from runs_manager.errors import RunsError
 from tests.conftest import ROOT
-
-SHA = "0123456789abcdef0123456789abcdef01234567"
-DB = ".runs/.runs.yml"
-
-
-def run_text(name: str, i: int) -> str:
-    return (
-        f"{name}:\n"
-        f"  command: python train.py --seed {i}\n"
-        f"  commit: {SHA}\n"
-        f"  datetime: '2024-05-01T12:{i % 60:02d}:00+02:00'\n"
-        f"  description: seed {i:04d}\n"
-        f"  host: box\n"
-    )
-
-
-def many(n: int, prefix: str = "run") -> str:
-    return "".join(run_text(f"{prefix}{i}", i) for i in range(n))
-
-
-@pytest.fixture
-def dbpath() -> Path:
-    """The default database of a project in the current directory (the test's own)."""
-    path = Path.cwd() / DB
-    path.parent.mkdir()
-    return path
-
+from tests.dbfiles import DB, SHA, many, run_text
 
 @pytest.fixture
 def repo_db(repo: Path) -> Path:

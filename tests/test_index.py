@@ -21,32 +21,7 @@ from runs_manager import fsutil
 from runs_manager.database import Database
 from runs_manager.index import Index
 from tests.conftest import ROOT
-
-SHA = "0123456789abcdef0123456789abcdef01234567"
-
-
-def run_text(name: str, i: int, description: str = "") -> str:
-    return (
-        f"{name}:\n"
-        f"  command: python train.py --seed {i}\n"
-        f"  commit: {SHA}\n"
-        f"  datetime: '2024-05-01T12:{i % 60:02d}:00+02:00'\n"
-        f"  description: {description or f'seed {i:04d}'}\n"
-        f"  host: box\n"
-    )
-
-
-def many(n: int, prefix: str = "run") -> str:
-    return "".join(run_text(f"{prefix}{i}", i) for i in range(n))
-
-
-@pytest.fixture
-def dbpath() -> Path:
-    """The default database path of a project in the current directory (the test's own)."""
-    path = Path.cwd() / ".runs" / ".runs.yml"
-    path.parent.mkdir()
-    return path
-
+from tests.dbfiles import many, run_text
 
 def truth(path: Path) -> Dict[str, Any]:
     """What a strict YAML reader finds in the file."""

@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, PtyRun
 
 SUBCOMMANDS = ("new", "delete", "list", "table", "lookup", "reproduce")
 
@@ -180,36 +177,17 @@ def test_list_into_a_closed_pipe_is_quiet(runs, repo):
 def test_ctrl_c_at_the_confirmation_prompt_exits_130_and_deletes_nothing(runs, db, repo, tmux):
     assert runs("new", "x", "sleep 600").code == 0
     (repo / ".runs/checkpoints/x.ckpt-1.index").write_text("c")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runs_manager", "delete", "x"],
-        stdin=slave,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        start_new_session=True,
-    )
-    os.close(slave)
+    child = PtyRun("delete", "x")
     try:
-        seen = b""  # stdout and stderr: the prompt goes to stderr
-        deadline = time.monotonic() + 15
-        while b"[y/N]" not in seen:
-            ready, _, _ = select.select([proc.stdout, proc.stderr], [], [], max(deadline - time.monotonic(), 0))
-            assert ready, f"no prompt; output so far: {seen!r}"
-            for stream in ready:
-                chunk = os.read(stream.fileno(), 4096)
-                assert chunk, f"output closed; output: {seen!r}"
-                seen += chunk
-        proc.send_signal(signal.SIGINT)
-        rest, err = proc.communicate(timeout=15)
-        err = seen + err
+        child.wait_for_output("[y/N]")  # the prompt, on stderr
+        child.proc.send_signal(signal.SIGINT)
+        code, rest, err = child.finish()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
-    assert proc.returncode == 130
-    assert b"Traceback" not in err
-    assert b"KeyboardInterrupt" not in err + rest
+        if child.proc.poll() is None:
+            child.proc.kill()
+    assert code == 130
+    assert "Traceback" not in err
+    assert "KeyboardInterrupt" not in err + rest
     assert list(db()) == ["x"]
     assert (repo / ".runs/tensorboard/x").is_dir()
     assert (repo / ".runs/checkpoints/x.ckpt-1.index").exists()

@@ -2,64 +2,15 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Dict, Optional
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import PtyRun
 
 PROMPT = "Delete the following runs? [y/N]"
-
-
-class PtyRun:
-    """`python -m runs_manager ARGS` with a pseudo-terminal as stdin (stdout and stderr are pipes)."""
-
-    def __init__(self, *argv: str) -> None:
-        master, slave = pty.openpty()
-        self.master = master
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runs_manager", *argv],
-            stdin=slave,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)),
-            start_new_session=True,
-        )
-        os.close(slave)
-        self.out = b""
-        self.err = b""
-
-    def wait_for_output(self, text: str, timeout: float = 15.0) -> None:
-        """Wait until ``text`` appears on stdout or stderr (the prompt goes to stderr)."""
-        deadline = time.monotonic() + timeout
-        streams = {self.proc.stdout.fileno(): "out", self.proc.stderr.fileno(): "err"}
-        while text.encode() not in self.out + self.err:
-            remaining = deadline - time.monotonic()
-            ready, _, _ = select.select(list(streams), [], [], max(remaining, 0))
-            if not ready:
-                raise AssertionError(f"timed out waiting for {text!r}; so far: {self.out!r} {self.err!r}")
-            for fd in ready:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    raise AssertionError(f"output closed before {text!r}: {self.out!r} {self.err!r}")
-                setattr(self, streams[fd], getattr(self, streams[fd]) + chunk)
-
-    def type(self, text: str) -> None:
-        os.write(self.master, text.encode())
-
-    def finish(self, timeout: float = 15.0):
-        try:
-            rest, err = self.proc.communicate(timeout=timeout)
-        finally:
-            os.close(self.master)
-        return self.proc.returncode, (self.out + rest).decode(), (self.err + err).decode()
 
 
 def write_db(repo: Path, entries: Dict[str, Optional[dict]]) -> None:
