@@ -35,6 +35,7 @@ from runs_manager.index import FileState, Index, IndexUnusable
 RACY_NS = 2_000_000_000
 SHOW_PROGRESS_BYTES = 4_000_000
 LOCK_PATIENCE = 1.0  # seconds to wait for the lock before saying so
+READ_ATTEMPTS = 5
 # Ends with a blank line: comments directly above a run belong to that run.
 HEADER = (
     b"# runs database: one entry per run, oldest first. Edit with care: keep each run name\n"
@@ -187,8 +188,8 @@ class Database:
                     return False
         except FileNotFoundError:
             return False
-        # Checked, and older than the racy window: stamp the index now, so the next command
-        # need not read the whole file again (the times compared are both the file server's).
+        # Checked: stamp the index with the time of this check. Once that is past the racy
+        # window, later commands trust the times alone (both are the file server's clock).
         with contextlib.suppress(OSError):
             os.utime(self.index_path)
         return True
@@ -217,12 +218,13 @@ class Database:
         """The file's content and the state it was read in (read again if it changed meanwhile)."""
         try:
             with open(self.path, "rb") as f:
-                while True:
+                for _ in range(READ_ATTEMPTS):
                     st = os.fstat(f.fileno())
                     f.seek(0)
                     data = f.read()
                     if len(data) == st.st_size and os.fstat(f.fileno()).st_mtime_ns == st.st_mtime_ns:
                         return data, st
+            raise RunsError(f"{self.path} keeps changing while runs reads it; is something writing it without runs?")
         except FileNotFoundError:
             return b"", os.stat_result((0,) * 10)
         except OSError as e:
