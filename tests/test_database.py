@@ -110,7 +110,9 @@ with Database({str(dbpath)!r}).writing() as txn:
     assert truth(dbpath) == dict(indexed(dbpath))
 
 
-def test_journal_left_by_a_complete_append_keeps_the_run(dbpath: Path) -> None:
+def crash_after_appending_a_run(dbpath: Path) -> None:
+    """Three runs, then a process killed right after appending a fourth, 'whole' (through
+    the plain API: a Transaction that recorded no intent)."""
     dbpath.write_text(many(3))
     assert len(indexed(dbpath)) == 3
     script = f"""
@@ -119,6 +121,10 @@ with Database({str(dbpath)!r}).writing() as txn:
     txn.add("whole", {{"command": "python whole.py"}})
 """
     assert python(script, env={"RUNS_CRASH_AT": "append:written"}).returncode == -9
+
+
+def test_journal_left_by_a_complete_append_keeps_the_run(dbpath: Path) -> None:
+    crash_after_appending_a_run(dbpath)
     assert Path(str(dbpath) + ".pending").exists()
     complete = dbpath.read_bytes()
     assert [name for name, _ in indexed(dbpath)] == ["run0", "run1", "run2", "whole"]
@@ -131,14 +137,7 @@ with Database({str(dbpath)!r}).writing() as txn:
 def test_journal_left_by_a_complete_api_append_then_a_runs_command(dbpath: Path, runs: Any) -> None:
     """The journal of a Transaction that recorded no intent (the plain API) must not break
     the next `runs` command, which recovers interrupted `runs new` intents."""
-    dbpath.write_text(many(3))
-    assert len(indexed(dbpath)) == 3
-    script = f"""
-from runs_manager.database import Database
-with Database({str(dbpath)!r}).writing() as txn:
-    txn.add("whole", {{"command": "python whole.py"}})
-"""
-    assert python(script, env={"RUNS_CRASH_AT": "append:written"}).returncode == -9
+    crash_after_appending_a_run(dbpath)
     result = runs_in_subprocess("list")
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == "run0\nrun1\nrun2\nwhole\n"

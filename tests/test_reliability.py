@@ -479,6 +479,18 @@ def test_random_sigkills(repo: Path, runs: Callable[..., Result]) -> None:
 _STOPPED = {sig: (128 + sig, -sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
 
 
+def assert_repaired_by_the_next_command(repo: Path, runs: Callable[..., Result], victims: List[Victim], made: List[str]) -> None:
+    """After interrupted commands: the next one leaves every run whole or gone, nothing stray."""
+    follow = runs("new", "follow", "sleep 600")
+    assert follow.code == 0, follow.err
+    db, live = load_db(repo), tmux_sessions()
+    assert_intact(victims, db, live)
+    for name in made:
+        assert_whole_or_nothing(repo, name, db, live)
+    assert_no_orphans(repo)
+    assert leftovers(repo) == []
+
+
 def test_signals_during_the_write(repo: Path, runs: Callable[..., Result]) -> None:
     """SIGINT, SIGTERM and SIGHUP within a few milliseconds of the journal appearing
     (the change is under way): the process finishes or rolls back, then stops as that
@@ -505,14 +517,7 @@ def test_signals_during_the_write(repo: Path, runs: Callable[..., Result]) -> No
             assert started_name(result) == name
             assert_whole(repo, name, load_db(repo), tmux_sessions())
         made.append(name)
-    follow = runs("new", "follow", "sleep 600")
-    assert follow.code == 0, follow.err
-    db, live = load_db(repo), tmux_sessions()
-    assert_intact(victims, db, live)
-    for name in made:
-        assert_whole_or_nothing(repo, name, db, live)
-    assert_no_orphans(repo)
-    assert leftovers(repo) == []
+    assert_repaired_by_the_next_command(repo, runs, victims, made)
     assert not wrong, "exit status does not tell which signal stopped runs:\n" + "\n".join(wrong)
 
 
@@ -551,14 +556,7 @@ def test_sigint_at_any_moment(repo: Path, runs: Callable[..., Result]) -> None:
         if result.code == 0 and STARTED.search(result.out):
             assert_whole(repo, started_name(result), load_db(repo), tmux_sessions())
         made.append(name)
-    follow = runs("new", "follow", "sleep 600")
-    assert follow.code == 0, follow.err
-    db, live = load_db(repo), tmux_sessions()
-    assert_intact(victims, db, live)
-    for name in made:
-        assert_whole_or_nothing(repo, name, db, live)
-    assert_no_orphans(repo)
-    assert leftovers(repo) == []
+    assert_repaired_by_the_next_command(repo, runs, victims, made)
     assert not problems, f"{len(problems)} of {len(delays)} interrupted runs misbehaved:\n" + "\n".join(problems)
 
 
