@@ -32,10 +32,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.conftest import Result, git, run_process
 from tests.test_reliability import (
@@ -228,21 +228,30 @@ KEYS = st.one_of(st.sampled_from(["command", "commit", "description", "tmux_sess
 # Properties ---------------------------------------------------------------------------
 
 
-@settings(HYPOTHESIS, max_examples=40)
-@given(name=NAMES, command=COMMANDS, description=DESCRIPTIONS)
-def test_hostile_new(arena: Arena, name: str, command: str, description: str) -> None:
+def _new_checked(arena: Arena, name: str, *args: str) -> Optional[Tuple[str, List[str]]]:
+    """`runs new ARGS` for run ``name``: a one-line error that changed nothing, or a run under
+    ``name`` (or name + Unix time) appended to the database. (final name, names before) or None."""
     before = db_names(arena.repo)
-    result = arena.new(f"--description={description}", "--", name, command)
-    event(f"exit {result.code}")
+    result = arena.new(*args)
     assert result.code in (0, 1, 2), result
     arena.check()
     if result.code != 0:
         assert one_line_error(result), result.err
         assert db_names(arena.repo) == before
-        return
+        return None
     final = started_name(result)
     assert final == name or re.fullmatch(re.escape(name) + r"\d{10}(-\d+)?", final), final
     assert db_names(arena.repo) == before + [final]
+    return final, before
+
+
+@settings(HYPOTHESIS, max_examples=40)
+@given(name=NAMES, command=COMMANDS, description=DESCRIPTIONS)
+def test_hostile_new(arena: Arena, name: str, command: str, description: str) -> None:
+    made = _new_checked(arena, name, f"--description={description}", "--", name, command)
+    if made is None:
+        return
+    final, _ = made
     entry = load_db(arena.repo)[final]
     assert entry["command"] == command and entry["description"] == description
     tb = tb_dir(arena.repo, final)
@@ -328,17 +337,10 @@ def test_every_curated_hostile_name(arena: Arena) -> None:
 
 
 def _curated_name(arena: Arena, name: str) -> None:
-    before = db_names(arena.repo)
-    result = arena.new("--", name, "sleep 600")
-    assert result.code in (0, 1, 2), result
-    arena.check()
-    if result.code != 0:
-        assert one_line_error(result), result.err
-        assert db_names(arena.repo) == before
+    made = _new_checked(arena, name, "--", name, "sleep 600")
+    if made is None:
         return
-    final = started_name(result)
-    assert final == name or re.fullmatch(re.escape(name) + r"\d{10}(-\d+)?", final), final
-    assert db_names(arena.repo) == before + [final]
+    final, before = made
     assert listed(arena.runs("list")) == before + [final]
     assert final in arena.runs("table", f"--pattern={re.escape(final)}").out
     assert arena.runs("lookup", "--", final, "command").out == "sleep 600\n"
