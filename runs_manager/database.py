@@ -478,8 +478,8 @@ class Transaction:
     def add(self, name: str, entry: Entry) -> None:
         from runs_manager import yamlfile
 
-        blob = yamlfile.dump_entry(name, entry)
-        if yamlfile.load_one(blob) != (name, entry):
+        blob = yamlfile.exact_text(name, entry)
+        if blob is None:
             raise RunsError(f"run '{name}' cannot be stored in YAML exactly as given")
         db, state = self._db, self._ask(lambda index: index.state())
         if not db._exists() or state.size == 0:

@@ -82,6 +82,12 @@ def dump_entry(name: str, entry: Entry) -> bytes:
     return text.encode("utf-8")
 
 
+def exact_text(name: str, entry: Entry) -> Optional[bytes]:
+    """The text of one entry, or None if YAML would not give back exactly this entry."""
+    blob = dump_entry(name, entry)
+    return blob if load_one(blob) == (name, entry) else None
+
+
 def dump_all(runs: List[Tuple[str, Entry]]) -> bytes:
     return b"".join(dump_entry(name, entry) for name, entry in runs)
 

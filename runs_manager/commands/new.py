@@ -123,8 +123,7 @@ def _require_storable(name: str, command: str, description: str) -> None:
     """Refuse text YAML cannot give back exactly, before anything (an --overwrite) is done."""
     from runs_manager import yamlfile
 
-    entry = {"command": command, "description": description}
-    if yamlfile.load_one(yamlfile.dump_entry(name, entry)) != (name, entry):
+    if yamlfile.exact_text(name, {"command": command, "description": description}) is None:
         raise RunsError("the command or description cannot be stored in YAML exactly as given")
 
 
