@@ -74,18 +74,21 @@ class Index:
         """Open an existing index; with ``snapshot``, read-only and consistent until closed."""
         if not os.path.isfile(path):
             raise IndexUnusable("missing")
+        uri = "file:" + _uri_path(path) + ("?mode=ro" if snapshot else "")
         try:
-            uri = "file:" + _uri_path(path) + ("?mode=ro" if snapshot else "")
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+        except sqlite3.Error as e:
+            raise IndexUnusable(str(e)) from None
+        try:
             if snapshot:
                 conn.execute("BEGIN")
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # takes the read lock now
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA:
-                conn.close()
                 raise IndexUnusable("version")
             if not snapshot:
                 conn.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.Error as e:
+        except (sqlite3.Error, IndexUnusable) as e:
+            conn.close()  # a damaged or foreign file: do not keep it open
             raise IndexUnusable(str(e)) from None
         return cls(conn, path)
 
