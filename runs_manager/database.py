@@ -89,8 +89,11 @@ class Database:
     def _open_fresh_snapshot(self) -> Index:
         with contextlib.suppress(IndexUnusable):
             index = Index.open(self.index_path, snapshot=True)
-            if self._is_fresh(index):
-                return index
+            try:
+                if self._is_fresh(index):
+                    return index
+            except IndexUnusable:
+                pass
             index.close()
         if not self._writable():
             return self._build_in_memory()  # a read-only runs directory
