@@ -45,6 +45,16 @@ def _from_interrupt(error: BaseException) -> bool:
     return False
 
 
+def _ignore_interrupts() -> None:
+    # A Ctrl-C (or one held back and delivered again) may land while this is being set up.
+    while True:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return
+        except KeyboardInterrupt:
+            continue
+
+
 def console() -> None:
     try:
         from runs_manager.main import main
@@ -54,7 +64,7 @@ def console() -> None:
         if not _from_interrupt(e):
             raise
         status = 130
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done: no traceback from clean-up
+    _ignore_interrupts()  # the work is done: no traceback from clean-up
     if status == 130:
         # Interrupted: objects left half-made may complain as Python tears them down.
         sys.stdout.flush()
