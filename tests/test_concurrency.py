@@ -99,7 +99,14 @@ def test_storm_of_fifty_processes(repo: Path, runs: Callable[..., Result]) -> No
     possible = re.compile(r"keep-\d|del-\d|n-\d+|dup(\d{10}(-\d+)?)?|keep-0\d{10}(-\d+)?")
 
     def yaml_parses() -> None:
-        data = yaml.load(db_file(repo).read_bytes(), Loader=_Loader)
+        # As the README tells other programs to read the file: under a shared lock on
+        # <db>.lock (without it, an append crossing a page boundary shows a page at a time).
+        fd = os.open(str(db_file(repo)) + ".lock", os.O_RDONLY)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_SH)
+            data = yaml.load(db_file(repo).read_bytes(), Loader=_Loader)
+        finally:
+            os.close(fd)
         missing = set(keep_names) - set(data)
         assert not missing, f"the file lacks {missing}"
 
