@@ -12,23 +12,24 @@ Guarantees (each has a test in tests/test_database.py and tests/test_reliability
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import fcntl
 import gc
-import json
 import os
-import re
 import sqlite3
 import sys
 import time
 import zlib
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 from runs_manager import faults, fsutil
 from runs_manager.errors import RunsError
 from runs_manager.index import FileState, Index, IndexUnusable
+from runs_manager.journal import Journal, cut_torn_append, torn_append_at
+from runs_manager.transaction import HEADER, Transaction, apply, last_entry_keeps, state_of
+
+__all__ = ["HEADER", "Database", "Transaction"]
 
 # A change to the YAML file within this long of the index being written may share its
 # timestamp (coarse file-system clocks), so the content is then compared too.
@@ -36,11 +37,6 @@ RACY_NS = 2_000_000_000
 SHOW_PROGRESS_BYTES = 4_000_000
 LOCK_PATIENCE = 1.0  # seconds to wait for the lock before saying so
 READ_ATTEMPTS = 5
-# Ends with a blank line: comments directly above a run belong to that run.
-HEADER = (
-    b"# runs database: one entry per run, oldest first. Edit with care: keep each run name\n"
-    b"# at the start of its line; 'runs' notices hand edits and re-reads the file.\n\n"
-)
 
 Entry = Dict[str, Any]
 Recover = Callable[[Dict[str, Any], Index], None]
@@ -53,6 +49,7 @@ class Database:
         self.index_path = path + ".index"
         self.lock_path = path + ".lock"
         self.journal_path = path + ".pending"
+        self.journal = Journal(self.journal_path)
         self._recover_intent = recover
 
     # Reading --------------------------------------------------------------------------
@@ -146,9 +143,9 @@ class Database:
         """Under the lock: finish or undo an interrupted change, then bring the index up to date."""
         for path in (self.path, self.index_path, self.journal_path):
             fsutil.remove_temp_files(path)
-        journal = self._read_journal()
+        journal = self.journal.read()
         if journal is not None:
-            self._cut_torn_append(journal.get("append"))
+            cut_torn_append(self.path, journal.get("append"))
         index = self._updated_index()
         if journal is not None:
             intent = journal.get("intent")
@@ -157,7 +154,7 @@ class Database:
                     self._recover_intent(intent, index)
                 except (RunsError, OSError) as e:  # the journal must not block every later command
                     print(f"runs: could not undo an interrupted change to {self.path}: {e}", file=sys.stderr)
-            self._clear_journal()
+            self.journal.clear()
         return index
 
     def _updated_index(self) -> Index:
@@ -215,7 +212,7 @@ class Database:
                 index.grow_last(header)
             index.insert(runs)
 
-        return _apply(index, change, _state_of(st, zlib.crc32(tail, state.crc), tail, new_header, True))
+        return apply(index, change, state_of(st, zlib.crc32(tail, state.crc), tail, new_header, True))
 
     def _read(self) -> Tuple[bytes, os.stat_result]:
         """The file's content and the state it was read in (read again if it changed meanwhile)."""
@@ -255,8 +252,8 @@ class Database:
     def _build_in_memory(self) -> Index:
         """An index of the file as it is, for a runs directory this process cannot write to."""
         data, st = self._read()
-        journal = self._read_journal(clear_if_damaged=False) or {}
-        at = _torn_append_at(data, journal.get("append"), st)
+        journal = self.journal.read(clear_if_damaged=False) or {}
+        at = torn_append_at(data, journal.get("append"), st)
         return self._build(data if at is None else data[:at], st, path=None)
 
     def _build(self, data: bytes, st: Optional[os.stat_result], path: Optional[str]) -> Index:
@@ -282,43 +279,9 @@ class Database:
                     index.close()
                     raise
         simple = parser.simple and chunked
-        index.set_state(_state_of(st, zlib.crc32(data), data, parser.header, simple))
+        index.set_state(state_of(st, zlib.crc32(data), data, parser.header, simple))
         index.commit()
         return index
-
-    # The journal of an unfinished change --------------------------------------------
-
-    def _read_journal(self, clear_if_damaged: bool = True) -> Optional[Dict[str, Any]]:
-        try:
-            with open(self.journal_path, encoding="utf-8") as f:
-                record = json.load(f)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            if clear_if_damaged:
-                self._clear_journal()  # written atomically, so unreadable means not ours
-            return None
-        return record if isinstance(record, dict) else {}
-
-    def _write_journal(self, record: Dict[str, Any]) -> None:
-        fsutil.atomic_write(self.journal_path, json.dumps(record).encode("utf-8"))
-
-    def _clear_journal(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.journal_path)
-
-    def _cut_torn_append(self, append: Optional[Dict[str, Any]], whole_too: bool = False) -> None:
-        """If a crash cut an append short, remove the part that was written."""
-        try:
-            with open(self.path, "rb+") as f:
-                data = f.read()
-                at = _torn_append_at(data, append, os.fstat(f.fileno()), whole_too)
-                if at is not None:
-                    f.truncate(at)
-                    os.fsync(f.fileno())
-        except (FileNotFoundError, IsADirectoryError):
-            return
-
 
 def _appended_runs(
     index: Index, state: FileState, data: bytes, st: os.stat_result
@@ -346,25 +309,9 @@ def _appended_runs(
     if not parser.simple:
         return None
     # Text before the first new run joins the last old one (a `|+` scalar would keep it).
-    if parser.header and not _last_entry_keeps(index, data[: state.size], tail[: parser.header]):
+    if parser.header and not last_entry_keeps(index, data[: state.size], tail[: parser.header]):
         return None
     return runs, parser.header
-
-
-def _apply(index: Index, change: Callable[[], None], state: FileState) -> bool:
-    """Change the index and record the YAML file's new state, all or nothing."""
-    try:
-        index.begin()
-        try:
-            change()
-            index.set_state(state)
-            index.commit()
-        except BaseException:
-            index.conn.execute("ROLLBACK")
-            raise
-    except (sqlite3.Error, IndexUnusable):
-        return False
-    return True
 
 
 @contextlib.contextmanager
@@ -391,36 +338,6 @@ def _crc(f: Any, size: int) -> int:
     return crc
 
 
-def _torn_append_at(
-    data: bytes, append: Optional[Dict[str, Any]], st: os.stat_result, whole_too: bool = False
-) -> Optional[int]:
-    """Where a journaled append that was cut short (or, ``whole_too``, made whole) began,
-    if ``data`` ends with it."""
-    if not isinstance(append, dict):
-        return None
-    try:
-        at, ino, blob = int(append["at"]), append["ino"], base64.b64decode(append["bytes"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    tail = data[at:]
-    if st.st_ino == ino and 0 < len(tail) <= len(blob) - (not whole_too) and blob.startswith(tail):
-        return at
-    return None
-
-
-def _last_entry_keeps(index: Index, data: bytes, extra: bytes) -> bool:
-    """Whether the last run's entry reads the same with ``extra`` text after it."""
-    from runs_manager import yamlfile
-    from runs_manager.index import to_json
-
-    last = index.last()
-    if last is None:
-        return True
-    name, length, entry = last
-    loaded = yamlfile.load_one(data[len(data) - length :] + extra)
-    return loaded is not None and loaded[0] == name and json.loads(to_json(loaded[1])) == entry
-
-
 def _try_lock(fd: int, path: str, patience: float) -> bool:
     """Try to take the lock for ``patience`` seconds (others hold it for milliseconds)."""
     deadline = time.monotonic() + patience
@@ -434,182 +351,6 @@ def _try_lock(fd: int, path: str, patience: float) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
-
-
-class Transaction:
-    """Changes to the database while its lock is held."""
-
-    def __init__(self, db: Database, index: Index) -> None:
-        self._db = db
-        self.index = index
-        self._intent: Optional[Dict[str, Any]] = None
-
-    # Queries: a damaged index is rebuilt from the YAML file (the lock is held) and asked again.
-
-    def names(self) -> List[str]:
-        return self._ask(lambda index: index.names())
-
-    def entry(self, name: str) -> Optional[Entry]:
-        return self._ask(lambda index: index.entry(name))
-
-    def has(self, name: str) -> bool:
-        return self._ask(lambda index: index.has(name))
-
-    def first_in_group(self, group: str, other_than: str = "") -> Optional[str]:
-        return self._ask(lambda index: index.first_in_group(group, other_than))
-
-    def _ask(self, query: Callable[[Index], T]) -> T:
-        try:
-            return query(self.index)
-        except IndexUnusable:
-            self.index.close()
-            self.index = self._db._replace_index(*self._db._read())
-            return query(self.index)
-
-    def intend(self, intent: Dict[str, Any]) -> None:
-        """Record what is about to happen, so that a crash half-way can be undone.
-
-        The next command to take the lock calls the Database's ``recover`` with it.
-        """
-        self._db._write_journal({"intent": intent})
-        self._intent = intent
-
-    def done(self) -> None:
-        self._db._clear_journal()
-        self._intent = None
-
-    def add(self, name: str, entry: Entry) -> None:
-        from runs_manager import yamlfile
-
-        blob = yamlfile.exact_text(name, entry)
-        if blob is None:
-            raise RunsError(f"run '{name}' cannot be stored in YAML exactly as given")
-        db, state = self._db, self._ask(lambda index: index.state())
-        if not db._exists() or state.size == 0:
-            self._replace(HEADER + blob)
-        elif not state.simple or not (
-            state.ends_with_newline or self._ask(lambda index: _last_entry_keeps(index, db._read()[0], b"\n"))
-        ):
-            # Cannot append: a file without a final newline whose last value would change
-            # with one (a block scalar) is rewritten too.
-            self._rewrite(lambda runs: runs + [(name, entry)])
-        else:
-            self._append(name, entry, blob if state.ends_with_newline else b"\n" + blob, state)
-        if self._intent is None:
-            self.done()  # no intent of the caller's: the journal only covered this append
-
-    def _append(self, name: str, entry: Entry, blob: bytes, state: FileState) -> None:
-        db = self._db
-        journal = {
-            "intent": self._intent,
-            "append": {"at": state.size, "ino": state.ino, "bytes": base64.b64encode(blob).decode()},
-        }
-        db._write_journal(journal)
-        faults.point("append:journal-written")
-        try:
-            with open(db.path, "ab") as f:
-                if os.fstat(f.fileno()).st_size != state.size:
-                    raise RunsError(f"{db.path} changed while runs was writing it; try again")
-                if faults.armed("append:torn"):
-                    f.write(blob[: len(blob) // 2])
-                    f.flush()
-                    faults.point("append:torn")
-                f.write(blob)
-                f.flush()
-                os.fsync(f.fileno())
-                st = os.fstat(f.fileno())
-        except OSError as e:
-            # Failed (a full disk, or an fsync error NFS reports late): take back what was
-            # written, whole or in part, so the caller's undo leaves nothing behind.
-            db._cut_torn_append(journal["append"], whole_too=True)
-            raise RunsError(f"cannot write {db.path}: {e.strerror}") from None
-        faults.point("append:written")
-        self._update_index(
-            lambda: self.index.insert([(name, entry, len(blob))]),
-            _state_of(st, zlib.crc32(blob, state.crc), blob, state.header, True),
-        )
-        faults.point("index:written")
-
-    def _update_index(self, change: Callable[[], None], state: FileState) -> None:
-        """Bring the index in line with a change already made to the YAML file.
-
-        The YAML file is the truth: if the index cannot follow, it is thrown away (and rebuilt
-        by the next command) rather than failing a change that has happened.
-        """
-        if not _apply(self.index, change, state):
-            self.index.close()
-            with contextlib.suppress(OSError):
-                os.unlink(self._db.index_path)
-            self.index = self._db._build(*self._db._read(), path=None)
-
-    def remove(self, names: Iterable[str]) -> None:
-        doomed = set(names)
-        if not doomed:
-            return
-        state = self._ask(lambda index: index.state())
-        data, st = self._db._read()
-        if not state.same_stat(st) or zlib.crc32(data) != state.crc:
-            raise RunsError(f"{self._db.path} changed while runs was reading it; try again")
-        lengths = self._ask(lambda index: index.lengths())
-        if state.simple and state.header + sum(length for _, length in lengths) != len(data):
-            # The index's rows do not cover the file (a damaged index): never splice by them.
-            self.index.close()
-            self.index = self._db._replace_index(data, st)
-            state, lengths = self.index.state(), self.index.lengths()
-        if not state.simple:
-            self._rewrite(lambda runs: [run for run in runs if run[0] not in doomed])
-            return
-        pieces, pos = [data[: state.header]], state.header
-        for name, length in lengths:
-            if name not in doomed:
-                pieces.append(data[pos : pos + length])
-            pos += length
-        new = b"".join(pieces)
-        self._write(new)
-        self._update_index(
-            lambda: self.index.delete(doomed), _state_of(os.stat(self._db.path), zlib.crc32(new), new, state.header, True)
-        )
-
-    def _rewrite(self, change: Callable[[List[Tuple[str, Entry]]], List[Tuple[str, Entry]]]) -> None:
-        """Rewrite a file that cannot be changed in place (see yamlfile): parse it whole."""
-        from runs_manager import yamlfile
-
-        data, _ = self._db._read()
-        try:
-            _, runs = yamlfile.parse_all(data)
-        except yamlfile.ParseError as e:  # the index was fresh, so this is a race with an editor
-            raise RunsError(f"{self._db.path} changed while runs was reading it: {e.message}") from None
-        if re.search(rb"^[ \t]*#", data, re.M):
-            print(f"runs: note: {self._db.path} was rewritten in canonical form (it could not be changed in place); "
-                  "its comments were not kept", file=sys.stderr)
-        self._replace(HEADER + yamlfile.dump_all(change([(name, entry) for name, entry, _, _ in runs])))
-
-    def _replace(self, data: bytes) -> None:
-        self._write(data)
-        self.index.close()
-        self.index = self._db._replace_index(*self._db._read())
-
-    def _write(self, data: bytes) -> None:
-        try:
-            fsutil.atomic_write(os.path.realpath(self._db.path), data)
-        except OSError as e:
-            raise RunsError(f"cannot write {self._db.path}: {e.strerror}; it is unchanged") from None
-
-
-def _state_of(st: Optional[os.stat_result], crc: int, data: bytes, header: int, simple: bool) -> FileState:
-    """The index's record of the YAML file: ``data`` is its content, or the part just appended."""
-    if st is None:
-        st = os.stat_result((0,) * 10)
-    return FileState(
-        ino=st.st_ino,
-        size=st.st_size,
-        mtime_ns=st.st_mtime_ns,
-        ctime_ns=st.st_ctime_ns,
-        crc=crc,
-        header=header,
-        simple=simple,
-        ends_with_newline=not data or data.endswith(b"\n"),
-    )
 
 
 class _Progress:

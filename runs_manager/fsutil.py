@@ -5,7 +5,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from typing import Callable
+from typing import Callable, Iterable
 
 from runs_manager import faults
 
@@ -28,6 +28,11 @@ def fsync_dir(path: str) -> None:
 
 def atomic_write(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data``: readers and crashes see the old file or the new one."""
+    atomic_write_chunks(path, (data,))
+
+
+def atomic_write_chunks(path: str, chunks: Iterable[bytes]) -> None:
+    """Like atomic_write, with the content given piece by piece (memory stays bounded)."""
     directory, base = os.path.split(path)
     fd, temp = tempfile.mkstemp(prefix=base + TEMP_MARK, dir=directory or ".")
     try:
@@ -36,9 +41,10 @@ def atomic_write(path: str, data: bytes) -> None:
         except FileNotFoundError:
             mode = 0o666 & ~_umask()
         os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
         os.fsync(fd)
         os.close(fd)
         fd = -1

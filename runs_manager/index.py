@@ -177,6 +177,13 @@ class Index:
         cursor = self.conn.execute("UPDATE runs SET length = length + ? WHERE pos = (SELECT max(pos) FROM runs)", (extra,))
         return cursor.rowcount == 1
 
+    def replace(self, rows: Iterable[Tuple[str, int, Dict[str, Any], str]]) -> None:
+        """Give runs a new entry and byte length, and maybe a new name: (new name, length, entry, old name)."""
+        self.conn.executemany(
+            "UPDATE runs SET name = ?, length = ?, entry = ? WHERE name = ?",
+            ((name, length, to_json(entry), old) for name, length, entry, old in rows),
+        )
+
     def delete(self, names: Iterable[str]) -> None:
         self.conn.executemany("DELETE FROM runs WHERE name = ?", ((name,) for name in names))
 

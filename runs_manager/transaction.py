@@ -1,0 +1,333 @@
+"""Changes to the runs database while its lock is held: append, splice, rewrite.
+
+A new run is appended as text (journaled, so a torn append is cut off later). Removing,
+changing or renaming runs splices their byte ranges: the file is streamed into a
+temporary file with the new text in place, and that replaces the old file atomically.
+Memory stays bounded whatever the size of the database.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import sys
+import zlib
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
+
+from runs_manager import faults, fsutil, journal
+from runs_manager.errors import RunsError
+from runs_manager.index import FileState, Index, IndexUnusable
+
+if TYPE_CHECKING:
+    from runs_manager.database import Database
+
+# Ends with a blank line: comments directly above a run belong to that run.
+HEADER = (
+    b"# runs database: one entry per run, oldest first. Edit with care: keep each run name\n"
+    b"# at the start of its line; 'runs' notices hand edits and re-reads the file.\n\n"
+)
+BLOCK = 1 << 20
+
+Entry = Dict[str, Any]
+# What a splice does to a run: None removes it, (name, entry) replaces it (maybe renamed).
+Change = Optional[Tuple[str, Entry]]
+T = TypeVar("T")
+
+
+class Transaction:
+    """Changes to the database while its lock is held."""
+
+    def __init__(self, db: Database, index: Index) -> None:
+        self._db = db
+        self.index = index
+        self._intent: Optional[Dict[str, Any]] = None
+
+    # Queries: a damaged index is rebuilt from the YAML file (the lock is held) and asked again.
+
+    def names(self) -> List[str]:
+        return self._ask(lambda index: index.names())
+
+    def entry(self, name: str) -> Optional[Entry]:
+        return self._ask(lambda index: index.entry(name))
+
+    def entries(self, names: Iterable[str]) -> List[Tuple[str, Entry]]:
+        wanted = list(names)
+        return self._ask(lambda index: index.entries(wanted))
+
+    def has(self, name: str) -> bool:
+        return self._ask(lambda index: index.has(name))
+
+    def first_in_group(self, group: str, other_than: str = "") -> Optional[str]:
+        return self._ask(lambda index: index.first_in_group(group, other_than))
+
+    def _ask(self, query: Callable[[Index], T]) -> T:
+        try:
+            return query(self.index)
+        except IndexUnusable:
+            self.index.close()
+            self.index = self._db._replace_index(*self._db._read())
+            return query(self.index)
+
+    def intend(self, intent: Dict[str, Any]) -> None:
+        """Record what is about to happen, so that a crash half-way can be undone.
+
+        The next command to take the lock calls the Database's ``recover`` with it.
+        """
+        self._db.journal.write({"intent": intent})
+        self._intent = intent
+
+    def done(self) -> None:
+        self._db.journal.clear()
+        self._intent = None
+
+    # Appending ------------------------------------------------------------------------
+
+    def add(self, name: str, entry: Entry) -> None:
+        blob = _exact_text(name, entry)
+        db, state = self._db, self._ask(lambda index: index.state())
+        if not db._exists() or state.size == 0:
+            self._replace(HEADER + blob)
+        elif not state.simple or not (
+            state.ends_with_newline or self._ask(lambda index: last_entry_keeps(index, db._read()[0], b"\n"))
+        ):
+            # Cannot append: a file without a final newline whose last value would change
+            # with one (a block scalar) is rewritten too.
+            self._rewrite({}, added=[(name, entry)])
+        else:
+            self._append(name, entry, blob if state.ends_with_newline else b"\n" + blob, state)
+        if self._intent is None:
+            self.done()  # no intent of the caller's: the journal only covered this append
+
+    def _append(self, name: str, entry: Entry, blob: bytes, state: FileState) -> None:
+        db = self._db
+        record = {"intent": self._intent, "append": journal.append_record(state.size, state.ino, blob)}
+        db.journal.write(record)
+        faults.point("append:journal-written")
+        try:
+            with open(db.path, "ab") as f:
+                if os.fstat(f.fileno()).st_size != state.size:
+                    raise RunsError(f"{db.path} changed while runs was writing it; try again")
+                if faults.armed("append:torn"):
+                    f.write(blob[: len(blob) // 2])
+                    f.flush()
+                    faults.point("append:torn")
+                f.write(blob)
+                f.flush()
+                os.fsync(f.fileno())
+                st = os.fstat(f.fileno())
+        except OSError as e:
+            # Failed (a full disk, or an fsync error NFS reports late): take back what was
+            # written, whole or in part, so the caller's undo leaves nothing behind.
+            journal.cut_torn_append(db.path, record["append"], whole_too=True)
+            raise RunsError(f"cannot write {db.path}: {e.strerror}") from None
+        faults.point("append:written")
+        self._update_index(
+            lambda: self.index.insert([(name, entry, len(blob))]),
+            state_of(st, zlib.crc32(blob, state.crc), blob, state.header, True),
+        )
+        faults.point("index:written")
+
+    def _update_index(self, change: Callable[[], None], state: FileState) -> None:
+        """Bring the index in line with a change already made to the YAML file.
+
+        The YAML file is the truth: if the index cannot follow, it is thrown away (and rebuilt
+        by the next command) rather than failing a change that has happened.
+        """
+        if not apply(self.index, change, state):
+            self.index.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._db.index_path)
+            self.index = self._db._build(*self._db._read(), path=None)
+
+    # Splicing -------------------------------------------------------------------------
+
+    def remove(self, names: Iterable[str]) -> None:
+        self.change({name: None for name in names})
+
+    def update(self, name: str, entry: Entry) -> None:
+        """Replace run ``name``'s entry (in its place in the file)."""
+        self.change({name: (name, entry)})
+
+    def change(self, changes: Dict[str, Change]) -> None:
+        """Remove, replace or rename runs, all in one atomic replace of the file.
+
+        Every new name must be free (or one of the runs being changed).
+        """
+        if not changes:
+            return
+        blobs = {old: _exact_text(*new) for old, new in changes.items() if new is not None}
+        state = self._ask(lambda index: index.state())
+        if not self._db._exists():
+            return
+        lengths = self._ask(lambda index: index.lengths())
+        present = {name for name, _ in lengths}
+        changes = {name: new for name, new in changes.items() if name in present}
+        if state.simple and state.header + sum(length for _, length in lengths) != state.size:
+            # The index's rows do not cover the file (a damaged index): never splice by them.
+            self.index.close()
+            self.index = self._db._replace_index(*self._db._read())
+            state, lengths = self.index.state(), self.index.lengths()
+        if not state.simple:
+            self._rewrite(changes)
+            return
+        plan, pos = [], state.header  # (start, stop, text in place of that range, its run's new name)
+        for name, length in lengths:
+            if name in changes:
+                new = changes[name]
+                plan.append((pos, pos + length, blobs.get(name, b""), None if new is None else new[0]))
+            pos += length
+        new_state, lengths_now = self._splice(state, plan)
+        rows = [(new[0], lengths_now[new[0]], new[1], old) for old, new in changes.items() if new is not None]
+
+        def index_change() -> None:
+            self.index.delete(name for name, new in changes.items() if new is None)
+            self.index.replace(rows)
+
+        self._update_index(index_change, new_state)
+
+    def _splice(
+        self, state: FileState, plan: List[Tuple[int, int, bytes, Optional[str]]]
+    ) -> Tuple[FileState, Dict[str, int]]:
+        """Write the file with each planned range replaced; returns its new state and the
+        byte length each replaced run's range now has, by the run's new name."""
+        path = self._db.path
+        edits: Dict[str, int] = {}
+        crc_old, crc_new, last = 0, 0, b""
+        with open(path, "rb") as f:
+            if not state.same_stat(os.fstat(f.fileno())):
+                raise RunsError(f"{path} changed while runs was reading it; try again")
+
+            def copy(stop: int) -> Iterator[bytes]:
+                nonlocal crc_old
+                while f.tell() < stop:
+                    block = f.read(min(BLOCK, stop - f.tell()))
+                    if not block:
+                        raise RunsError(f"{path} changed while runs was reading it; try again")
+                    crc_old = zlib.crc32(block, crc_old)
+                    yield block
+
+            def pieces() -> Iterator[bytes]:
+                nonlocal crc_old
+                for start, stop, blob, new_name in plan:
+                    yield from copy(start)
+                    old = f.read(stop - start)
+                    crc_old = zlib.crc32(old, crc_old)
+                    if new_name is not None:
+                        blob = _keeping_comments(old, blob)
+                        edits[new_name] = len(blob)
+                        yield blob
+                yield from copy(state.size)
+
+            def counted() -> Iterator[bytes]:
+                nonlocal crc_new, last
+                for piece in pieces():
+                    if piece:
+                        crc_new, last = zlib.crc32(piece, crc_new), piece
+                        yield piece
+                if crc_old != state.crc or f.read(1):
+                    raise RunsError(f"{path} changed while runs was reading it; try again")
+
+            try:
+                fsutil.atomic_write_chunks(os.path.realpath(path), counted())
+            except OSError as e:
+                raise RunsError(f"cannot write {path}: {e.strerror}; it is unchanged") from None
+        return state_of(os.stat(path), crc_new, last, state.header, True), edits
+
+    def _rewrite(self, changes: Dict[str, Change], added: Iterable[Tuple[str, Entry]] = ()) -> None:
+        """Rewrite a file that cannot be changed in place (see yamlfile): parse it whole."""
+        from runs_manager import yamlfile
+
+        data, _ = self._db._read()
+        try:
+            _, runs = yamlfile.parse_all(data)
+        except yamlfile.ParseError as e:  # the index was fresh, so this is a race with an editor
+            raise RunsError(f"{self._db.path} changed while runs was reading it: {e.message}") from None
+        if re.search(rb"^[ \t]*#", data, re.M):
+            print(f"runs: note: {self._db.path} was rewritten in canonical form (it could not be changed in place); "
+                  "its comments were not kept", file=sys.stderr)
+        kept = []
+        for name, entry, _, _ in runs:
+            new = changes.get(name, (name, entry))
+            if new is not None:
+                kept.append(new)
+        self._replace(HEADER + yamlfile.dump_all(kept + list(added)))
+
+    def _replace(self, data: bytes) -> None:
+        try:
+            fsutil.atomic_write(os.path.realpath(self._db.path), data)
+        except OSError as e:
+            raise RunsError(f"cannot write {self._db.path}: {e.strerror}; it is unchanged") from None
+        self.index.close()
+        self.index = self._db._replace_index(*self._db._read())
+
+
+def _exact_text(name: str, entry: Entry) -> bytes:
+    from runs_manager import yamlfile
+
+    blob = yamlfile.exact_text(name, entry)
+    if blob is None:
+        raise RunsError(f"run '{name}' cannot be stored in YAML exactly as given")
+    return blob
+
+
+def _keeping_comments(old: bytes, blob: bytes) -> bytes:
+    """``blob`` with the comment lines that stood directly above the old entry (they
+    belong to it), if the entry still reads the same with them."""
+    from runs_manager import yamlfile
+
+    lead = 0
+    while old.startswith(b"#", lead):
+        end = old.find(b"\n", lead)
+        if end == -1:
+            break
+        lead = end + 1
+    if lead and yamlfile.load_one(old[:lead] + blob) == yamlfile.load_one(blob):
+        return old[:lead] + blob
+    return blob
+
+
+def last_entry_keeps(index: Index, data: bytes, extra: bytes) -> bool:
+    """Whether the last run's entry reads the same with ``extra`` text after it."""
+    from runs_manager import yamlfile
+    from runs_manager.index import to_json
+
+    last = index.last()
+    if last is None:
+        return True
+    name, length, entry = last
+    loaded = yamlfile.load_one(data[len(data) - length :] + extra)
+    return loaded is not None and loaded[0] == name and json.loads(to_json(loaded[1])) == entry
+
+
+def apply(index: Index, change: Callable[[], None], state: FileState) -> bool:
+    """Change the index and record the YAML file's new state, all or nothing."""
+    try:
+        index.begin()
+        try:
+            change()
+            index.set_state(state)
+            index.commit()
+        except BaseException:
+            index.conn.execute("ROLLBACK")
+            raise
+    except (sqlite3.Error, IndexUnusable):
+        return False
+    return True
+
+
+def state_of(st: Optional[os.stat_result], crc: int, data: bytes, header: int, simple: bool) -> FileState:
+    """The index's record of the YAML file: ``data`` is its content, or its last part."""
+    if st is None:
+        st = os.stat_result((0,) * 10)
+    return FileState(
+        ino=st.st_ino,
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+        crc=crc,
+        header=header,
+        simple=simple,
+        ends_with_newline=not data or data.endswith(b"\n"),
+    )
