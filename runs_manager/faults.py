@@ -17,6 +17,7 @@ POINTS = (
     "append:written",
     "index:written",
     "delete:files-removed",
+    "mv:files-moved",
     "atomic-write:temp-written",
     "index:rebuilding",
 )

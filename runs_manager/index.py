@@ -141,18 +141,24 @@ class Index:
         return None if row is None else json.loads(row[0])
 
     @_guarded
-    def entries(self, names: Optional[Iterable[str]] = None) -> List[Tuple[str, Dict[str, Any]]]:
-        """(name, entry) in file order, for all runs or for ``names``."""
+    def entries(
+        self, names: Optional[Iterable[str]] = None, has_outcome: Optional[bool] = None
+    ) -> List[Tuple[str, Dict[str, Any]]]:
+        """(name, entry) in file order, for all runs or for ``names``; with ``has_outcome``,
+        only runs that have (or have not) recorded an exit code."""
         wanted = None if names is None else set(names)
+        where: List[str] = []
+        params: List[str] = []
         if wanted is not None and len(wanted) <= 500:  # a few: look them up, do not scan every run
-            marks = ",".join("?" * len(wanted))
-            rows = self.conn.execute(f"SELECT name, entry FROM runs WHERE name IN ({marks}) ORDER BY pos", list(wanted))
-            return [(name, json.loads(entry)) for name, entry in rows]
-        return [
-            (name, json.loads(entry))
-            for name, entry in self.conn.execute("SELECT name, entry FROM runs ORDER BY pos")
-            if wanted is None or name in wanted
-        ]
+            where.append(f"name IN ({','.join('?' * len(wanted))})")
+            params.extend(wanted)
+        if has_outcome is not None and _json_functions():
+            where.append(("" if has_outcome else "NOT ") + "ifnull(json_type(entry, '$.exit_code') = 'integer', 0)")
+        sql = "SELECT name, entry FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY pos"
+        rows = [(name, json.loads(entry)) for name, entry in self.conn.execute(sql, params) if wanted is None or name in wanted]
+        if has_outcome is not None and not _json_functions():
+            rows = [(name, entry) for name, entry in rows if _is_outcome(entry.get("exit_code")) == has_outcome]
+        return rows
 
     @_guarded
     def lengths(self) -> List[Tuple[str, int]]:
@@ -195,6 +201,19 @@ class Index:
 
     def commit(self) -> None:
         self.conn.execute("COMMIT")
+
+
+@functools.lru_cache(maxsize=None)
+def _json_functions() -> bool:
+    try:
+        sqlite3.connect(":memory:").execute("SELECT json_type('1')").fetchone()
+    except sqlite3.Error:  # an SQLite built without JSON: the caller filters in Python
+        return False
+    return True
+
+
+def _is_outcome(code: Any) -> bool:
+    return isinstance(code, int) and not isinstance(code, bool)
 
 
 def _uri_path(path: str) -> str:

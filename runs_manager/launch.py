@@ -1,4 +1,4 @@
-"""Starting a run's program in tmux, and stopping it: command line, environment, session."""
+"""A run's command line and environment, and the identity of its tmux session."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from runs_manager import names
 from runs_manager.errors import RunsError
-from runs_manager.runfiles import STARTING, checkpoint_path, tensorboard_dir
+from runs_manager.runfiles import checkpoint_path, tensorboard_dir
 from runs_manager.settings import Settings
 from runs_manager.tmux import Identity
 
@@ -69,34 +69,6 @@ class Environment:
                 "your environment differs from the tmux server's by more than tmux can pass on; "
                 "start runs from a fresh tmux server (tmux kill-server) or unset large variables"
             )
-
-
-def session_argv(name: str, line: str, settings: Settings, env: Environment) -> List[str]:
-    """The program a run's tmux session runs (as words: no shell reads them first).
-
-    The environment goes through `env` (tmux's own -e needs tmux 3.2); then a shell script
-    that starts the program only once the run is recorded, and never if `runs new` died and
-    the run was undone (its TensorBoard directory removed). When the program ends, the
-    session stays open with a shell, showing the output (as the original tool did), until
-    the user closes it or deletes the run.
-    """
-    tb = os.path.abspath(tensorboard_dir(settings, name))
-    script = (
-        f"while [ -e {shlex.quote(os.path.join(tb, STARTING))} ]; do sleep 0.1; done\n"
-        f"[ -d {shlex.quote(tb)} ] || exit 0\n"
-    )
-    if env.dropped:
-        script += f"unset {' '.join(env.dropped)}\n"
-    activate = activate_script(settings)
-    script += f". {shlex.quote(activate)} && {{\n{line}\n}}\n" if activate else f"{line}\n"
-    script += (
-        "status=$?\n"
-        f"printf '\\n[runs] %s exited with status %s; exit this shell to close the session.\\n' "
-        f"{shlex.quote(name)} \"$status\"\n"
-        'exec "${SHELL:-/bin/sh}"\n'
-    )
-    assignments = [f"{k}={v}" for k, v in env.given.items()]
-    return (["env", *assignments] if assignments else []) + ["/bin/sh", "-c", script]
 
 
 def session_fields(identity: Identity) -> Dict[str, Any]:

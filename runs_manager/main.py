@@ -6,14 +6,17 @@ import os
 import sys
 
 from runs_manager import __version__, flags
-from runs_manager.commands import delete, list as list_, lookup, new, reproduce, table
+from runs_manager.commands import delete, describe, kill, list as list_, logs, lookup, mv, new, reproduce, table
 from runs_manager.errors import Interrupted, RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs start-up time that `runs --help` cannot spare
     from typing import Any, List, NoReturn, Optional, Sequence, Tuple
 
-COMMANDS = {command.NAME: command for command in (new, delete, list_, table, lookup, reproduce)}
+COMMANDS = {
+    command.NAME: command
+    for command in (new, delete, list_, table, lookup, reproduce, logs, kill, mv, describe)
+}
 
 
 class UsageError(RunsError):

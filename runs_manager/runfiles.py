@@ -35,6 +35,11 @@ def checkpoint_path(settings: Settings, name: str) -> str:
     return os.path.join(settings.checkpoints_root, name)
 
 
+def log_path(settings: Settings, name: str) -> str:
+    """Everything the run's program wrote to its terminal (see supervisor.py)."""
+    return os.path.join(settings.logs_root, name + ".log")
+
+
 def ensure_gitignore(settings: Settings) -> None:
     """Make git ignore the runs directory, so checkpoints never end up in a commit.
 
@@ -70,13 +75,19 @@ def remove(settings: Settings, name: str, others: RunSet) -> List[str]:
     files, notes = _files(settings, name, others)
     for path in files:
         fsutil.remove(path, settings.runs_dir)
+    prune(settings, name, others)
+    return notes
+
+
+def prune(settings: Settings, name: str, others: RunSet) -> None:
+    """Remove the group directories that run ``name``'s files (now gone) leave empty."""
 
     def has_other_runs(group: str) -> bool:  # e.g. checkpoints/sweep/, which sweep/b's save path needs
         return others.first_in_group(group, other_than=name) is not None
 
     fsutil.prune_empty_parents(tensorboard_dir(settings, name).rstrip(os.sep), settings.tensorboard_root, has_other_runs)
     fsutil.prune_empty_parents(checkpoint_path(settings, name), settings.checkpoints_root, has_other_runs)
-    return notes
+    fsutil.prune_empty_parents(log_path(settings, name), settings.logs_root, has_other_runs)
 
 
 def _files(settings: Settings, name: str, others: RunSet) -> Tuple[List[str], List[str]]:
@@ -94,6 +105,8 @@ def _files(settings: Settings, name: str, others: RunSet) -> Tuple[List[str], Li
     def is_run(candidate: str) -> bool:
         return candidate == name or others.has(candidate)
 
+    if os.path.lexists(log_path(settings, name)):
+        candidates.append(log_path(settings, name))
     for pattern in (".*", "-*"):
         for path in sorted(glob.glob(glob.escape(ckpt) + pattern)):
             if _owner(os.path.relpath(path, settings.checkpoints_root), is_run) == name:
@@ -114,3 +127,19 @@ def _owner(relative: str, is_run: Callable[[str], bool]) -> Optional[str]:
         if _CHECKPOINT_SUFFIX.fullmatch(relative, end) and is_run(relative[:end]):
             return relative[:end]
     return None
+
+
+def renames(settings: Settings, old: str, new: str, others: RunSet) -> List[Tuple[str, str]]:
+    """(from, to) for each file of run ``old`` that `runs mv` moves to run ``new``."""
+    pairs = []
+    roots = (
+        (tensorboard_dir(settings, old).rstrip(os.sep), tensorboard_dir(settings, new).rstrip(os.sep)),
+        (log_path(settings, old), log_path(settings, new)),
+        (checkpoint_path(settings, old), checkpoint_path(settings, new)),
+    )
+    for path in existing(settings, old, others):
+        for source, target in roots:
+            if path == source or (source == roots[2][0] and path.startswith(source)):
+                pairs.append((path, target + path[len(source) :]))
+                break
+    return pairs

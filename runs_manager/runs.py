@@ -16,7 +16,30 @@ SESSION_EXIT_WAIT = 1.0  # seconds; the launch script checks every 0.1 s
 
 
 def database(settings: Settings) -> Database:
-    return Database(settings.db_path, recover=lambda intent, index: _undo_new(settings, intent, index))
+    return Database(settings.db_path, recover=lambda intent, index: _recover(settings, intent, index))
+
+
+def _recover(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
+    if intent.get("op") == "mv":
+        _undo_mv(settings, intent, index)
+    else:
+        _undo_new(settings, intent, index)
+
+
+def _undo_mv(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
+    """A `runs mv` died: if its entries were renamed it is whole, else put the files back."""
+    from runs_manager import fsutil
+    from runs_manager.commands.mv import put_back
+
+    moves, files = intent.get("moves"), intent.get("files")
+    if not (isinstance(moves, list) and isinstance(files, list)):
+        return
+    if moves and all(isinstance(m, list) and len(m) == 2 and index.has(str(m[1])) for m in moves):
+        return  # recorded: every file is in its new place
+    pairs = [(str(a), str(b)) for a, b in (f for f in files if isinstance(f, list) and len(f) == 2)]
+    inside = [(a, b) for a, b in pairs if fsutil.is_inside(a, settings.runs_dir) and fsutil.is_inside(b, settings.runs_dir)]
+    news = [(str(m[0]), str(m[1])) for m in moves if isinstance(m, list) and len(m) == 2 and names.is_valid(str(m[1]))]
+    put_back(settings, news, inside, index)
 
 
 def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:

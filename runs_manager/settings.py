@@ -34,6 +34,10 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
     def checkpoints_root(self) -> str:
         return os.path.join(self.runs_dir, "checkpoints")
 
+    @property
+    def logs_root(self) -> str:
+        return os.path.join(self.runs_dir, "logs")
+
     @classmethod
     def load(cls, cli: Mapping[str, Any], runsrc: str = RUNSRC) -> Settings:
         """Merge the defaults, the ``.runsrc`` file (if any) and flags given on the command line.

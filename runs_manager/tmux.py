@@ -95,3 +95,7 @@ def kill(session_id: str) -> None:
     except TmuxError as e:
         if not (_no_server(e) or "can't find session" in str(e)):
             raise
+
+
+def rename(session_id: str, new_name: str) -> None:
+    _run("rename-session", "-t", session_id, new_name)

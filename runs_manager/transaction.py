@@ -14,7 +14,7 @@ import re
 import sqlite3
 import sys
 import zlib
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, TypeVar
 
 from runs_manager import faults, fsutil, journal
 from runs_manager.errors import RunsError
@@ -150,7 +150,7 @@ class Transaction:
         """Replace run ``name``'s entry (in its place in the file)."""
         self.change({name: (name, entry)})
 
-    def change(self, changes: Dict[str, Change]) -> None:
+    def change(self, changes: Mapping[str, Change]) -> None:
         """Remove, replace or rename runs, all in one atomic replace of the file.
 
         Every new name must be free (or one of the runs being changed).
@@ -235,7 +235,7 @@ class Transaction:
                 raise RunsError(f"cannot write {path}: {e.strerror}; it is unchanged") from None
         return state_of(os.stat(path), crc_new, last, state.header, True), edits
 
-    def _rewrite(self, changes: Dict[str, Change], added: Iterable[Tuple[str, Entry]] = ()) -> None:
+    def _rewrite(self, changes: Mapping[str, Change], added: Iterable[Tuple[str, Entry]] = ()) -> None:
         """Rewrite a file that cannot be changed in place (see yamlfile): parse it whole."""
         from runs_manager import yamlfile
 

@@ -88,7 +88,7 @@ class Tmux:
         result = self.run("list-sessions", "-F", "#{session_name}")
         return result.stdout.split() if result.returncode == 0 else []
 
-    def new(self, name: str, command: str = "sleep 600") -> None:
+    def new(self, name: str, command: str = "sleep 600; true") -> None:
         subprocess.run(["tmux", "new-session", "-d", "-s", name, command], check=True)
 
 
@@ -205,3 +205,30 @@ class PtyRun:
         finally:
             os.close(self.master)
         return self.proc.returncode, (self.out + rest).decode(), (self.err + err).decode()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, step: float = 0.02) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; returns whether it held."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+    return True
+
+
+def status_of(name: str, runs_dir: str = ".runs/") -> str:
+    """A run's derived status, as `runs lookup NAME status` prints it."""
+    from runs_manager import status
+    from runs_manager.runs import database
+    from runs_manager.settings import Settings
+
+    settings = Settings(runs_dir=runs_dir)
+    entry = database(settings).read(lambda index: index.entry(name))
+    return "missing" if entry is None else status.derive(settings, [(name, entry)])[name]
+
+
+def wait_status(name: str, wanted: str, timeout: float = 20.0) -> None:
+    """Wait until run ``name`` has status ``wanted``; fail with the status it has otherwise."""
+    if not wait_for(lambda: status_of(name) == wanted, timeout):
+        raise AssertionError(f"run {name!r} is {status_of(name)!r}, not {wanted!r}, after {timeout} s")

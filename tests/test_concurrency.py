@@ -57,7 +57,7 @@ def table_names(result: Result) -> List[str]:
 def test_twelve_concurrent_new(repo: Path) -> None:
     assert tmux_sessions() == {}  # no tmux server yet, no runs directory yet
     names = [f"c{i:02d}" for i in range(12)]
-    procs = [Proc("new", name, "sleep 600") for name in names]
+    procs = [Proc("new", name, "sleep 600; true") for name in names]
     results = [proc.finish(60) for proc in procs]
     for name, result in zip(names, results):
         assert_clean_exit(result)
@@ -120,9 +120,9 @@ def test_storm_of_fifty_processes(repo: Path, runs: Callable[..., Result]) -> No
 
     file_reader, list_reader = _Watcher(yaml_parses), _Watcher(list_is_consistent)
     commands: List[List[str]] = (
-        [["new", f"n-{i}", "sleep 600"] for i in range(14)]
-        + [["new", "dup", "sleep 600"] for _ in range(8)]
-        + [["new", "keep-0", "sleep 600"] for _ in range(4)]
+        [["new", f"n-{i}", "sleep 600; true"] for i in range(14)]
+        + [["new", "dup", "sleep 600; true"] for _ in range(8)]
+        + [["new", "keep-0", "sleep 600; true"] for _ in range(4)]
         + [["delete", name, "-y"] for name in doomed]
         + [["list"] for _ in range(8)]
         + [["table"] for _ in range(8)]
@@ -190,7 +190,7 @@ def test_writer_waits_for_the_posix_lock_then_completes(repo: Path, runs: Callab
     keep = make_victim(runs, repo, "keep-a")
     fd = _hold_lock(repo)  # a POSIX (fcntl) lock on <db>.lock, as runs takes it
     try:
-        proc = Proc("new", "blocked", "sleep 600")
+        proc = Proc("new", "blocked", "sleep 600; true")
         assert not wait_for(lambda: not proc.running(), timeout=2.0), f"runs did not wait for the lock: {proc.err}"
         assert WAITING in proc.err  # and it says why it waits
         assert "blocked" not in load_db(repo)
@@ -222,7 +222,7 @@ def test_lock_of_a_killed_process_never_blocks(repo: Path, runs: Callable[..., R
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        proc = Proc("new", "after", "sleep 600")
+        proc = Proc("new", "after", "sleep 600; true")
         assert wait_for(lambda: WAITING in proc.err or not proc.running(), timeout=10)
         assert proc.running(), "runs did not wait for a live holder of the lock"
         holder.send_signal(signal.SIGKILL)
@@ -236,7 +236,7 @@ def test_lock_of_a_killed_process_never_blocks(repo: Path, runs: Callable[..., R
     # The lock file stays, and never blocks anyone.
     assert lock_file(repo).exists()
     start = time.monotonic()
-    result = run_process("new", "next", "sleep 600", timeout=20)
+    result = run_process("new", "next", "sleep 600; true", timeout=20)
     assert_clean_exit(result)
     assert WAITING not in result.err and time.monotonic() - start < 5
     db, live = load_db(repo), tmux_sessions()
@@ -257,7 +257,11 @@ def test_readers_do_not_take_the_lock(repo: Path, runs: Callable[..., Result]) -
             ("table",): lambda r: "first" in r.out and "keep.b" in r.out,
             ("lookup", "keep-a", "description"): lambda r: r.out == "first\n",
             ("lookup", "keep.b"): lambda r: "tmux_session: keep~b" in r.out,
-            ("reproduce", "keep-a"): lambda r: "runs new keep-a 'sleep 600'" in r.out,
+            ("reproduce", "keep-a"): lambda r: "runs new keep-a 'sleep 600; true'" in r.out,
+            ("lookup", "keep-a", "status"): lambda r: r.out == "running\n",
+            ("table", "--status", "running"): lambda r: table_names(r) == ["keep-a", "keep.b"],
+            ("list", "--status", "finished"): lambda r: r.out == "",
+            ("logs", "keep-a"): lambda r: r.code == 0,
         }
         for argv, check in checks.items():
             result = run_process(*argv, timeout=5)  # waiting for the lock would time out
@@ -277,7 +281,7 @@ def test_ctrl_c_while_waiting_for_the_lock(repo: Path, runs: Callable[..., Resul
     keep = make_victim(runs, repo, "keep-a")
     fd = _hold_lock(repo)
     try:
-        proc = Proc("new", "impatient", "sleep 600")
+        proc = Proc("new", "impatient", "sleep 600; true")
         assert wait_for(lambda: WAITING in proc.err or not proc.running(), timeout=10)
         assert proc.running(), proc.err
         proc.signal(signal.SIGINT)
@@ -290,5 +294,5 @@ def test_ctrl_c_while_waiting_for_the_lock(repo: Path, runs: Callable[..., Resul
     assert_nothing(repo, "impatient", db, live)
     assert_intact([keep], db, live)
     assert leftovers(repo) == []
-    follow = runs("new", "follow", "sleep 600")
+    follow = runs("new", "follow", "sleep 600; true")
     assert follow.code == 0 and WAITING not in follow.err, follow.err

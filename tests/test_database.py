@@ -421,7 +421,7 @@ def test_empty_databases_are_not_errors(dbpath: Path, runs: Any, text: str) -> N
     result = runs("list")
     assert (result.code, result.out, result.err) == (0, "", "")
     result = runs("table")
-    assert result.code == 0 and result.out.split()[:6] == ["name", "command", "commit", "datetime", "description", "host"]
+    assert result.code == 0 and result.out.split()[:7] == ["name", "status", "command", "commit", "datetime", "description", "host"]
     assert len(result.out.splitlines()) == 2  # the header and its rule, no rows
     result = runs("lookup", "x")
     assert result.code == 1 and "no run named 'x'" in result.err
@@ -460,8 +460,8 @@ def test_missing_extra_and_non_string_fields(dbpath: Path, runs: Any) -> None:
     result = runs("table")
     assert result.code == 0, result.err
     rows = {line.split()[0]: line.split() for line in result.out.splitlines()[2:]}
-    assert rows["bare"] == ["bare", "python", "bare.py", "_", "_", "_", "_"]
-    assert rows["empty"] == ["empty", "_", "_", "_", "_", "_"]
+    assert rows["bare"] == ["bare", "unknown", "python", "bare.py", "_", "_", "_", "_"]
+    assert rows["empty"] == ["empty", "unknown", "_", "_", "_", "_", "_"]
     assert "2020-01-02T03:04:05" in rows["rich"] and "42" in rows["rich"]
     assert '["gpu1",' in rows["rich"]
     checks = {

@@ -337,13 +337,13 @@ def test_every_curated_hostile_name(arena: Arena) -> None:
 
 
 def _curated_name(arena: Arena, name: str) -> None:
-    made = _new_checked(arena, name, "--", name, "sleep 600")
+    made = _new_checked(arena, name, "--", name, "sleep 600; true")
     if made is None:
         return
     final, before = made
     assert listed(arena.runs("list")) == before + [final]
     assert final in arena.runs("table", f"--pattern={re.escape(final)}").out
-    assert arena.runs("lookup", "--", final, "command").out == "sleep 600\n"
+    assert arena.runs("lookup", "--", final, "command").out == "sleep 600; true\n"
     arena.round_trip(final)
     assert_clean_exit(arena.runs("delete", "-y", "--", re.escape(final)))
     assert_nothing(arena.repo, final, load_db(arena.repo), tmux_sessions())
@@ -369,7 +369,7 @@ def test_shell_metacharacter_commands_are_stored_exactly(arena: Arena) -> None:
 
 def test_catastrophic_regex_is_a_bounded_error(arena: Arena) -> None:
     slow = "a" * 40 + "-"  # (a+)+$ backtracks through 2^40 ways to fail on it
-    assert arena.runs("new", slow, "sleep 600").code == 0
+    assert arena.runs("new", slow, "sleep 600; true").code == 0
     arena.freeze()
     start = time.monotonic()
     result = run_process("list", "--pattern=(a+)+$", timeout=30)
@@ -447,7 +447,7 @@ def test_planted_symbolic_links_are_not_followed(arena: Arena) -> None:
     """A run whose directories were replaced by links out of the runs directory: deleting
     it removes the links, never what they point to."""
     sentinel = arena.tmp / "sentinel"
-    assert_clean_exit(arena.runs("new", "linked", "sleep 600"))
+    assert_clean_exit(arena.runs("new", "linked", "sleep 600; true"))
     tb = tb_dir(arena.repo, "linked")
     (tb / "events").write_text("x")
     shutil.rmtree(tb)
@@ -469,7 +469,7 @@ def test_working_directory_with_spaces_and_quotes(tmp_path: Path) -> None:
     (path / "main.py").write_text("")
     git("add", ".", cwd=path)
     git("commit", "-qm", "x", cwd=path)
-    assert_clean_exit(run_process("new", "odd", "sleep 600", "--description=it's odd", cwd=path, timeout=30))
+    assert_clean_exit(run_process("new", "odd", "sleep 600; true", "--description=it's odd", cwd=path, timeout=30))
     live = tmux_sessions()
     db = load_db(path)
     assert_whole(path, "odd", db, live)
@@ -478,7 +478,7 @@ def test_working_directory_with_spaces_and_quotes(tmp_path: Path) -> None:
     assert pane == str(path)
     assert listed(run_process("list", cwd=path, timeout=30)) == ["odd"]
     assert "it's odd" in run_process("table", cwd=path, timeout=30).out
-    assert run_process("lookup", "odd", "command", cwd=path, timeout=30).out == "sleep 600\n"
+    assert run_process("lookup", "odd", "command", cwd=path, timeout=30).out == "sleep 600; true\n"
     assert_clean_exit(run_process("reproduce", "odd", cwd=path, timeout=30))
     assert_clean_exit(run_process("delete", "odd", "-y", cwd=path, timeout=30))
     assert_nothing(path, "odd", load_db(path), tmux_sessions())
@@ -503,7 +503,7 @@ def _assert_user_sessions_alive(user: Dict[str, str]) -> None:
 
 def test_first_new_starts_the_tmux_server(repo: Path) -> None:
     assert subprocess.run(["tmux", "list-sessions"], capture_output=True, timeout=10).returncode != 0
-    assert_clean_exit(run_process("new", "first", "sleep 600", timeout=30))
+    assert_clean_exit(run_process("new", "first", "sleep 600; true", timeout=30))
     live = tmux_sessions()
     assert list(live) == ["first"]
     assert_whole(repo, "first", load_db(repo), live)
@@ -513,14 +513,14 @@ def test_first_new_starts_the_tmux_server(repo: Path) -> None:
 
 def test_sessions_sharing_a_prefix_are_never_touched(repo: Path, runs: Callable[..., Result], tmux: Any) -> None:
     user = _user_sessions(tmux, "exp1509804959", "exp-mine", "ex", "exp~", "expo")
-    assert_clean_exit(runs("new", "exp", "sleep 600"))
+    assert_clean_exit(runs("new", "exp", "sleep 600; true"))
     assert_clean_exit(run_process("delete", "exp", "-y", timeout=30))
     assert_nothing(repo, "exp", load_db(repo), tmux_sessions())
     _assert_user_sessions_alive(user)
 
-    assert_clean_exit(run_process("new", "exp", "sleep 600", timeout=30))
+    assert_clean_exit(run_process("new", "exp", "sleep 600; true", timeout=30))
     old = load_db(repo)["exp"]["tmux_session_id"]
-    assert_clean_exit(run_process("new", "exp", "sleep 600", "--overwrite", "-y", timeout=30))
+    assert_clean_exit(run_process("new", "exp", "sleep 600; true", "--overwrite", "-y", timeout=30))
     db, live = load_db(repo), tmux_sessions()
     assert_whole(repo, "exp", db, live) and db["exp"]["tmux_session_id"] != old
     _assert_user_sessions_alive(user)
@@ -530,16 +530,16 @@ def test_sessions_sharing_a_prefix_are_never_touched(repo: Path, runs: Callable[
     assert_clean_exit(run_process("delete", "exp", "-y", timeout=30))
     assert_nothing(repo, "exp", load_db(repo), tmux_sessions())
     _assert_user_sessions_alive(user)
-    assert_clean_exit(runs("new", "exp", "sleep 600"))
+    assert_clean_exit(runs("new", "exp", "sleep 600; true"))
     subprocess.run(["tmux", "kill-session", "-t", load_db(repo)["exp"]["tmux_session_id"]], check=True, timeout=10)
-    assert_clean_exit(run_process("new", "exp", "sleep 600", "--overwrite", "-y", timeout=30))
+    assert_clean_exit(run_process("new", "exp", "sleep 600; true", "--overwrite", "-y", timeout=30))
     assert_whole(repo, "exp", load_db(repo), tmux_sessions())
     _assert_user_sessions_alive(user)
 
     # The unique name runs would pick is a user's session: another name, the session untouched.
     now = int(time.time())
     user.update(_user_sessions(tmux, *(f"exp{t}" for t in range(now, now + 3))))
-    result = runs("new", "exp", "sleep 600")
+    result = runs("new", "exp", "sleep 600; true")
     assert_clean_exit(result)
     final = started_name(result)
     assert final not in user and re.fullmatch(r"exp\d{10}(-\d+)?", final)
@@ -555,17 +555,17 @@ def test_users_session_with_the_runs_name_is_left_alone(repo: Path, runs: Callab
     the id the run recorded: name and id together still do not identify the run's session."""
     if server == "same server":
         tmux.new("keeps-the-server-up")
-    assert_clean_exit(runs("new", "exp", "sleep 600"))
+    assert_clean_exit(runs("new", "exp", "sleep 600; true"))
     subprocess.run(["tmux", "kill-session", "-t", load_db(repo)["exp"]["tmux_session_id"]], check=True, timeout=10)
     user = _user_sessions(tmux, "exp")  # the user's own session, of the same name
     result = run_process("delete", "exp", "-y", timeout=30)
     assert_clean_exit(result)
     assert "exp" not in load_db(repo)
     _assert_user_sessions_alive(user)
-    assert_clean_exit(runs("new", "exp2", "sleep 600"))
+    assert_clean_exit(runs("new", "exp2", "sleep 600; true"))
     subprocess.run(["tmux", "kill-session", "-t", load_db(repo)["exp2"]["tmux_session_id"]], check=True, timeout=10)
     user.update(_user_sessions(tmux, "exp2"))
-    result = run_process("new", "exp2", "sleep 600", "--overwrite", "-y", timeout=30)
+    result = run_process("new", "exp2", "sleep 600; true", "--overwrite", "-y", timeout=30)
     assert_clean_exit(result)
     _assert_user_sessions_alive(user)
 
@@ -574,7 +574,7 @@ def test_runs_from_inside_tmux(repo: Path, tmux: Any) -> None:
     user = _user_sessions(tmux, "outer")
     socket = tmux.run("display-message", "-p", "-t", user["outer"], "#{socket_path}").stdout.strip()
     env = {"TMUX": f"{socket},{os.getpid()},0", "TMUX_PANE": "%0"}
-    result = run_process("new", "inner", "sleep 600", env=env, timeout=30)
+    result = run_process("new", "inner", "sleep 600; true", env=env, timeout=30)
     assert_clean_exit(result)
     assert "tmux switch-client -t =inner" in result.out
     assert_whole(repo, "inner", load_db(repo), tmux_sessions())
@@ -586,7 +586,7 @@ def test_runs_from_inside_tmux(repo: Path, tmux: Any) -> None:
 
 def test_delete_after_the_user_closed_the_session_or_the_server(repo: Path, runs: Callable[..., Result]) -> None:
     for name in ("a", "b", "c"):
-        assert_clean_exit(runs("new", name, "sleep 600"))
+        assert_clean_exit(runs("new", name, "sleep 600; true"))
     subprocess.run(["tmux", "kill-session", "-t", load_db(repo)["a"]["tmux_session_id"]], check=True, timeout=10)
     assert_clean_exit(run_process("delete", "a", "-y", timeout=30))
     assert_nothing(repo, "a", load_db(repo), tmux_sessions())

@@ -166,7 +166,7 @@ def test_list_into_a_closed_pipe_is_quiet(runs, repo):
         env=env,
         timeout=60,
     )
-    assert done.stdout.split() == ["name", "command", "commit", "datetime", "description", "host"]
+    assert done.stdout.split() == ["name", "status", "command", "commit", "datetime", "description", "host"]
     assert "Traceback" not in done.stderr
     assert "Error" not in done.stderr
 
@@ -175,7 +175,7 @@ def test_list_into_a_closed_pipe_is_quiet(runs, repo):
 
 
 def test_ctrl_c_at_the_confirmation_prompt_exits_130_and_deletes_nothing(runs, db, repo, tmux):
-    assert runs("new", "x", "sleep 600").code == 0
+    assert runs("new", "x", "sleep 600; true").code == 0
     (repo / ".runs/checkpoints/x.ckpt-1.index").write_text("c")
     child = PtyRun("delete", "x")
     try:

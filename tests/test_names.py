@@ -145,8 +145,8 @@ def test_unique_candidates_append_the_unix_time():
 
 
 def test_taken_name_gets_a_new_one_from_runs_new(runs, db, tmux):
-    assert runs("new", "lr-0.1", "sleep 600").code == 0
-    assert runs("new", "lr-0.1", "sleep 600").code == 0
+    assert runs("new", "lr-0.1", "sleep 600; true").code == 0
+    assert runs("new", "lr-0.1", "sleep 600; true").code == 0
     first, second = list(db())
     assert first == "lr-0.1" and second.startswith("lr-0.1") and second != first
     assert {names.session_name(first), names.session_name(second)} <= set(tmux.sessions())

@@ -187,11 +187,20 @@ def leftovers(repo: Path) -> List[str]:
     root = runs_dir(repo)
     if not root.is_dir():
         return []
-    return sorted(
-        p.name
-        for p in root.iterdir()
-        if ".tmp-" in p.name or p.name.endswith(".pending") or p.name.endswith("-journal")
-    )
+    # Under the database lock: a supervisor recording an outcome right now has files of
+    # its change in progress; only what a dead writer left counts.
+    fd = os.open(str(lock_file(repo)), os.O_RDWR) if lock_file(repo).exists() else -1
+    try:
+        if fd != -1:
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+        return sorted(
+            p.name
+            for p in root.iterdir()
+            if ".tmp-" in p.name or p.name.endswith(".pending") or p.name.endswith("-journal")
+        )
+    finally:
+        if fd != -1:
+            os.close(fd)
 
 
 # Runs: entry, TensorBoard directory, checkpoints, tmux session ----------------------
@@ -273,9 +282,12 @@ class Victim:
         return str(self.entry["tmux_session_id"])
 
 
-def make_victim(runs: Callable[..., Result], repo: Path, name: str, *extra: str) -> Victim:
-    result = runs("new", name, "sleep 600", *extra)
+def make_victim(runs: Callable[..., Result], repo: Path, name: str, *extra: str, command: str = "sleep 600; true") -> Victim:
+    """A run with files; with a ``command`` that ends, its entry is taken once its outcome is recorded."""
+    result = runs("new", name, command, *extra)
     assert result.code == 0, result.err
+    if command != "sleep 600; true":
+        assert wait_for(lambda: "exit_code" in load_db(repo)[name], timeout=20), f"run {name!r} did not end"
     entry = load_db(repo)[name]
     checkpoints = repo / ".runs" / "checkpoints"
     files = {
@@ -335,29 +347,37 @@ FIRST_NEW_POINTS = (
 )
 DELETE_POINTS = ("delete:files-removed", "atomic-write:temp-written", "index:rebuilding")
 OVERWRITE_POINTS = ("atomic-write:temp-written", "new:session-started", "append:written")
+MV_POINTS = ("mv:files-moved", "atomic-write:temp-written", "index:rebuilding")
+DESCRIBE_POINTS = ("atomic-write:temp-written", "index:rebuilding")
 
 CRASH_CASES = (
     [("new", point, "existing") for point in NEW_POINTS]
     + [("new", point, "first") for point in FIRST_NEW_POINTS]
     + [("delete", point, "existing") for point in DELETE_POINTS]
     + [("overwrite", point, "existing") for point in OVERWRITE_POINTS]
+    + [("mv", point, "existing") for point in MV_POINTS]
+    + [("describe", point, "existing") for point in DESCRIBE_POINTS]
 )
 
 
 def test_every_fault_point_is_exercised() -> None:
-    assert set(faults.POINTS) <= set(NEW_POINTS) | set(DELETE_POINTS), "a new fault point needs a crash test"
+    exercised = set(NEW_POINTS) | set(DELETE_POINTS) | set(MV_POINTS) | set(DESCRIBE_POINTS)
+    assert set(faults.POINTS) <= exercised, "a new fault point needs a crash test"
 
 
 @pytest.mark.parametrize("command,point,scenario", CRASH_CASES, ids=[f"{c}-{p}-{s}" for c, p, s in CRASH_CASES])
 def test_crash_at_fault_point(repo: Path, runs: Callable[..., Result], command: str, point: str, scenario: str) -> None:
     victims = [] if scenario == "first" else [make_victim(runs, repo, "keep-a"), make_victim(runs, repo, "keep.b")]
-    doomed = make_victim(runs, repo, "doomed", "--description=old") if command != "new" else None
+    ends = command in ("mv", "describe")  # a running run cannot be moved
+    doomed = make_victim(runs, repo, "doomed", "--description=old", **({"command": "true"} if ends else {})) if command != "new" else None
     if point == "index:rebuilding" and scenario == "existing":
         (repo / ".runs" / ".runs.yml.index").unlink()  # so that the next command rebuilds it
     argv = {
-        "new": ("new", "crashed", "sleep 600"),
+        "new": ("new", "crashed", "sleep 600; true"),
         "delete": ("delete", "doomed", "-y"),
-        "overwrite": ("new", "doomed", "sleep 600", "--overwrite", "-y", "--description=new"),
+        "overwrite": ("new", "doomed", "sleep 600; true", "--overwrite", "-y", "--description=new"),
+        "mv": ("mv", "doomed", "moved/doomed"),
+        "describe": ("describe", "doomed", "new"),
     }[command]
 
     crashed = run_process(*argv, env={"RUNS_CRASH_AT": point}, timeout=30)
@@ -368,10 +388,10 @@ def test_crash_at_fault_point(repo: Path, runs: Callable[..., Result], command: 
     # A reader first: every earlier run, nothing twice, nothing half made.
     listing = runs("list")
     assert WAITING not in listing.err
-    assert_consistent_listing(listing, must=earlier, may={"crashed", "doomed"})
+    assert_consistent_listing(listing, must=earlier, may={"crashed", "doomed", "moved/doomed"})
 
     # Then a writer: it takes the lock (no stale lock may block it) and repairs the crash.
-    follow = runs("new", "follow", "sleep 600")
+    follow = runs("new", "follow", "sleep 600; true")
     assert follow.code == 0, follow.err
     assert WAITING not in follow.err, "a lock left by the killed process blocked the next command"
 
@@ -390,6 +410,24 @@ def test_crash_at_fault_point(repo: Path, runs: Callable[..., Result], command: 
             assert again.code == 0, again.err
             db, live = load_db(repo), tmux_sessions()
         assert_nothing(repo, "doomed", db, live)
+    elif command == "mv":
+        assert doomed is not None
+        assert ("doomed" in db) != ("moved/doomed" in db), "the run must have exactly one of its names"
+        name = "doomed" if "doomed" in db else "moved/doomed"
+        assert {k: v for k, v in db[name].items() if k != "tmux_session"} == {
+            k: v for k, v in doomed.entry.items() if k != "tmux_session"
+        }
+        for path, text in doomed.files.items():
+            moved = Path(str(path).replace("/doomed", f"/{name}"))
+            assert moved.is_file() and moved.read_text() == text, f"{moved} is not where the entry says"
+        assert (repo / ".runs/logs" / f"{name}.log").is_file()
+        assert not os.path.lexists(tb_dir(repo, "moved/doomed" if name == "doomed" else "doomed"))
+    elif command == "describe":
+        assert doomed is not None
+        assert db["doomed"]["description"] in ("old", "new")
+        assert {k: v for k, v in db["doomed"].items() if k != "description"} == {
+            k: v for k, v in doomed.entry.items() if k != "description"
+        }
     else:
         assert doomed is not None
         entry = db.get("doomed")
@@ -397,7 +435,7 @@ def test_crash_at_fault_point(repo: Path, runs: Callable[..., Result], command: 
             assert_whole(repo, "doomed", db, live)
         elif entry is not None:  # the old run is still recorded: overwriting again must work
             assert entry == doomed.entry
-            again = runs("new", "doomed", "sleep 600", "--overwrite", "-y", "--description=new")
+            again = runs("new", "doomed", "sleep 600; true", "--overwrite", "-y", "--description=new")
             assert again.code == 0, again.err
             db, live = load_db(repo), tmux_sessions()
             assert db["doomed"]["description"] == "new"
@@ -429,7 +467,7 @@ def test_random_sigkills(repo: Path, runs: Callable[..., Result]) -> None:
         iterations += 1
         op = "new" if i % 2 == 0 or not pool else "delete"
         target = f"k{i}" if op == "new" else pool.pop(0)
-        proc = Proc("new", target, "sleep 600") if op == "new" else Proc("delete", target, "-y")
+        proc = Proc("new", target, "sleep 600; true") if op == "new" else Proc("delete", target, "-y")
         if op == "new" and i % 4 == 2:
             wait_for(lambda: journal_file(repo).exists() or not proc.running(), timeout=15, step=0.0005)
             delay, when = rng.uniform(0, 0.03), "after its journal appeared"
@@ -444,7 +482,7 @@ def test_random_sigkills(repo: Path, runs: Callable[..., Result]) -> None:
         assert_parses_or_recoverable(repo, [v.name for v in victims])
 
         # The next command takes the lock and repairs whatever the kill left.
-        recover = runs("new", f"r{i}", "sleep 600")
+        recover = runs("new", f"r{i}", "sleep 600; true")
         assert recover.code == 0, f"{context}: {recover.err}"
         assert WAITING not in recover.err, context
         pool.append(f"r{i}")
@@ -481,7 +519,7 @@ _STOPPED = {sig: (128 + sig, -sig) for sig in (signal.SIGINT, signal.SIGTERM, si
 
 def assert_repaired_by_the_next_command(repo: Path, runs: Callable[..., Result], victims: List[Victim], made: List[str]) -> None:
     """After interrupted commands: the next one leaves every run whole or gone, nothing stray."""
-    follow = runs("new", "follow", "sleep 600")
+    follow = runs("new", "follow", "sleep 600; true")
     assert follow.code == 0, follow.err
     db, live = load_db(repo), tmux_sessions()
     assert_intact(victims, db, live)
@@ -502,7 +540,7 @@ def test_signals_during_the_write(repo: Path, runs: Callable[..., Result]) -> No
     for i in range(12):
         sig = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)[i % 3]
         name = f"sig{i}"
-        proc = Proc("new", name, "sleep 600")
+        proc = Proc("new", name, "sleep 600; true")
         wait_for(lambda: journal.exists() or not proc.running(), timeout=15, step=0.0005)
         delay = rng.uniform(0, 0.04)
         time.sleep(delay)
@@ -542,7 +580,7 @@ def test_sigint_at_any_moment(repo: Path, runs: Callable[..., Result]) -> None:
     made, problems = [], []
     for i, delay in enumerate(delays):
         name = f"int{i}"
-        proc = Proc("new", name, "sleep 600")
+        proc = Proc("new", name, "sleep 600; true")
         time.sleep(delay)
         proc.signal(signal.SIGINT)
         result = proc.finish(30)
@@ -643,14 +681,14 @@ def test_yes_at_the_delete_prompt_deletes(repo: Path, runs: Callable[..., Result
 
 def test_ctrl_c_at_the_overwrite_prompt(repo: Path, runs: Callable[..., Result]) -> None:
     victims = [make_victim(runs, repo, "keep-a", "--description=old"), make_victim(runs, repo, "keep.b")]
-    result = run_in_pty(["new", "keep-a", "sleep 600", "--overwrite", "--description=new"], b"\x03")
+    result = run_in_pty(["new", "keep-a", "sleep 600; true", "--overwrite", "--description=new"], b"\x03")
     assert_clean_exit(result, codes=(130,))
     db, live = load_db(repo), tmux_sessions()
     assert_intact(victims, db, live)
     assert leftovers(repo) == []
     assert_no_orphans(repo)
     # and nothing is left for the next command to trip over
-    follow = runs("new", "follow", "sleep 600")
+    follow = runs("new", "follow", "sleep 600; true")
     assert follow.code == 0 and WAITING not in follow.err, follow.err
 
 
@@ -667,16 +705,16 @@ def test_sigkill_while_tmux_is_starting_the_session(repo: Path, runs: Callable[.
         f'#!/bin/sh\nfor a in "$@"; do [ "$a" = new-session ] && sleep 0.5; done\nexec {real} "$@"\n'
     )
     (bin_dir / "tmux").chmod(0o755)
-    proc = Proc("new", "slow", "sleep 600", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    proc = Proc("new", "slow", "sleep 600; true", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
     assert wait_for(lambda: journal_file(repo).exists() or not proc.running(), timeout=15, step=0.001)
     time.sleep(0.15)  # runs now waits for `tmux new-session`
     assert proc.running(), proc.err
     proc.signal(signal.SIGKILL)
     assert proc.finish(10).code == -signal.SIGKILL
-    follow = runs("new", "follow", "sleep 600")  # takes the lock and recovers at once
+    follow = runs("new", "follow", "sleep 600; true")  # takes the lock and recovers at once
     assert follow.code == 0, follow.err
     time.sleep(1.0)  # the orphaned tmux client finishes
-    follow2 = runs("new", "follow2", "sleep 600")  # and any later command may clean up
+    follow2 = runs("new", "follow2", "sleep 600; true")  # and any later command may clean up
     assert follow2.code == 0, follow2.err
     db, live = load_db(repo), tmux_sessions()
     assert_intact(victims, db, live)

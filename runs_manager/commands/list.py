@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from runs_manager import flags
+from runs_manager.commands.table import STATUS_HELP
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any, Optional
+    from typing import Any, List, Optional
 
     from runs_manager.settings import Settings
 
@@ -16,16 +17,21 @@ HELP = "list run names"
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(NAME, help=HELP, description="Print run names, one per line, oldest first.")
     parser.add_argument("--pattern", "-p", metavar="REGEX", help="only names this regular expression matches in full")
+    parser.add_argument("--status", "-s", action="append", metavar="STATUS", help=STATUS_HELP)
     flags.add(parser, "runs-dir", "db-filename")
-    parser.set_defaults(run=lambda args, settings: list_runs(settings, args.pattern))
+    parser.set_defaults(run=lambda args, settings: list_runs(settings, args.pattern, args.status))
 
 
-def list_runs(settings: Settings, pattern: Optional[str]) -> int:
+def list_runs(settings: Settings, pattern: Optional[str], statuses: Optional[List[str]] = None) -> int:
     from runs_manager import patterns, runs
     from runs_manager.output import printable
 
-    names = runs.database(settings).read(lambda index: index.names())
-    names = patterns.matching(pattern, names)
+    if statuses:
+        from runs_manager import status
+
+        names = [name for name, _, _ in status.matching(settings, pattern, statuses)]
+    else:
+        names = patterns.matching(pattern, runs.database(settings).read(lambda index: index.names()))
     if names and not "".join(names).isprintable():  # checked at once: 100,000 names
         names = [printable(name) for name in names]
     if names:

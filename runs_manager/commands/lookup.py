@@ -19,7 +19,7 @@ def add_parser(subparsers: Any) -> None:
         NAME, help=HELP, description="Print KEY of run NAME, or the whole entry as YAML."
     )
     parser.add_argument("name", metavar="NAME")
-    parser.add_argument("key", metavar="KEY", nargs="?", help="command, commit, datetime, description, host, ...")
+    parser.add_argument("key", metavar="KEY", nargs="?", help="command, commit, datetime, description, host, status, ended, exit_code, ...")
     flags.add(parser, "runs-dir", "db-filename")
     parser.set_defaults(run=lambda args, settings: lookup(settings, args.name, args.key))
 
@@ -31,11 +31,21 @@ def lookup(settings: Settings, name: str, key: Optional[str]) -> int:
     if key is None:
         print(_yaml(entry), end="")
         return 0
+    if key == "status" and "status" not in entry:
+        from runs_manager import status
+
+        print(status.derive(settings, [(name, entry)])[name])
+        return 0
+    if key in ("ended", "exit_code") and key not in entry:
+        from runs_manager import status
+
+        state = status.derive(settings, [(name, entry)])[name]
+        raise RunsError(f"run '{printable(name)}' has no {key}: it has not ended as far as runs knows (status: {state})")
     if key not in entry:
         import difflib
 
-        keys = ", ".join(entry) or "none"
-        close = difflib.get_close_matches(key, list(entry), n=1)
+        keys = ", ".join(list(entry) + ["status"])
+        close = difflib.get_close_matches(key, list(entry) + ["status"], n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise RunsError(f"run '{printable(name)}' has no key '{printable(key)}'; {hint}(its keys: {keys})")
     value = entry[key]

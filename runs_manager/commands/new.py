@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --h
 
     from runs_manager.database import Database, Transaction
     from runs_manager.interrupts import Deferred
-    from runs_manager.launch import Environment
+    from runs_manager.launchers import Launcher
     from runs_manager.tmux import Identity
     from runs_manager.runfiles import RunSet
     from runs_manager.settings import Settings
@@ -42,7 +42,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def new(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool) -> int:
-    from runs_manager import git, interrupts, launch, names, runfiles, runs, tmux
+    from runs_manager import git, interrupts, launch, launchers, names, runfiles, runs, tmux
 
     # Everything that can be checked is checked before anything is written.
     problem = names.problem(name)
@@ -59,14 +59,14 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
         dirty = git.dirty_paths(directory, except_under=settings.runs_dir)
     _require_own_runs_dir(settings.runs_dir, top, directory)
     _require_clean(dirty)
-    tmux.require()
+    launcher = launchers.get(None)
+    prepared = launcher.check(settings)
     outside = runfiles.outside_runs_dir(settings, name)
     if outside:
         raise RunsError(f"{outside} would be outside the runs directory: a symbolic link leads out of it")
     activate = launch.activate_script(settings)
     if activate and not os.path.isfile(activate):
         raise RunsError(f"virtualenv-path: {activate} does not exist")
-    env = launch.Environment(tmux.environment())
     _require_storable(name, command, description)
     db = runs.database(settings)
     existed = overwrite and _exists(db, name)
@@ -83,7 +83,7 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
         final = _free_name(settings, name, txn, tmux.sessions())
         # Held back from here until the run is whole or undone, and the user told which.
         with interrupts.deferred() as interrupted:
-            entry = _start(settings, txn, final, command, description, commit, directory, env, interrupted)
+            entry = _start(settings, txn, final, command, description, commit, directory, launcher, prepared, interrupted)
             if final != name:
                 print(f"The name '{name}' is taken; this run is named '{final}'.")
             _print_started(final, commit, entry["tmux_session"])
@@ -188,13 +188,15 @@ def _start(
     description: str,
     commit: str,
     directory: str,
-    env: Environment,
+    launcher: Launcher,
+    prepared: Any,
     interrupted: Deferred,
 ) -> Dict[str, Any]:
     import contextlib
     import datetime
 
     from runs_manager import faults, launch, names, runfiles, tmux
+    from runs_manager.launchers import Start
 
     tb = runfiles.tensorboard_dir(settings, name)
     line = launch.command_line(command, launch.program_flags(settings, name))
@@ -207,7 +209,7 @@ def _start(
         "description": description,
         "host": intent["host"],
         "launched": line,
-        "tmux_session": session,
+        "launcher": launcher.name,
     }
     txn.intend(intent)
     faults.point("new:journal-written")
@@ -217,10 +219,13 @@ def _start(
         starting = os.path.join(tb, runfiles.STARTING)
         open(starting, "x").close()
         os.makedirs(os.path.dirname(runfiles.checkpoint_path(settings, name)), exist_ok=True)
+        log = runfiles.log_path(settings, name)
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+        open(log, "x").close()  # the supervisor starts only if it finds it (not undone)
         faults.point("new:dirs-created")
-        identity = tmux.new_session(session, directory, launch.session_argv(name, line, settings, env))
-        entry.update(launch.session_fields(identity))
-        intent.update(launch.session_fields(identity))
+        fields = launcher.start(Start(settings, name, entry["datetime"], line, directory), prepared)
+        entry.update(fields)
+        intent.update(fields)
         txn.intend(intent)  # so that recovery can stop exactly this session
         faults.point("new:session-started")
         interrupted.check()

@@ -99,8 +99,8 @@ def test_invalid_regex_is_a_one_line_error(runs, db, pattern):
 
 @pytest.mark.parametrize("answer, deleted", [("y", True), ("yes", True), ("Y", True), ("n", False), ("", False), ("no", False), ("yep", False)])
 def test_answer_at_a_terminal(runs, db, repo, tmux, answer, deleted):
-    assert runs("new", "exp", "sleep 600").code == 0
-    assert runs("new", "keep", "sleep 600").code == 0
+    assert runs("new", "exp", "sleep 600; true").code == 0
+    assert runs("new", "keep", "sleep 600; true").code == 0
     child = PtyRun("delete", "exp")
     child.wait_for_output(PROMPT)
     assert "  exp\n" in child.err.decode().split(PROMPT)[0]  # listed before the question (both on stderr)
@@ -121,7 +121,7 @@ def test_answer_at_a_terminal(runs, db, repo, tmux, answer, deleted):
 
 
 def test_stdin_not_a_terminal_means_no_even_if_it_says_yes(runs, runs_process, db, repo, tmux):
-    assert runs("new", "exp", "sleep 600").code == 0
+    assert runs("new", "exp", "sleep 600; true").code == 0
     result = runs_process("delete", "exp", input="y\n")
     assert result.code != 0
     assert "Traceback" not in result.err
@@ -184,7 +184,7 @@ def test_deletes_entry_tensorboard_and_checkpoints(runs, db, repo, save_path_kin
 
 def test_deletes_several_runs_and_their_sessions(runs, db, repo, tmux):
     for name in ("s/a", "s/b", "lr-0.1", "keep"):
-        assert runs("new", name, "sleep 600").code == 0
+        assert runs("new", name, "sleep 600; true").code == 0
     assert {"s/a", "s/b", "lr-0~1", "keep"} <= set(tmux.sessions())
     result = runs("delete", "s/.*|lr-0\\.1", "-y")
     assert result.code == 0, result.err
@@ -199,8 +199,8 @@ def test_session_is_targeted_exactly(runs, db, tmux):
     tmux.new("exp1509804959")
     tmux.new("exp-notes")
     tmux.new("ex")
-    assert runs("new", "exp", "sleep 600").code == 0
-    assert runs("new", "exp", "sleep 600").code == 0  # taken: named exp<unix time>
+    assert runs("new", "exp", "sleep 600; true").code == 0
+    assert runs("new", "exp", "sleep 600; true").code == 0  # taken: named exp<unix time>
     second = [name for name in db() if name != "exp"][0]
     assert second in tmux.sessions()
     result = runs("delete", "exp", "-y")
@@ -213,7 +213,7 @@ def test_session_is_targeted_exactly(runs, db, tmux):
 
 def test_run_whose_session_was_closed_can_be_deleted(runs, db, repo, tmux):
     tmux.new("keeps-the-server-up")
-    assert runs("new", "exp", "sleep 600").code == 0
+    assert runs("new", "exp", "sleep 600; true").code == 0
     assert tmux.run("kill-session", "-t", "=exp").returncode == 0
     result = runs("delete", "exp", "-y")
     assert result.code == 0, result.err
@@ -223,7 +223,7 @@ def test_run_whose_session_was_closed_can_be_deleted(runs, db, repo, tmux):
 
 
 def test_run_can_be_deleted_when_no_tmux_server_runs(runs, db, repo, tmux):
-    assert runs("new", "exp", "sleep 600").code == 0
+    assert runs("new", "exp", "sleep 600; true").code == 0
     tmux.run("kill-server")
     assert tmux.sessions() == []
     result = runs("delete", "exp", "-y")
@@ -233,7 +233,7 @@ def test_run_can_be_deleted_when_no_tmux_server_runs(runs, db, repo, tmux):
 
 def test_users_session_that_took_the_closed_sessions_name_is_left_alone(runs, db, tmux):
     tmux.new("keeps-the-server-up")
-    assert runs("new", "exp", "sleep 600").code == 0
+    assert runs("new", "exp", "sleep 600; true").code == 0
     tmux.run("kill-session", "-t", "=exp")
     tmux.new("exp")  # the user's own session, not the run's
     result = runs("delete", "exp", "-y")

@@ -217,11 +217,11 @@ def test_overwrite_asks_and_no_keeps_the_old_run(runs, db, repo):
 
 def test_overwrite_with_yes_replaces_the_run(runs, db, repo, tmux):
     tmux.new("keeps-the-server-up")  # so session ids are not reused
-    assert runs("new", "exp", "sleep 600", "--description=old").code == 0
+    assert runs("new", "exp", "sleep 600; true", "--description=old").code == 0
     (repo / ".runs/tensorboard/exp/events.out").write_text("old events")
     (repo / ".runs/checkpoints/exp.ckpt-1.index").write_text("old")
     old_id = db()["exp"]["tmux_session_id"]
-    assert runs("new", "exp", "sleep 600", "--description=new", "--overwrite", "-y").code == 0
+    assert runs("new", "exp", "sleep 600; true", "--description=new", "--overwrite", "-y").code == 0
     assert list(db()) == ["exp"]
     assert db()["exp"]["description"] == "new"
     assert db()["exp"]["tmux_session_id"] != old_id

@@ -9,7 +9,7 @@ from typing import Any, Dict, List
 import pytest
 import yaml
 
-HEADERS = ["name", "command", "commit", "datetime", "description", "host"]
+HEADERS = ["name", "status", "command", "commit", "datetime", "description", "host"]
 
 
 @pytest.fixture(autouse=True)
@@ -98,9 +98,12 @@ def test_missing_values_show_underscore(runs, repo):
     write_db(repo, {"bare": {"command": "python x.py"}, "empty": None, "nulls": {"command": None, "host": None}})
     rows = parse(runs("table").out)
     assert [r["name"] for r in rows] == ["bare", "empty", "nulls"]
-    assert rows[0] == {"name": "bare", "command": "python x.py", "commit": "_", "datetime": "_", "description": "_", "host": "_"}
-    assert all(rows[1][h] == "_" for h in HEADERS[1:])
-    assert all(rows[2][h] == "_" for h in HEADERS[1:])
+    assert rows[0] == {
+        "name": "bare", "status": "unknown", "command": "python x.py",
+        "commit": "_", "datetime": "_", "description": "_", "host": "_",
+    }
+    assert all(rows[1][h] == "_" for h in HEADERS[2:]) and rows[1]["status"] == "unknown"
+    assert all(rows[2][h] == "_" for h in HEADERS[2:]) and rows[2]["status"] == "unknown"
 
 
 @pytest.mark.parametrize("value", ["line one\nline two", "a\r\nb", "tab\there", "x\x0by", "u\u2028v", "\n", "end\n"])

@@ -1,0 +1,150 @@
+"""`runs kill PATTERN`: stop running runs, their programs' whole process groups."""
+from __future__ import annotations
+
+import sys
+
+from runs_manager import flags
+from runs_manager.errors import RunsError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
+    from typing import Any, Dict, Iterable, List
+
+    from runs_manager.database import Database
+    from runs_manager.settings import Settings
+
+NAME = "kill"
+HELP = "stop running runs"
+POLL = 0.1  # seconds between checks for the runs' recorded outcomes
+AFTER_SIGKILL = 10.0  # seconds to wait for the supervisors to record a SIGKILL
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        NAME, help=HELP,
+        description="Stop the running runs whose whole name matches PATTERN (a regular expression): send "
+        "SIGNAL to each program's process group, then SIGKILL to those still running after the grace "
+        "period. Their entries, TensorBoard logs, checkpoints and logs stay.",
+    )
+    parser.add_argument("pattern", metavar="PATTERN", help="regular expression for whole names: 'exp1|exp2', 'sweep/.*'")
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("--signal", default="TERM", metavar="SIG", help="signal to send first: TERM (default), INT, HUP, 9 ...")
+    parser.add_argument("--grace", type=_seconds, default=10.0, metavar="SECONDS",
+                        help="wait this long for the programs to end before SIGKILL (default 10)")
+    flags.add(parser, "runs-dir", "db-filename")
+    parser.set_defaults(run=lambda args, settings: kill(settings, args.pattern, args.yes, args.signal, args.grace))
+
+
+def _seconds(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"--grace takes a number of seconds, not '{text}'")
+    return value
+
+
+def parse_signal(text: str) -> int:
+    """A signal by name (TERM, SIGTERM, term) or number."""
+    import signal
+
+    if text.isascii() and text.isdigit():
+        number = int(text)
+        if number in {s.value for s in signal.Signals}:
+            return number
+    else:
+        name = text.upper()
+        name = name if name.startswith("SIG") else "SIG" + name
+        if name in signal.Signals.__members__:
+            return int(signal.Signals[name])
+    raise RunsError(f"unknown signal '{text}'; use a name such as TERM, INT, HUP, KILL or a number")
+
+
+def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: float) -> int:
+    import signal
+
+    from runs_manager import status
+    from runs_manager.output import printable
+    from runs_manager.prompt import confirm
+
+    signum = parse_signal(signal_name)
+    matches = status.matching(settings, pattern, None)
+    if not matches:
+        raise RunsError(f"no runs match {pattern!r}")
+    targets = {name: entry.get("datetime") for name, entry, state in matches if state == "running"}
+    for name, _, state in matches:
+        if state != "running":
+            _note(f"'{printable(name)}' is not running ({state}); left alone")
+    if not targets:
+        raise RunsError(f"none of the runs matching {pattern!r} is running")
+    listing = "\n".join(f"  {printable(name)}" for name in targets)
+    print(f"Runs to kill:\n{listing}", file=sys.stdout if yes else sys.stderr)
+    if not yes and not confirm("Kill the following runs?"):
+        raise RunsError("not confirmed; nothing was killed")
+
+    from runs_manager import runs
+
+    db = runs.database(settings)
+    signalled = _signal(settings, db, targets, signum)
+    name_of = signal.Signals(signum).name
+    left = _wait(db, signalled, grace if signum != signal.SIGKILL else AFTER_SIGKILL)
+    if left and signum != signal.SIGKILL:
+        for name in left:
+            _note(f"'{printable(name)}' still runs {grace:g} s after {name_of}; sending SIGKILL")
+        _signal(settings, db, {name: targets[name] for name in left}, signal.SIGKILL, mark=False)
+        left = _wait(db, left, AFTER_SIGKILL)
+    for name in left:
+        _note(f"'{printable(name)}' was sent SIGKILL but its end was not recorded; see 'runs lookup {name} status'")
+    done = [name for name in signalled if name not in left]
+    print(f"Killed {len(done)} run{'s' if len(done) != 1 else ''}.")
+    return 1 if left or len(signalled) < len(targets) else 0
+
+
+def _signal(settings: Settings, db: Database, targets: Dict[str, Any], signum: int, mark: bool = True) -> List[str]:
+    """Signal the programs of runs still running (under the lock, so none ends unseen),
+    and record that `runs kill` stopped them. Returns the runs signalled."""
+    import signal
+
+    from runs_manager import interrupts, launchers
+    from runs_manager.output import printable
+
+    signalled, marked = [], {}
+    with db.writing() as txn, interrupts.deferred():
+        for name, started in targets.items():
+            entry = txn.entry(name)
+            launcher = None if entry is None else launchers.of(entry)
+            if entry is None or entry.get("datetime") != started or "exit_code" in entry or launcher is None:
+                _note(f"'{printable(name)}' ended or changed meanwhile; left alone")
+                continue
+            if not launcher.signal(settings, name, entry, signum):
+                _note(f"'{printable(name)}' is no longer running; left alone")
+                continue
+            signalled.append(name)
+            if mark and "killed" not in entry:
+                entry["killed"] = f"runs kill ({signal.Signals(signum).name})"
+                marked[name] = (name, entry)
+        txn.change(marked)
+    return signalled
+
+
+def _wait(db: Database, names: Iterable[str], seconds: float) -> List[str]:
+    """Wait up to ``seconds`` for the runs' outcomes to be recorded; the runs still without one."""
+    import time
+
+    waiting = list(names)
+    deadline = time.monotonic() + seconds
+    while waiting:
+        entries = dict(db.read(lambda index, names=waiting: index.entries(names)))
+        waiting = [name for name in waiting if name in entries and "exit_code" not in entries[name]]
+        if not waiting or time.monotonic() >= deadline:
+            break
+        time.sleep(POLL)
+    return waiting
+
+
+def _note(text: str) -> None:
+    print(f"runs: {text}", file=sys.stderr)

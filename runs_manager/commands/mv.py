@@ -1,0 +1,155 @@
+"""`runs mv OLD NEW`: rename a run, or a whole group of runs, with all its files."""
+from __future__ import annotations
+
+import os
+import sys
+
+from runs_manager import flags
+from runs_manager.errors import RunsError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
+    from typing import Any, Dict, List, Tuple
+
+    from runs_manager.runfiles import RunSet
+    from runs_manager.settings import Settings
+    from runs_manager.transaction import Transaction
+
+NAME = "mv"
+HELP = "rename a run or a group of runs"
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        NAME, help=HELP,
+        description="Rename run OLD to NEW, with its entry, TensorBoard directory, checkpoints, log and tmux "
+        "session; or every run of group OLD (OLD/...) to NEW/.... All or nothing; running runs cannot move.",
+    )
+    parser.add_argument("old", metavar="OLD", help="a run, or a group of runs")
+    parser.add_argument("new", metavar="NEW", help="a valid name that no run or group has")
+    flags.add(parser, "runs-dir", "db-filename")
+    parser.set_defaults(run=lambda args, settings: mv(settings, args.old, args.new))
+
+
+def mv(settings: Settings, old: str, new: str) -> int:
+    from runs_manager import interrupts, names, runs
+    from runs_manager.output import printable
+
+    problem = names.problem(new)
+    if problem:
+        raise RunsError(f"invalid new name: {problem}; {names.RULE}")
+    if new == old:
+        raise RunsError(f"'{printable(old)}' already has that name")
+    if new.startswith(old + "/") or old.startswith(new + "/"):
+        raise RunsError(f"'{printable(new)}' and '{printable(old)}' nest inside each other; move in two steps")
+    with runs.database(settings).writing() as txn:
+        moves = _moves(txn, old, new)
+        _require_movable(settings, txn, moves)
+        files = _files(settings, txn, moves)
+        with interrupts.deferred():
+            _move(settings, txn, moves, files)
+    for before, after in moves:
+        print(f"Renamed '{printable(before)}' to '{printable(after)}'.")
+    return 0
+
+
+def _moves(txn: Transaction, old: str, new: str) -> List[Tuple[str, str]]:
+    from runs_manager import names
+    from runs_manager.output import printable
+
+    if txn.has(old):
+        moves = [(old, new)]
+    else:
+        moves = [(name, new + name[len(old) :]) for name in txn.names() if name.startswith(old + "/")]
+        if not moves:
+            raise RunsError(f"no run or group named '{printable(old)}'; see 'runs list'")
+    for before, after in moves:
+        problem = names.problem(after)
+        if problem:
+            raise RunsError(f"'{printable(before)}' cannot become '{printable(after)}': {problem}")
+        if txn.has(after):
+            raise RunsError(f"run '{printable(after)}' exists; choose another name")
+        conflict = names.group_conflict(after, txn.has, txn.first_in_group)
+        if conflict:
+            raise RunsError(f"run '{conflict}' exists, so '{printable(after)}' cannot be used: a run cannot also be a group")
+    return moves
+
+
+def _require_movable(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]]) -> None:
+    from runs_manager import names, runfiles, status, tmux
+
+    from runs_manager.output import printable
+
+    entries = txn.entries(before for before, _ in moves)
+    running = [name for name, state in status.derive(settings, entries).items() if state == "running"]
+    if running:
+        raise RunsError(
+            f"run '{printable(running[0])}' is running, and its program holds the old paths; "
+            "wait for it to end or 'runs kill' it first"
+        )
+    live = tmux.sessions() if tmux.installed() else {}
+    for _, after in moves:
+        taken = runfiles.existing(settings, after, txn)
+        if taken:
+            raise RunsError(f"{taken[0]} exists and belongs to no run; move or delete it first")
+        outside = runfiles.outside_runs_dir(settings, after)
+        if outside:
+            raise RunsError(f"{outside} would be outside the runs directory: a symbolic link leads out of it")
+        if names.session_name(after) in live:
+            raise RunsError(f"a tmux session named '{names.session_name(after)}' exists; close it or choose another name")
+
+
+def _files(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
+    from runs_manager import runfiles
+
+    return [pair for before, after in moves for pair in runfiles.renames(settings, before, after, txn)]
+
+
+def _move(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]], files: List[Tuple[str, str]]) -> None:
+    """Rename the files, then the entries in one atomic change; a failure (or a crash,
+    through the journal) puts the files back."""
+    from runs_manager import faults, launchers, runfiles
+
+    txn.intend({"op": "mv", "moves": [list(move) for move in moves], "files": [list(pair) for pair in files]})
+    done: List[Tuple[str, str]] = []
+    try:
+        for source, target in files:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.rename(source, target)
+            done.append((source, target))
+        faults.point("mv:files-moved")
+        entries = dict(txn.entries(before for before, _ in moves))
+        changes: Dict[str, Any] = {}
+        for before, after in moves:
+            entry = dict(entries[before])
+            if "tmux_session" in entry:
+                from runs_manager import names
+
+                entry["tmux_session"] = names.session_name(after)
+            changes[before] = (after, entry)
+        txn.change(changes)
+    except BaseException:
+        put_back(settings, moves, done, txn)
+        txn.done()
+        raise
+    txn.done()
+    for before, after in moves:
+        launcher = launchers.of(entries[before]) or launchers.get(None)
+        try:
+            launcher.rename(before, after, entries[before])
+        except RunsError as e:
+            print(f"runs: the tmux session of '{after}' keeps its old name: {e}", file=sys.stderr)
+        runfiles.prune(settings, before, txn)
+
+
+def put_back(settings: Settings, moves: List[Tuple[str, str]], done: List[Tuple[str, str]], others: RunSet) -> None:
+    """Undo renames (the last first), where the file is still at its new place, and remove
+    the group directories made for the new names."""
+    from runs_manager import runfiles
+
+    for source, target in reversed(done):
+        if os.path.lexists(target) and not os.path.lexists(source):
+            os.makedirs(os.path.dirname(source), exist_ok=True)
+            os.rename(target, source)
+    for _, after in moves:
+        runfiles.prune(settings, after, others)

@@ -1,0 +1,70 @@
+"""How runs are started and stopped: the launcher interface, and the launchers by name.
+
+A launcher starts a run's supervisor somewhere (a tmux session here; a batch job
+elsewhere), tells whether runs are alive (for all of them at once: one query, never one
+per run), delivers signals to a run's program, and stops what it started. The supervisor
+(supervisor.py), which records the outcome and writes the log, is the same for all.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
+
+from runs_manager.errors import RunsError
+from runs_manager.settings import Settings
+
+Entry = Mapping[str, Any]
+DEFAULT = "tmux"
+
+
+class Start(NamedTuple):
+    """What a launcher needs to start a run."""
+
+    settings: Settings
+    name: str
+    started: str  # the entry's datetime: tells this run from a later one of the same name
+    line: str  # the shell command line of the program, flags included
+    directory: str
+
+
+class Launcher(Protocol):
+    name: str
+
+    def check(self, settings: Settings) -> Any:
+        """Raise RunsError if runs cannot be started now; returns what start needs (may be None)."""
+
+    def start(self, run: Start, prepared: Any) -> Dict[str, Any]:
+        """Start the run's supervisor; returns the fields that identify it, for the entry."""
+
+    def alive(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[bool]]:
+        """For each run: whether its program is alive, or None if that cannot be told from here."""
+
+    def signal(self, settings: Settings, name: str, entry: Entry, signum: int) -> bool:
+        """Send ``signum`` to the run's program; False if it is not running."""
+
+    def stop(self, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[str]]:
+        """Stop what these runs started (deleting or undoing them); a note for each not done."""
+
+    def rename(self, old: str, new: str, entry: Entry) -> None:
+        """Follow a rename of the run, once it is recorded (``entry`` is the old one)."""
+
+
+def get(name: Optional[str]) -> Launcher:
+    from runs_manager.launchers import tmux
+
+    launchers: Dict[str, Launcher] = {tmux.NAME: tmux.TmuxLauncher()}
+    if name is None:
+        name = DEFAULT
+    if name not in launchers:
+        raise RunsError(f"unknown launcher '{name}'; known: {', '.join(launchers)}")
+    return launchers[name]
+
+
+def of(entry: Entry) -> Optional[Launcher]:
+    """The launcher that started a run, or None for runs recorded before runs supervised them."""
+    name = entry.get("launcher")
+    if not isinstance(name, str):
+        return None
+    try:
+        return get(name)
+    except RunsError:
+        return None

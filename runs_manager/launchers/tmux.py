@@ -1,0 +1,106 @@
+"""The tmux launcher: each run's supervisor in a detached tmux session of its own.
+
+The session stays open when the program ends (a shell, below the program's output) until
+the user closes it or deletes the run. Liveness is the supervisor's lock on the run's log
+(processes.py), so telling whether runs are alive asks tmux nothing at all.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+from runs_manager import launch, names, processes, runfiles, supervisor, tmux
+from runs_manager.launchers import Entry, Start
+from runs_manager.settings import Settings
+
+NAME = "tmux"
+LOCK_WAIT = 15.0
+PROGRAM_WAIT = 5.0  # seconds for a supervisor to start its program once the run is recorded  # seconds for a new session's supervisor to take its lock (it starts Python)
+
+
+class TmuxLauncher:
+    name = NAME
+
+    def check(self, settings: Settings) -> launch.Environment:
+        tmux.require()
+        return launch.Environment(tmux.environment())
+
+    def start(self, run: Start, prepared: Any) -> Dict[str, Any]:
+        env: launch.Environment = prepared
+        session = names.session_name(run.name)
+        program = ["/bin/sh", "-c", program_script(run.settings, run.line, env)]
+        words = supervisor.argv(run.settings, run.name, run.started, program, keep_open=True)
+        assignments = [f"{k}={v}" for k, v in env.given.items()]
+        argv = (["env", *assignments] if assignments else []) + words
+        identity = tmux.new_session(session, run.directory, argv)
+        fields = {"tmux_session": session, **launch.session_fields(identity)}
+        _wait_for_supervisor(runfiles.log_path(run.settings, run.name), fields)
+        return fields
+
+    def alive(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[bool]]:
+        here = launch.host()
+        return {
+            name: processes.lock_holder(runfiles.log_path(settings, name)) is not None
+            if entry.get("host") in (None, here) else None
+            for name, entry in runs
+        }
+
+    def signal(self, settings: Settings, name: str, entry: Entry, signum: int) -> bool:
+        if entry.get("host") not in (None, launch.host()):
+            return False
+        log = runfiles.log_path(settings, name)
+        deadline = time.monotonic() + PROGRAM_WAIT
+        while True:
+            holder = processes.lock_holder(log)
+            if holder is None:
+                return False
+            group = processes.program_group(holder)
+            if group is not None:
+                return processes.signal_group(group, signum)
+            if time.monotonic() > deadline:  # a supervisor that never started its program
+                os.kill(holder, signum)
+                return True
+            time.sleep(0.02)  # recorded a moment ago: the supervisor is starting the program
+
+    def stop(self, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[str]]:
+        live = tmux.sessions() if runs else {}
+        return {name: launch.stop_session(name, entry, live) for name, entry in runs}
+
+    def rename(self, old: str, new: str, entry: Entry) -> None:
+        session = entry.get("tmux_session")
+        if entry.get("host") not in (None, launch.host()) or not isinstance(session, str):
+            return
+        live = tmux.sessions()
+        if session in live and launch.same_session(entry, live[session]):
+            tmux.rename(live[session][0], names.session_name(new))
+
+
+def program_script(settings: Settings, line: str, env: launch.Environment) -> str:
+    """The shell script the supervisor runs: this shell's environment, the virtualenv, the program."""
+    script = f"unset {' '.join(env.dropped)}\n" if env.dropped else ""
+    activate = launch.activate_script(settings)
+    return script + (f". {shlex.quote(activate)} && {{\n{line}\n}}\n" if activate else f"{line}\n")
+
+
+def _wait_for_supervisor(log: str, fields: Dict[str, Any]) -> None:
+    """Until the new session's supervisor holds its lock, the run would look lost."""
+    deadline = time.monotonic() + LOCK_WAIT
+    polls = 0
+    while processes.lock_holder(log) is None and time.monotonic() < deadline:
+        polls += 1
+        if polls % 50 == 0 and not _session_alive(fields):
+            from runs_manager.errors import RunsError
+
+            raise RunsError(f"the run's supervisor ended at once (is {sys.executable} still usable?)")
+        time.sleep(0.005)
+
+
+def _session_alive(fields: Dict[str, Any]) -> bool:
+    live = tmux.sessions()
+    session = fields["tmux_session"]
+    return session in live and launch.same_session(fields, live[session])
+
+

@@ -1,0 +1,79 @@
+"""Processes of runs on this machine: which supervisor is alive, and its program's group.
+
+A run's supervisor holds a POSIX lock on the run's log for as long as it lives; the
+kernel drops the lock when the process dies (even by SIGKILL), so a held lock is proof of
+a live supervisor, and the kernel names its pid. Its program runs in a session of its
+own, so the program's process group is the group led by the supervisor's child.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+from typing import List, Optional
+
+# struct flock on Linux: short l_type, l_whence; off_t l_start, l_len; pid_t l_pid.
+_FLOCK = "hhqqi"
+
+
+def lock_holder(path: str) -> Optional[int]:
+    """The pid of the process that holds a lock on ``path``, or None (no lock, no file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0) + bytes(8)
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    kind, _, _, _, pid = struct.unpack_from(_FLOCK, answer)
+    return None if kind == fcntl.F_UNLCK else int(pid)
+
+
+def _stat(pid: int) -> Optional[List[str]]:
+    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, session, ...)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def program_group(supervisor: int) -> Optional[int]:
+    """The process group of the program ``supervisor`` started: its child that leads a
+    session of its own (still a child, so its pid cannot have been reused)."""
+    for pid in _pids():
+        fields = _stat(pid)
+        if fields and len(fields) > 3 and fields[1] == str(supervisor) and fields[2] == fields[3] == str(pid):
+            return pid
+    return None
+
+
+def group_members(group: int, besides: int = 0) -> List[int]:
+    """The live processes of a process group (zombies are not alive)."""
+    members = []
+    for pid in _pids():
+        fields = _stat(pid)
+        if fields and len(fields) > 2 and fields[2] == str(group) and fields[0] != "Z" and pid != besides:
+            members.append(pid)
+    return members
+
+
+def _pids() -> List[int]:
+    try:
+        return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return []
+
+
+def signal_group(group: int, signum: int) -> bool:
+    """Send ``signum`` to a process group; False if it has no process left."""
+    try:
+        os.killpg(group, signum)
+    except ProcessLookupError:
+        return False
+    return True

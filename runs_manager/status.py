@@ -1,0 +1,97 @@
+"""A run's status, derived when it is read from its recorded outcome and its liveness.
+
+- running: no outcome yet, and its supervisor is verifiably alive on this host;
+- finished: exit status 0; failed: any other exit status;
+- killed: ended by a signal (exit status 128+N), by `runs kill`, or by a hang-up;
+- lost: no outcome, and its supervisor is gone (a reboot, a SIGKILL of the session);
+- unknown: no outcome, and liveness cannot be checked from here (another host, or an
+  entry recorded before runs supervised its runs).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+from runs_manager.errors import RunsError
+
+STATUSES = ("running", "finished", "failed", "killed", "lost", "unknown")
+WITHOUT_OUTCOME = frozenset(("running", "lost", "unknown"))
+MAX_SIGNAL = 64  # Linux's signals are 1 to 64: a shell reports death by one as 128+N
+
+Entry = Mapping[str, Any]
+
+
+def outcome(entry: Entry) -> Optional[str]:
+    """The status a recorded outcome gives, or None if the run has none."""
+    code = entry.get("exit_code")
+    if isinstance(code, bool) or not isinstance(code, int):
+        return None
+    if entry.get("killed") or 128 < code <= 128 + MAX_SIGNAL:
+        return "killed"
+    return "finished" if code == 0 else "failed"
+
+
+def derive(settings: Any, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, str]:
+    """The status of each run; liveness is asked of each launcher once, for all its runs."""
+    from runs_manager import launchers
+
+    statuses: Dict[str, str] = {}
+    pending: Dict[str, List[Tuple[str, Entry]]] = {}
+    for name, entry in runs:
+        status = outcome(entry)
+        launcher = None if status else launchers.of(entry)
+        if status is None and launcher is not None:
+            pending.setdefault(launcher.name, []).append((name, entry))
+        statuses[name] = status or "unknown"
+    for launcher_name, waiting in pending.items():
+        alive = launchers.get(launcher_name).alive(settings, waiting)
+        for name, _ in waiting:
+            statuses[name] = {True: "running", False: "lost", None: "unknown"}[alive.get(name)]
+    return statuses
+
+
+def parse(values: Optional[Iterable[str]]) -> Optional[Set[str]]:
+    """The statuses named by --status (repeated or comma-separated); None if not given."""
+    if not values:
+        return None
+    wanted = {part.strip() for value in values for part in value.split(",") if part.strip()}
+    for status in sorted(wanted):
+        if status not in STATUSES:
+            import difflib
+
+            close = difflib.get_close_matches(status, STATUSES, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise RunsError(f"unknown status '{status}'; {hint}(statuses: {', '.join(STATUSES)})")
+    if not wanted:
+        raise RunsError(f"--status needs a status ({', '.join(STATUSES)})")
+    return wanted
+
+
+def select(settings: Any, index: Any, names: Optional[List[str]], wanted: Optional[Set[str]]) -> List[Tuple[str, Dict[str, Any], str]]:
+    """(name, entry, status) of the runs ``names`` (all when None) in file order, only
+    those with a status in ``wanted`` (all when None).
+
+    Runs that cannot have a wanted status are ruled out by the index, before any entry
+    is decoded: `--status running` of 100,000 finished runs decodes none of them.
+    """
+    has_outcome: Optional[bool] = None
+    if wanted is not None and wanted <= WITHOUT_OUTCOME:
+        has_outcome = False
+    elif wanted is not None and not wanted & WITHOUT_OUTCOME:
+        has_outcome = True
+    entries = index.entries(names, has_outcome=has_outcome)
+    statuses = derive(settings, entries)
+    return [(name, entry, statuses[name]) for name, entry in entries if wanted is None or statuses[name] in wanted]
+
+
+def matching(settings: Any, pattern: Optional[str], statuses: Optional[Iterable[str]]) -> List[Tuple[str, Dict[str, Any], str]]:
+    """(name, entry, status) of the runs whose name ``pattern`` matches and whose status is
+    one of ``statuses`` (either may be None: no filter), oldest first."""
+    from runs_manager import patterns, runs
+
+    wanted = parse(statuses)
+
+    def query(index: Any) -> List[Tuple[str, Dict[str, Any], str]]:
+        names = patterns.matching(pattern, index.names()) if pattern is not None else None
+        return select(settings, index, names, wanted)
+
+    return runs.database(settings).read(query)

@@ -1,0 +1,305 @@
+"""The supervisor: runs a run's program and records how it ended. Shared by every launcher.
+
+It holds a lock on the run's log for as long as it lives (proof that the run is alive:
+see processes.py), gives the program a pseudo-terminal of its own (so it sees a terminal,
+and progress bars and colours behave as in a shell), copies everything the program writes
+there to the log and to its own terminal, and passes keys and window sizes through. When
+the program ends it records ``ended`` and ``exit_code`` (as a shell reports it: 128+N for
+signal N) in the run's entry, under the database lock.
+
+A hang-up (the tmux session closed, its server killed) is passed on to the program, as a
+terminal would, and recorded as the reason the run was killed.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import select
+import signal
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from runs_manager import processes
+from runs_manager.settings import Settings
+
+POLL = 0.2  # seconds between checks whether the program has ended
+STARTING_POLL = 0.02
+RECORD_ATTEMPTS = 30
+RECORD_RETRY = 2.0  # seconds
+HANGUP = "hang-up: the run's terminal (its tmux session or server) was closed"
+# Python ignores these at start-up; the program must get the defaults a shell gives it.
+_RESET = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT,
+          signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCHLD)
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+BOOTSTRAP = "import sys; sys.path[0] = sys.argv.pop(1); from runs_manager.supervisor import main; sys.exit(main(sys.argv[1:]))"
+
+
+def argv(settings: Settings, name: str, started: str, program: Sequence[str], keep_open: bool) -> List[str]:
+    """The command that starts the supervisor of run ``name`` (with this Python and this copy of runs)."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    runs_dir = os.path.abspath(settings.runs_dir)
+    words = [sys.executable, "-c", BOOTSTRAP, package_parent, runs_dir, settings.db_filename, name, started]
+    return words + ["keep-open" if keep_open else "exit", "--", *program]
+
+
+def main(args: Sequence[str]) -> int:
+    runs_dir, db_filename, name, started, keep, dashes, *program = args
+    assert dashes == "--" and program, "usage: RUNS_DIR DB_FILENAME NAME STARTED keep-open|exit -- PROGRAM..."
+    from runs_manager import runfiles
+
+    settings = Settings(runs_dir=runs_dir, db_filename=db_filename)
+    try:
+        log = os.open(runfiles.log_path(settings, name), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return 0  # `runs new` died and its run was undone
+    # Taken before `runs new` records the run (it waits for it): a recorded run without
+    # an outcome is running exactly as long as this lock is held.
+    fcntl.lockf(log, fcntl.LOCK_EX)
+    relay = Relay(log)  # from now on, a hang-up or a kill request is the run's end
+    tensorboard = runfiles.tensorboard_dir(settings, name)
+    while os.path.exists(os.path.join(tensorboard, runfiles.STARTING)):
+        time.sleep(STARTING_POLL)
+    if not os.path.isdir(tensorboard):
+        return 0  # undone
+    code = relay.run(program)
+    ended = _now()
+    relay.flush()
+    outcome: Dict[str, Any] = {"ended": ended, "exit_code": code}
+    if relay.hung_up:
+        outcome["killed"] = HANGUP
+    relay.note(record(settings, name, started, outcome))
+    os.close(log)  # drops the lock: the run is over, and its outcome recorded
+    if keep == "keep-open" and not relay.detached:
+        relay.restore_terminal()
+        print(f"\n[runs] {name} exited with status {code}; exit this shell to close the session.", flush=True)
+        shell = os.environ.get("SHELL") or "/bin/sh"
+        with contextlib.suppress(OSError):
+            os.execvp(shell, [shell])
+    return 0
+
+
+def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any]) -> Optional[str]:
+    """Add the outcome to the run's entry; returns a note if it could not be done."""
+    from runs_manager import runs
+    from runs_manager.errors import RunsError
+
+    problem = None
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            with runs.database(settings).writing() as txn:
+                entry = txn.entry(name)
+                if entry is None or entry.get("datetime") != started:
+                    return None  # deleted (or deleted and made anew) while it ran
+                if "exit_code" not in entry:
+                    if "killed" in entry:
+                        outcome.pop("killed", None)  # `runs kill` said why first
+                    entry.update(outcome)
+                    txn.update(name, entry)
+                return None
+        except (RunsError, OSError) as e:  # a full disk, a damaged file: try again for a while
+            problem = str(e)
+            if attempt + 1 < RECORD_ATTEMPTS:
+                time.sleep(RECORD_RETRY)
+    return f"could not record how run '{name}' ended ({problem})"
+
+
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now().astimezone().isoformat()
+
+
+class Relay:
+    """The program on a pseudo-terminal, its output copied to the log and to our terminal."""
+
+    def __init__(self, log: int) -> None:
+        self.log = log
+        self.tty = os.isatty(0)
+        self.saved: Optional[List[Any]] = None
+        self.master = -1
+        self.pid = 0
+        self.hung_up = False  # by a SIGHUP: the terminal was closed
+        self.detached = False  # no longer writing to our terminal
+        self.carry = b""  # a carriage return that may start a CRLF
+        self.early: List[int] = []  # signals that came before the program started
+        for sig in _FORWARDED:
+            signal.signal(sig, self._forward)
+        signal.signal(signal.SIGHUP, self._hang_up)
+
+    def run(self, program: Sequence[str]) -> int:
+        """Run the program to its end; its exit status as a shell reports it."""
+        import pty
+
+        self.master, slave = pty.openpty()
+        self._copy_window_size()
+        signal.signal(signal.SIGWINCH, lambda signum, frame: self._copy_window_size())
+        # Held while deciding and forking, so none falls between the two unanswered.
+        held = {signal.SIGHUP, *_FORWARDED}
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        if self.early:  # asked to stop before the program started: it never does
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+            return 128 + self.early[0]
+        self.pid = os.fork()
+        if self.pid == 0:
+            self._exec(slave, program)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+        os.close(slave)
+        if self.tty:
+            import termios
+            import tty
+
+            self.saved = termios.tcgetattr(0)
+            tty.setraw(0)
+        return self._relay()
+
+    def _exec(self, slave: int, program: Sequence[str]) -> None:
+        """In the child: a session of its own with the pseudo-terminal, then the program."""
+        try:
+            for sig in _RESET:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, set())
+            os.setsid()
+            import termios
+
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+            for fd in (0, 1, 2):
+                os.dup2(slave, fd)
+            os.closerange(3, 256)
+            os.execvp(program[0], list(program))
+        except BaseException as e:
+            os.write(2, f"runs: cannot start {program[0]}: {e}\n".encode())
+        os._exit(127)
+
+    def _relay(self) -> int:
+        open_master, code, checked = True, None, 0.0
+        while True:
+            watched = [self.master] if open_master else []
+            if self.tty and not self.detached:
+                watched.append(0)
+            ready, _, _ = select.select(watched, [], [], POLL)
+            if self.master in ready and not self._copy_output():
+                open_master = False
+            if 0 in ready:
+                self._copy_input()
+            if code is None:
+                code = self._ended()
+            if code is None or (open_master and time.monotonic() - checked < POLL):
+                continue
+            # The program is over when its whole process group is: a process that ignored
+            # the hang-up, or one left in the background, is still part of the run.
+            checked = time.monotonic()
+            if open_master and processes.group_members(self.pid, besides=self.pid):
+                continue
+            while open_master and select.select([self.master], [], [], 0.05)[0] and self._copy_output():
+                pass  # what the program wrote just before it ended
+            os.waitpid(self.pid, 0)
+            return code
+
+    def _ended(self) -> Optional[int]:
+        """The program's exit status as a shell reports it, once it has ended. Not reaped
+        yet: until it is, its pid (and so its process group's id) cannot be reused."""
+        info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if info is None or info.si_pid != self.pid:
+            return None
+        return int(info.si_status) if info.si_code == os.CLD_EXITED else 128 + int(info.si_status)
+
+    def _copy_output(self) -> bool:
+        try:
+            data = os.read(self.master, 1 << 16)
+        except OSError as e:
+            if e.errno != errno.EIO:  # EIO: every process has closed the terminal
+                raise
+            data = b""
+        if not data:
+            return False
+        if not self.detached:
+            try:
+                _write_all(1, data)
+            except OSError:
+                self._detach()
+        text = self.carry + data
+        self.carry = b"\r" if text.endswith(b"\r") else b""
+        self._log(text[: len(text) - len(self.carry)].replace(b"\r\n", b"\n"))
+        return True
+
+    def _copy_input(self) -> None:
+        try:
+            data = os.read(0, 1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            self._detach()
+            return
+        with contextlib.suppress(OSError):
+            _write_all(self.master, data)
+
+    def _log(self, data: bytes) -> None:
+        try:
+            _write_all(self.log, data)
+        except OSError:
+            pass  # a full disk: the program goes on, and so does the rest of its log when it can
+
+    def flush(self) -> None:
+        self._log(self.carry)
+        self.carry = b""
+
+    def note(self, text: Optional[str]) -> None:
+        if text:
+            self._log(f"\n[runs] {text}\n".encode())
+            if not self.detached:
+                with contextlib.suppress(OSError):
+                    os.write(2, f"\r\n[runs] {text}\r\n".encode())
+
+    def _forward(self, signum: int, frame: Any) -> None:
+        if not self.pid:
+            self.early.append(signum)
+        else:
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, signum)
+
+    def _hang_up(self, signum: int, frame: Any) -> None:
+        self.hung_up = True
+        self._detach()
+        if not self.pid:
+            self.early.append(signum)
+        else:
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, signal.SIGHUP)
+                os.killpg(self.pid, signal.SIGCONT)
+
+    def _detach(self) -> None:
+        """Our terminal is gone: stop writing to it (the log goes on)."""
+        if self.detached:
+            return
+        self.detached = True
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
+        self.saved = None
+
+    def _copy_window_size(self) -> None:
+        if not self.tty or self.detached or self.master < 0:
+            return
+        import termios
+
+        with contextlib.suppress(OSError):
+            size = fcntl.ioctl(0, termios.TIOCGWINSZ, bytes(8))
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
+
+    def restore_terminal(self) -> None:
+        if self.saved is not None:
+            import termios
+
+            with contextlib.suppress(OSError):
+                termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
+            self.saved = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

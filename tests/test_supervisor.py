@@ -1,0 +1,250 @@
+"""The supervisor and the statuses it makes possible, with real tmux and real processes.
+
+Each status arises for real: finished, failed, killed (by a signal, by a closed session,
+by a killed tmux server), lost (every process of the session SIGKILLed), running, and
+unknown (another host, an entry of the original tool). The log is the program's terminal
+output from the first byte, and the program sees a terminal.
+"""
+from __future__ import annotations
+
+import datetime
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import pytest
+import yaml
+
+from runs_manager import processes
+from tests.conftest import ROOT, Result, status_of, wait_for, wait_status
+
+NO_FLAGS = ("--tb-dir-flag", "None", "--save-path-flag", "None")
+
+
+def new(runs: Callable[..., Result], name: str, command: str) -> None:
+    result = runs("new", name, command, *NO_FLAGS)
+    assert result.code == 0, result.err
+
+
+def entry(repo: Path, name: str) -> Dict[str, Any]:
+    return yaml.safe_load((repo / ".runs/.runs.yml").read_text())[name]
+
+
+def log(repo: Path, name: str) -> bytes:
+    return (repo / ".runs/logs" / f"{name}.log").read_bytes()
+
+
+def supervisor_of(repo: Path, name: str) -> int:
+    """The pid of the run's supervisor, once it has started the program."""
+    pid = processes.lock_holder(str(repo / ".runs/logs" / f"{name}.log"))
+    assert pid is not None, f"run {name!r} has no live supervisor"
+    assert wait_for(lambda: processes.program_group(pid) is not None), "the supervisor started no program"
+    return pid
+
+
+def test_finished_records_exit_code_and_end_time(repo: Path, runs: Callable[..., Result]) -> None:
+    new(runs, "ok", "echo hello")
+    wait_status("ok", "finished")
+    recorded = entry(repo, "ok")
+    assert recorded["exit_code"] == 0 and recorded["launcher"] == "tmux"
+    ended = datetime.datetime.fromisoformat(recorded["ended"])
+    assert ended.tzinfo is not None
+    assert ended >= datetime.datetime.fromisoformat(recorded["datetime"])
+    assert "exit_code: 0\n" in (repo / ".runs/.runs.yml").read_text()  # an integer a person can read
+    assert runs("lookup", "ok", "status").out == "finished\n"
+    assert runs("lookup", "ok", "exit_code").out == "0\n"
+    assert runs("lookup", "ok", "ended").out == recorded["ended"] + "\n"
+    assert log(repo, "ok") == b"hello\n"
+
+
+def test_failed_keeps_the_exit_status(repo: Path, runs: Callable[..., Result]) -> None:
+    new(runs, "bad", "echo oops >&2; exit 3")
+    wait_status("bad", "failed")
+    assert entry(repo, "bad")["exit_code"] == 3
+    assert b"oops" in log(repo, "bad")
+    assert "killed" not in entry(repo, "bad")
+
+
+def test_death_by_a_signal_is_killed_with_128_plus_n(repo: Path, runs: Callable[..., Result]) -> None:
+    new(runs, "sig", "kill -KILL $$")
+    wait_status("sig", "killed")
+    assert entry(repo, "sig")["exit_code"] == 128 + signal.SIGKILL
+
+
+def test_running_then_finished(repo: Path, runs: Callable[..., Result]) -> None:
+    go = repo.parent / "go"
+    new(runs, "slow", f"while [ ! -e {go} ]; do sleep 0.05; done")
+    assert status_of("slow") == "running"  # at once: runs new waits for the supervisor
+    assert "ended" not in entry(repo, "slow")
+    assert runs("list", "--status", "running").out == "slow\n"
+    assert "slow" in runs("table", "--status", "running,lost").out
+    assert runs("list", "--status", "finished").out == ""
+    error = runs("lookup", "slow", "exit_code")
+    assert error.code == 1 and "status: running" in error.err
+    go.touch()
+    wait_status("slow", "finished")
+
+
+def test_closing_the_session_records_a_hang_up(repo: Path, runs: Callable[..., Result], tmux: Any) -> None:
+    new(runs, "hup", "sleep 600")
+    assert tmux.run("kill-session", "-t", "=hup").returncode == 0
+    wait_status("hup", "killed")
+    recorded = entry(repo, "hup")
+    assert recorded["exit_code"] == 128 + signal.SIGHUP
+    assert "hang-up" in recorded["killed"]
+
+
+def test_killing_the_tmux_server_under_a_running_run(repo: Path, runs: Callable[..., Result], tmux: Any) -> None:
+    new(runs, "victim", "echo before; sleep 600")
+    assert wait_for(lambda: b"before" in log(repo, "victim"))
+    assert tmux.run("kill-server").returncode == 0
+    wait_status("victim", "killed")
+    assert "hang-up" in entry(repo, "victim")["killed"]
+    # The log outlives the session and the server.
+    assert log(repo, "victim") == b"before\n"
+    assert runs("logs", "victim").out == "before\n"
+
+
+def test_a_program_that_ignores_the_hang_up_is_still_running(repo: Path, runs: Callable[..., Result], tmux: Any) -> None:
+    """The run is its whole process group: a process that survives the hang-up keeps it running."""
+    script = "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"
+    new(runs, "stubborn", f"{sys.executable} -c {_q(script)}")
+    assert wait_for(lambda: b"ready" in log(repo, "stubborn"))
+    tmux.run("kill-session", "-t", "=stubborn")
+    assert not wait_for(lambda: status_of("stubborn") != "running", timeout=1.5)
+    assert runs("kill", "stubborn", "-y", "--grace", "0.5").code == 0
+    wait_status("stubborn", "killed")
+
+
+def test_sigkill_of_every_process_of_the_session_is_lost(repo: Path, runs: Callable[..., Result]) -> None:
+    new(runs, "doomed", "sleep 600")
+    supervisor = supervisor_of(repo, "doomed")
+    group = processes.program_group(supervisor)
+    assert group is not None
+    os.killpg(group, signal.SIGKILL)
+    os.kill(supervisor, signal.SIGKILL)
+    wait_status("doomed", "lost")
+    assert "exit_code" not in entry(repo, "doomed")
+    assert runs("table", "--status", "lost").out.count("doomed") == 1
+
+
+def test_other_hosts_and_the_original_tools_entries_are_unknown(repo: Path, runs: Callable[..., Result]) -> None:
+    (repo / ".runs").mkdir()
+    (repo / ".runs/.runs.yml").write_text(
+        "old:\n  command: python train.py\n  host: here\n"  # the original tool recorded no launcher
+        "elsewhere:\n  command: python train.py\n  host: gpu-node-7\n  launcher: tmux\n"
+        "done:\n  command: python train.py\n  host: gpu-node-7\n  launcher: tmux\n  exit_code: 0\n"
+    )
+    assert runs("lookup", "old", "status").out == "unknown\n"
+    assert runs("lookup", "elsewhere", "status").out == "unknown\n"
+    assert runs("lookup", "done", "status").out == "finished\n"
+    assert runs("list", "-s", "unknown").out == "old\nelsewhere\n"
+
+
+def test_the_program_sees_a_terminal_and_the_log_has_every_byte(repo: Path, runs: Callable[..., Result]) -> None:
+    script = (
+        "import sys, os\n"
+        "print('tty', sys.stdout.isatty(), sys.stdin.isatty(), os.isatty(2))\n"
+        "for i in range(3): print(f'\\rprogress {i}', end='', flush=True)\n"
+        "print()\n"
+        "sys.stdout.buffer.write(bytes(range(1, 9)) + b'\\xff\\n')\n"
+    )
+    (repo / "tty.py").write_text(script)
+    subprocess.run(["git", "add", "tty.py"], check=True)
+    subprocess.run(["git", "commit", "-qm", "tty"], check=True)
+    new(runs, "tty", f"{sys.executable} tty.py")
+    wait_status("tty", "finished")
+    text = log(repo, "tty")
+    assert text.startswith(b"tty True True True\n")  # from the first byte
+    assert b"\rprogress 0\rprogress 1\rprogress 2\n" in text  # progress bars keep their carriage returns
+    assert b"\r\n" not in text  # line ends as the program wrote them, not the terminal's CRLF
+    assert text.endswith(bytes(range(1, 9)) + b"\xff\n")
+
+
+def test_an_outcome_waits_for_the_lock_rather_than_being_lost(repo: Path, runs: Callable[..., Result]) -> None:
+    go = repo.parent / "go"
+    new(runs, "patient", f"while [ ! -e {go} ]; do sleep 0.05; done")
+    fd = os.open(str(repo / ".runs/.runs.yml.lock"), os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)  # another runs command holds the database
+        go.touch()
+        assert not wait_for(lambda: "exit_code" in entry(repo, "patient"), timeout=2)
+        assert status_of("patient") == "running"  # ended, not yet recorded: not lost
+    finally:
+        os.close(fd)
+    wait_status("patient", "finished")
+
+
+def test_deleted_while_running_leaves_no_entry_behind(repo: Path, runs: Callable[..., Result]) -> None:
+    new(runs, "gone", "sleep 600")
+    supervisor = supervisor_of(repo, "gone")
+    assert runs("delete", "gone", "-y").code == 0
+    assert wait_for(lambda: not _alive(supervisor))
+    assert "gone" not in (yaml.safe_load((repo / ".runs/.runs.yml").read_text()) or {})
+    assert not (repo / ".runs/logs/gone.log").exists()
+
+
+def test_an_old_supervisor_never_records_into_a_new_run_of_the_same_name(repo: Path, runs: Callable[..., Result]) -> None:
+    script = "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); time.sleep(600)"
+    new(runs, "same", f"{sys.executable} -c {_q(script)}")
+    old_supervisor = supervisor_of(repo, "same")
+    old_group = processes.program_group(old_supervisor)
+    assert runs("delete", "same", "-y").code == 0  # the old program ignores the hang-up
+    new(runs, "same", "sleep 600")
+    assert old_group is not None and _alive(old_supervisor)
+    os.killpg(old_group, signal.SIGKILL)
+    assert wait_for(lambda: not _alive(old_supervisor))
+    assert status_of("same") == "running"
+    assert "exit_code" not in entry(repo, "same")
+
+
+def test_a_supervisor_killed_while_recording_leaves_the_database_whole(repo: Path, runs: Callable[..., Result]) -> None:
+    new(runs, "first", "true")
+    wait_status("first", "finished")
+    started = "2026-01-01T00:00:00+00:00"
+    with open(repo / ".runs/.runs.yml", "a") as f:
+        f.write(f"crash:\n  command: 'true'\n  datetime: '{started}'\n  host: {_host()}\n  launcher: tmux\n")
+    (repo / ".runs/logs/crash.log").touch()
+    (repo / ".runs/tensorboard/crash").mkdir()
+    before = (repo / ".runs/.runs.yml").read_bytes()
+    from runs_manager import supervisor
+    from runs_manager.settings import Settings
+
+    argv = supervisor.argv(Settings(runs_dir=str(repo / ".runs")), "crash", started, ["/bin/sh", "-c", "exit 5"], keep_open=False)
+    env = dict(os.environ, RUNS_CRASH_AT="atomic-write:temp-written", PYTHONPATH=str(ROOT))
+    done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    assert (repo / ".runs/.runs.yml").read_bytes() == before
+    assert status_of("crash") == "lost" and status_of("first") == "finished"
+    # Without the crash the same supervisor records the outcome.
+    done = subprocess.run(argv, env=dict(env, RUNS_CRASH_AT=""), stdin=subprocess.DEVNULL, timeout=60)
+    assert entry(repo, "crash")["exit_code"] == 5 and status_of("crash") == "failed"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _q(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+@pytest.fixture(autouse=True)
+def _no_crash_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RUNS_CRASH_AT", raising=False)
