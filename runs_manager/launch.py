@@ -48,6 +48,42 @@ def program_flags(settings: Settings, name: str) -> List[Tuple[str, str]]:
     return flags
 
 
+# Words a shell runs itself (or that start a compound command): `exec` cannot run them.
+_SHELL_OWN = frozenset(
+    "! { } ( ) if then else elif fi do done case esac while until for in function select "
+    ". : source alias bg break cd command continue eval exec exit export fg getopts hash jobs "
+    "local read readonly return set shift times trap type ulimit umask unalias unset wait".split()
+)
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def exec_form(line: str) -> str:
+    """``line`` with ``exec`` before its command when it is one simple command, so that
+    the shell becomes the program: signals reach the program itself, and its exit status
+    is the program's own. Anything else (``&&``, ``;``, ``|``, redirections, substitutions,
+    shell builtins, several lines) is left as it is."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars="();<>|&\n")
+    lexer.whitespace = " \t"  # a line break outside quotes ends a command, like ';'
+    lexer.whitespace_split = True
+    command, at = None, 0
+    try:
+        while True:
+            token = lexer.get_token()
+            if token is None:
+                break
+            if token and all(c in "();<>|&\n" for c in token):
+                return line
+            if command is None and _ASSIGNMENT.match(token):
+                at = lexer.instream.tell()  # after the assignment and the blank that ends it
+            elif command is None:
+                command = token
+    except ValueError:  # unbalanced quotes: the shell will say so
+        return line
+    if command is None or command in _SHELL_OWN or "$(" in line or "`" in line:
+        return line
+    return line[:at] + "exec " + line[at:]
+
+
 def command_line(command: str, flags: Iterable[Tuple[str, str]]) -> str:
     """The command as typed, then each flag and value as a shell word of its own."""
     return command + "".join(f" {shlex.quote(flag)} {shlex.quote(value)}" for flag, value in flags)

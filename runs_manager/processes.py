@@ -43,6 +43,15 @@ def _stat(pid: int) -> Optional[List[str]]:
     return text[text.rfind(")") + 2 :].split()
 
 
+def is_supervisor(pid: int) -> bool:
+    """Whether process ``pid`` runs runs' supervisor (see supervisor.argv)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"from runs_manager.supervisor import main" in f.read()
+    except OSError:
+        return False
+
+
 def program_group(supervisor: int) -> Optional[int]:
     """The process group of the program ``supervisor`` started: its child that leads a
     session of its own (still a child, so its pid cannot have been reused)."""

@@ -4,6 +4,7 @@
 - A storm of 50 processes (new with distinct and colliding names, delete -y, list,
   table): nothing lost or duplicated, every run has its own name, readers always see a
   consistent set of runs, and the YAML file parses at every moment.
+- Runs ending at once, and runs ending in the middle of the storm: every outcome recorded.
 - The lock is a POSIX fcntl lock on <db>.lock, held only around read-modify-write: a
   writer waits for it, a dead holder never blocks, readers never need it.
 """
@@ -45,6 +46,7 @@ from tests.test_reliability import (
 )
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+NO_FLAGS = ("--tb-dir-flag", "None", "--save-path-flag", "None")
 
 
 def table_names(result: Result) -> List[str]:
@@ -52,6 +54,24 @@ def table_names(result: Result) -> List[str]:
     lines = result.out.splitlines()
     rule = next(i for i, line in enumerate(lines) if line.startswith("---"))
     return [line.split()[0] for line in lines[rule + 1 :] if line.strip()]
+
+
+def test_runs_ending_at_once_lose_no_outcome(repo: Path, runs: Callable[..., Result]) -> None:
+    """Twelve supervisors record their outcomes at the same moment: each under the lock,
+    none lost, none written into another run's entry."""
+    go = repo.parent / "go"
+    names = [f"e{i:02d}" for i in range(12)]
+    for i, name in enumerate(names):
+        assert runs("new", name, f"while [ ! -e {go} ]; do sleep 0.01; done; exit {i}", *NO_FLAGS).code == 0
+    before = load_db(repo)
+    go.touch()
+    assert wait_for(lambda: all("exit_code" in entry for entry in load_db(repo).values()), timeout=30)
+    db = load_db(repo)
+    assert list(db) == names
+    for i, name in enumerate(names):
+        assert db[name]["exit_code"] == i
+        assert {k: v for k, v in db[name].items() if k not in ("ended", "exit_code")} == before[name]
+    assert leftovers(repo) == []
 
 
 def test_twelve_concurrent_new(repo: Path) -> None:
@@ -94,9 +114,15 @@ class _Watcher(threading.Thread):
 def test_storm_of_fifty_processes(repo: Path, runs: Callable[..., Result]) -> None:
     keep = [make_victim(runs, repo, f"keep-{i}") for i in range(3)]
     doomed = [make_victim(runs, repo, f"del-{i}").name for i in range(8)]
-    keep_names = [v.name for v in keep]
+    # Runs that all end in the middle of the storm: their supervisors record outcomes
+    # while new and delete rewrite the file.
+    go = repo.parent / "go"
+    enders = [f"end-{i}" for i in range(6)]
+    for name in enders:
+        assert runs("new", name, f"while [ ! -e {go} ]; do sleep 0.02; done; exit {len(name)}", *NO_FLAGS).code == 0
+    keep_names = [v.name for v in keep] + enders
     # Every name that can exist during the storm.
-    possible = re.compile(r"keep-\d|del-\d|n-\d+|dup(\d{10}(-\d+)?)?|keep-0\d{10}(-\d+)?")
+    possible = re.compile(r"keep-\d|del-\d|end-\d|n-\d+|dup(\d{10}(-\d+)?)?|keep-0\d{10}(-\d+)?")
 
     def yaml_parses() -> None:
         # As the README tells other programs to read the file: under a shared lock on
@@ -132,7 +158,11 @@ def test_storm_of_fifty_processes(repo: Path, runs: Callable[..., Result]) -> No
     file_reader.start()
     list_reader.start()
     t0 = int(time.time())
-    procs = {i: Proc(*commands[i]) for i in order}
+    procs = {}
+    for position, i in enumerate(order):
+        procs[i] = Proc(*commands[i])
+        if position == 20:
+            go.touch()
     results = {i: proc.finish(90) for i, proc in procs.items()}
     t1 = int(time.time())
     file_reader.stop.set()
@@ -157,7 +187,9 @@ def test_storm_of_fifty_processes(repo: Path, runs: Callable[..., Result]) -> No
         match = re.fullmatch(r"keep-0(\d{10})(-\d+)?", name)
         assert match and t0 <= int(match.group(1)) <= t1, f"bad unique name {name!r}"
 
+    assert wait_for(lambda: all("exit_code" in load_db(repo)[name] for name in enders), timeout=30), "an outcome was lost"
     db, live = load_db(repo), tmux_sessions()
+    assert [db[name]["exit_code"] for name in enders] == [len(name) for name in enders]
     assert_intact(keep, db, live)
     for name in printed:
         assert_whole(repo, name, db, live)

@@ -6,7 +6,6 @@ the user closes it or deletes the run. Liveness is the supervisor's lock on the 
 """
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 import time
@@ -57,12 +56,13 @@ class TmuxLauncher:
             holder = processes.lock_holder(log)
             if holder is None:
                 return False
+            if not processes.is_supervisor(holder):
+                return False  # not ours: whatever holds the lock is never signalled
             group = processes.program_group(holder)
             if group is not None:
                 return processes.signal_group(group, signum)
-            if time.monotonic() > deadline:  # a supervisor that never started its program
-                os.kill(holder, signum)
-                return True
+            if time.monotonic() > deadline:
+                return False
             time.sleep(0.02)  # recorded a moment ago: the supervisor is starting the program
 
     def stop(self, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[str]]:
@@ -82,6 +82,7 @@ def program_script(settings: Settings, line: str, env: launch.Environment) -> st
     """The shell script the supervisor runs: this shell's environment, the virtualenv, the program."""
     script = f"unset {' '.join(env.dropped)}\n" if env.dropped else ""
     activate = launch.activate_script(settings)
+    line = launch.exec_form(line)
     return script + (f". {shlex.quote(activate)} && {{\n{line}\n}}\n" if activate else f"{line}\n")
 
 

@@ -1,0 +1,168 @@
+"""`runs kill`: the programs of running runs stopped, their whole process groups, never another process."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import pytest
+import yaml
+
+from runs_manager import processes
+from tests.conftest import Result, status_of, wait_for, wait_status
+
+NO_FLAGS = ("--tb-dir-flag", "None", "--save-path-flag", "None")
+
+
+@pytest.fixture(autouse=True)
+def in_repo(repo: Path) -> Path:
+    return repo
+
+
+def new(runs: Callable[..., Result], name: str, command: str) -> None:
+    result = runs("new", name, command, *NO_FLAGS)
+    assert result.code == 0, result.err
+
+
+def entry(repo: Path, name: str) -> Dict[str, Any]:
+    return yaml.safe_load((repo / ".runs/.runs.yml").read_text())[name]
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def python(script: str) -> str:
+    import shlex
+
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}"
+
+
+def test_kill_sends_sigterm_and_keeps_everything(repo: Path, runs: Callable[..., Result]) -> None:
+    new(runs, "train", "echo started; sleep 600")
+    (repo / ".runs/tensorboard/train/events.out").write_text("events")
+    result = runs("kill", "train", "-y")
+    assert result.code == 0, result.err
+    assert "Killed 1 run." in result.out
+    assert status_of("train") == "killed"  # kill returns once the outcome is recorded
+    recorded = entry(repo, "train")
+    assert recorded["exit_code"] == 128 + signal.SIGTERM
+    assert recorded["killed"] == "runs kill (SIGTERM)"
+    assert (repo / ".runs/tensorboard/train/events.out").read_text() == "events"
+    assert b"started" in (repo / ".runs/logs/train.log").read_bytes()
+
+
+def test_a_program_that_exits_0_on_sigterm_is_still_killed(repo: Path, runs: Callable[..., Result]) -> None:
+    script = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\nprint('up', flush=True)\ntime.sleep(600)"
+    new(runs, "polite", python(script))
+    assert wait_for(lambda: b"up" in (repo / ".runs/logs/polite.log").read_bytes())
+    assert runs("kill", "polite", "-y").code == 0
+    assert entry(repo, "polite")["exit_code"] == 0
+    assert status_of("polite") == "killed"
+
+
+def test_grace_then_sigkill(repo: Path, runs: Callable[..., Result]) -> None:
+    new(runs, "deaf", "trap '' TERM; echo up; sleep 600")
+    assert wait_for(lambda: b"up" in (repo / ".runs/logs/deaf.log").read_bytes())
+    start = time.monotonic()
+    result = runs("kill", "deaf", "-y", "--grace", "1")
+    elapsed = time.monotonic() - start
+    assert result.code == 0, result.err
+    assert "sending SIGKILL" in result.err
+    assert 1.0 <= elapsed < 8
+    assert entry(repo, "deaf")["exit_code"] == 128 + signal.SIGKILL
+    assert status_of("deaf") == "killed"
+
+
+def test_another_signal(repo: Path, runs: Callable[..., Result]) -> None:
+    script = "import time\ntry:\n    time.sleep(600)\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n    raise SystemExit(7)"
+    new(runs, "int", python(script))
+    time.sleep(0.5)  # the interpreter is up
+    assert runs("kill", "int", "-y", "--signal", "INT").code == 0
+    assert entry(repo, "int")["exit_code"] == 7
+    assert entry(repo, "int")["killed"] == "runs kill (SIGINT)"
+    assert b"interrupted" in (repo / ".runs/logs/int.log").read_bytes()
+
+
+def test_the_whole_process_group_is_stopped(repo: Path, runs: Callable[..., Result]) -> None:
+    pids = repo.parent / "pids"
+    new(runs, "family", f"sleep 600 & echo $! > {pids}; sleep 600 & echo $! >> {pids}; wait")
+    assert wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 2)
+    children = [int(pid) for pid in pids.read_text().split()]
+    assert all(alive(pid) for pid in children)
+    assert runs("kill", "family", "-y").code == 0
+    assert wait_for(lambda: not any(alive(pid) for pid in children), timeout=5)
+
+
+def test_only_running_runs_are_killed(repo: Path, runs: Callable[..., Result]) -> None:
+    new(runs, "done", "true")
+    new(runs, "busy", "sleep 600")
+    wait_status("done", "finished")
+    before = entry(repo, "done")
+    result = runs("kill", ".*", "-y")
+    assert result.code == 0, result.err
+    assert "'done' is not running (finished); left alone" in result.err
+    assert entry(repo, "done") == before
+    assert status_of("busy") == "killed"
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (("kill", "nothing", "-y"), "no runs match"),
+        (("kill", "done", "-y"), "none of the runs matching 'done' is running"),
+        (("kill", "busy", "-y", "--signal", "SIGNOPE"), "unknown signal 'SIGNOPE'"),
+        (("kill", "busy", "-y", "--signal", "99"), "unknown signal '99'"),
+        (("kill", "busy", "-y", "--grace", "-1"), "--grace takes a number of seconds"),
+        (("kill", "busy"), "not confirmed"),  # stdin is not a terminal: the question is answered no
+    ],
+)
+def test_refusals_change_nothing(repo: Path, runs: Callable[..., Result], argv: tuple, message: str) -> None:
+    new(runs, "done", "true")
+    new(runs, "busy", "sleep 600")
+    wait_status("done", "finished")
+    before = (repo / ".runs/.runs.yml").read_bytes()
+    result = runs(*argv)
+    assert result.code in (1, 2)
+    assert message in result.err and result.err.count("runs: error:") == 1, result.err
+    assert "Traceback" not in result.err
+    assert (repo / ".runs/.runs.yml").read_bytes() == before
+    assert status_of("busy") == "running"
+
+
+def test_a_process_that_is_not_the_runs_is_never_signalled(repo: Path, runs: Callable[..., Result]) -> None:
+    """A stranger holding the lock on a run's log (so the run looks alive) is not the run's
+    supervisor: nothing is signalled, neither it nor anything else."""
+    new(runs, "mine", "true")
+    wait_status("mine", "finished")
+    text = (repo / ".runs/.runs.yml").read_text()
+    # The entry as if the outcome had never been recorded (a reboot): lost, not running.
+    (repo / ".runs/.runs.yml").write_text("".join(line for line in text.splitlines(True) if "ended" not in line and "exit_code" not in line))
+    assert status_of("mine") == "lost"
+    assert runs("kill", "mine", "-y").code == 1
+    log = repo / ".runs/logs/mine.log"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.lockf(f, fcntl.LOCK_EX); print(flush=True); time.sleep(600)", str(log)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"\n"
+        assert processes.lock_holder(str(log)) == holder.pid
+        assert status_of("mine") == "running"
+        result = runs("kill", "mine", "-y", "--grace", "0")
+        assert "no longer running; left alone" in result.err
+        time.sleep(0.2)
+        assert holder.poll() is None  # neither SIGTERM nor SIGKILL reached it
+        assert "exit_code" not in entry(repo, "mine")
+        assert result.code == 1
+    finally:
+        holder.kill()
+        holder.wait()
