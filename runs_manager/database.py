@@ -87,7 +87,7 @@ class Database:
         with contextlib.suppress(IndexUnusable):
             index = Index.open(self.index_path, snapshot=True)
             try:
-                if self._is_fresh(index):
+                if self._is_fresh(index) and not self._unfinished_move():
                     return index
             except IndexUnusable:
                 pass
@@ -101,6 +101,14 @@ class Database:
                 return Index.open(self.index_path, snapshot=True)
             except IndexUnusable as e:
                 raise RunsError(f"cannot read the index {self.index_path}: {e}") from None
+
+    def _unfinished_move(self) -> bool:
+        """Whether a change that moved files may have died half-way (its journal says so):
+        readers must then let its recovery run first, or they would show files missing."""
+        if not os.path.lexists(self.journal_path):
+            return False  # the usual case: one stat
+        intent = (self.journal.read(clear_if_damaged=False) or {}).get("intent")
+        return isinstance(intent, dict) and bool(intent.get("before_reads"))
 
     def _exists(self) -> bool:
         if os.path.isdir(self.path):

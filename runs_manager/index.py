@@ -185,9 +185,14 @@ class Index:
 
     def replace(self, rows: Iterable[Tuple[str, int, Dict[str, Any], str]]) -> None:
         """Give runs a new entry and byte length, and maybe a new name: (new name, length, entry, old name)."""
+        rows = list(rows)
+        # Through names no run can have first, so that runs may trade names (a UNIQUE column).
+        self.conn.executemany(
+            "UPDATE runs SET name = ? WHERE name = ?", ((f"\0renaming {i}", old) for i, (_, _, _, old) in enumerate(rows))
+        )
         self.conn.executemany(
             "UPDATE runs SET name = ?, length = ?, entry = ? WHERE name = ?",
-            ((name, length, to_json(entry), old) for name, length, entry, old in rows),
+            ((name, length, to_json(entry), f"\0renaming {i}") for i, (name, length, entry, _) in enumerate(rows)),
         )
 
     def delete(self, names: Iterable[str]) -> None:

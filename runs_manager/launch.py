@@ -62,7 +62,10 @@ def exec_form(line: str) -> str:
     the shell becomes the program: signals reach the program itself, and its exit status
     is the program's own. Anything else (``&&``, ``;``, ``|``, redirections, substitutions,
     shell builtins, several lines) is left as it is."""
-    lexer = shlex.shlex(line, posix=True, punctuation_chars="();<>|&\n")
+    import io
+
+    stream = io.StringIO(line)
+    lexer = shlex.shlex(stream, posix=True, punctuation_chars="();<>|&\n")
     lexer.whitespace = " \t"  # a line break outside quotes ends a command, like ';'
     lexer.whitespace_split = True
     command, at = None, 0
@@ -74,7 +77,7 @@ def exec_form(line: str) -> str:
             if token and all(c in "();<>|&\n" for c in token):
                 return line
             if command is None and _ASSIGNMENT.match(token):
-                at = lexer.instream.tell()  # after the assignment and the blank that ends it
+                at = stream.tell()  # after the assignment and the blank that ends it
             elif command is None:
                 command = token
     except ValueError:  # unbalanced quotes: the shell will say so

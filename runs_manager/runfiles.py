@@ -53,7 +53,7 @@ def ensure_gitignore(settings: Settings) -> None:
 
 def outside_runs_dir(settings: Settings, name: str) -> Optional[str]:
     """The first path of run ``name`` that a symbolic link would put outside the runs directory."""
-    for path in (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name)):
+    for path in (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name), log_path(settings, name)):
         if not fsutil.is_inside(path, settings.runs_dir):
             return path
     return None

@@ -273,18 +273,25 @@ def _exact_text(name: str, entry: Entry) -> bytes:
 
 
 def _keeping_comments(old: bytes, blob: bytes) -> bytes:
-    """``blob`` with the comment lines that stood directly above the old entry (they
-    belong to it), if the entry still reads the same with them."""
+    """``blob`` with the text around the old entry that is not part of it: the comment lines
+    directly above it (they belong to it), and blank and comment lines after it (a heading
+    for the next runs), if the entry still reads the same with them."""
     from runs_manager import yamlfile
 
+    lines = old.splitlines(keepends=True)
     lead = 0
-    while old.startswith(b"#", lead):
-        end = old.find(b"\n", lead)
-        if end == -1:
-            break
-        lead = end + 1
-    if lead and yamlfile.load_one(old[:lead] + blob) == yamlfile.load_one(blob):
-        return old[:lead] + blob
+    while lead < len(lines) and lines[lead].startswith(b"#") and lines[lead].endswith(b"\n"):
+        lead += 1
+    trail = len(lines)
+    while trail > lead + 1 and (lines[trail - 1].startswith(b"#") or not lines[trail - 1].strip()):
+        trail -= 1
+    before, after = b"".join(lines[:lead]), b"".join(lines[trail:])
+    if after and not after.endswith(b"\n"):
+        after += b"\n"  # the entry no longer ends the file without a final newline
+    wanted = yamlfile.load_one(blob)
+    for candidate in (before + blob + after, before + blob):
+        if candidate == blob or yamlfile.load_one(candidate) == wanted:
+            return candidate
     return blob
 
 

@@ -207,6 +207,16 @@ class PtyRun:
         return self.proc.returncode, (self.out + rest).decode(), (self.err + err).decode()
 
 
+# Runs whose command takes no appended flags, so any shell command runs as typed.
+NO_FLAGS = ("--tb-dir-flag", "None", "--save-path-flag", "None")
+
+
+def start_run(runs: Callable[..., Result], name: str, command: str) -> None:
+    """`runs new NAME COMMAND` (without the path flags), which must succeed."""
+    result = runs("new", name, command, *NO_FLAGS)
+    assert result.code == 0, result.err
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, step: float = 0.02) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` seconds pass; returns whether it held."""
     deadline = time.monotonic() + timeout

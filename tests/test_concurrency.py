@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List
 
 import yaml
 
-from tests.conftest import Result, run_process
+from tests.conftest import NO_FLAGS, Result, run_process
 from tests.test_reliability import (
     WAITING,
     Proc,
@@ -46,7 +46,6 @@ from tests.test_reliability import (
 )
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-NO_FLAGS = ("--tb-dir-flag", "None", "--save-path-flag", "None")
 
 
 def table_names(result: Result) -> List[str]:

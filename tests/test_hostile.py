@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import Result, git, run_process
 from tests.test_reliability import (
@@ -260,6 +261,48 @@ def test_hostile_new(arena: Arena, name: str, command: str, description: str) ->
     assert arena.runs("lookup", "--", final, "description").out == description + "\n"
     arena.round_trip(final)
     arena.check()
+
+
+@HYPOTHESIS
+@given(name=NAMES, new=NAMES, text=DESCRIPTIONS, pattern=PATTERNS)
+def test_hostile_lifecycle_commands(arena: Arena, name: str, new: str, text: str, pattern: str) -> None:
+    """mv, describe, logs and kill with hostile names, texts and patterns: a one-line error
+    that changed nothing, or exactly the change asked for; the victims (running) are never
+    moved, described, killed or touched."""
+    made = _new_checked(arena, name, "--", name, "true")
+    victims = {v.name for v in arena.victims}
+    for argv in (("logs", "--", name), ("logs", "-n", "1", "--", new), ("kill", "--", pattern)):
+        before = (arena.repo / ".runs/.runs.yml").read_bytes()
+        result = arena.runs(*argv)
+        assert result.code in (0, 1, 2), result
+        if result.code:
+            assert one_line_error(result), result.err
+        if argv[0] == "kill":  # stdin is not a terminal: never confirmed, nothing killed
+            assert result.code != 0 and (arena.repo / ".runs/.runs.yml").read_bytes() == before
+    arena.check()
+    if made is None:
+        return
+    final, _ = made
+    if final not in victims:
+        result = arena.runs("describe", "--", final, text)
+        assert result.code in (0, 1), result
+        if result.code == 0:
+            assert load_db(arena.repo)[final]["description"] == text
+        else:
+            assert one_line_error(result), result.err
+    names_before = db_names(arena.repo)
+    result = arena.runs("mv", "--", final, new)
+    assert result.code in (0, 1, 2), result
+    arena.check()
+    if result.code:
+        assert one_line_error(result), result.err
+        assert db_names(arena.repo) == names_before
+        return
+    after = db_names(arena.repo)
+    assert final not in after and after == [new if n == final else n for n in names_before]
+    tb = tb_dir(arena.repo, new)
+    assert tb.is_dir() and os.path.realpath(tb).startswith(os.path.realpath(arena.repo / ".runs" / "tensorboard") + os.sep)
+    assert not os.path.lexists(tb_dir(arena.repo, final))
 
 
 def _python_matches(pattern: str, names: List[str]) -> Optional[List[str]]:

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from runs_manager import faults
-from tests.conftest import ROOT, Result, run_process
+from tests.conftest import ROOT, Result, run_process, wait_for
 
 WAITING = "waiting for another runs command"
 STARTED = re.compile(r"^Started run '([^']*)' at commit", re.M)
@@ -96,15 +96,6 @@ class Proc:
         self._out.close()
         self._err.close()
         return result
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True
 
 
 def started_name(result: Result) -> str:

@@ -20,14 +20,7 @@ import pytest
 import yaml
 
 from runs_manager import processes
-from tests.conftest import ROOT, Result, status_of, wait_for, wait_status
-
-NO_FLAGS = ("--tb-dir-flag", "None", "--save-path-flag", "None")
-
-
-def new(runs: Callable[..., Result], name: str, command: str) -> None:
-    result = runs("new", name, command, *NO_FLAGS)
-    assert result.code == 0, result.err
+from tests.conftest import ROOT, Result, start_run, status_of, wait_for, wait_status
 
 
 def entry(repo: Path, name: str) -> Dict[str, Any]:
@@ -47,7 +40,7 @@ def supervisor_of(repo: Path, name: str) -> int:
 
 
 def test_finished_records_exit_code_and_end_time(repo: Path, runs: Callable[..., Result]) -> None:
-    new(runs, "ok", "echo hello")
+    start_run(runs, "ok", "echo hello")
     wait_status("ok", "finished")
     recorded = entry(repo, "ok")
     assert recorded["exit_code"] == 0 and recorded["launcher"] == "tmux"
@@ -62,7 +55,7 @@ def test_finished_records_exit_code_and_end_time(repo: Path, runs: Callable[...,
 
 
 def test_failed_keeps_the_exit_status(repo: Path, runs: Callable[..., Result]) -> None:
-    new(runs, "bad", "echo oops >&2; exit 3")
+    start_run(runs, "bad", "echo oops >&2; exit 3")
     wait_status("bad", "failed")
     assert entry(repo, "bad")["exit_code"] == 3
     assert b"oops" in log(repo, "bad")
@@ -70,14 +63,14 @@ def test_failed_keeps_the_exit_status(repo: Path, runs: Callable[..., Result]) -
 
 
 def test_death_by_a_signal_is_killed_with_128_plus_n(repo: Path, runs: Callable[..., Result]) -> None:
-    new(runs, "sig", "kill -KILL $$")
+    start_run(runs, "sig", "kill -KILL $$")
     wait_status("sig", "killed")
     assert entry(repo, "sig")["exit_code"] == 128 + signal.SIGKILL
 
 
 def test_running_then_finished(repo: Path, runs: Callable[..., Result]) -> None:
     go = repo.parent / "go"
-    new(runs, "slow", f"while [ ! -e {go} ]; do sleep 0.05; done")
+    start_run(runs, "slow", f"while [ ! -e {go} ]; do sleep 0.05; done")
     assert status_of("slow") == "running"  # at once: runs new waits for the supervisor
     assert "ended" not in entry(repo, "slow")
     assert runs("list", "--status", "running").out == "slow\n"
@@ -90,7 +83,7 @@ def test_running_then_finished(repo: Path, runs: Callable[..., Result]) -> None:
 
 
 def test_closing_the_session_records_a_hang_up(repo: Path, runs: Callable[..., Result], tmux: Any) -> None:
-    new(runs, "hup", "sleep 600")
+    start_run(runs, "hup", "sleep 600")
     assert tmux.run("kill-session", "-t", "=hup").returncode == 0
     wait_status("hup", "killed")
     recorded = entry(repo, "hup")
@@ -99,7 +92,7 @@ def test_closing_the_session_records_a_hang_up(repo: Path, runs: Callable[..., R
 
 
 def test_killing_the_tmux_server_under_a_running_run(repo: Path, runs: Callable[..., Result], tmux: Any) -> None:
-    new(runs, "victim", "echo before; sleep 600")
+    start_run(runs, "victim", "echo before; sleep 600")
     assert wait_for(lambda: b"before" in log(repo, "victim"))
     assert tmux.run("kill-server").returncode == 0
     wait_status("victim", "killed")
@@ -112,7 +105,7 @@ def test_killing_the_tmux_server_under_a_running_run(repo: Path, runs: Callable[
 def test_a_program_that_ignores_the_hang_up_is_still_running(repo: Path, runs: Callable[..., Result], tmux: Any) -> None:
     """The run is its whole process group: a process that survives the hang-up keeps it running."""
     script = "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"
-    new(runs, "stubborn", f"{sys.executable} -c {_q(script)}")
+    start_run(runs, "stubborn", f"{sys.executable} -c {_q(script)}")
     assert wait_for(lambda: b"ready" in log(repo, "stubborn"))
     tmux.run("kill-session", "-t", "=stubborn")
     assert not wait_for(lambda: status_of("stubborn") != "running", timeout=1.5)
@@ -121,7 +114,7 @@ def test_a_program_that_ignores_the_hang_up_is_still_running(repo: Path, runs: C
 
 
 def test_sigkill_of_every_process_of_the_session_is_lost(repo: Path, runs: Callable[..., Result]) -> None:
-    new(runs, "doomed", "sleep 600")
+    start_run(runs, "doomed", "sleep 600")
     supervisor = supervisor_of(repo, "doomed")
     group = processes.program_group(supervisor)
     assert group is not None
@@ -156,7 +149,7 @@ def test_the_program_sees_a_terminal_and_the_log_has_every_byte(repo: Path, runs
     (repo / "tty.py").write_text(script)
     subprocess.run(["git", "add", "tty.py"], check=True)
     subprocess.run(["git", "commit", "-qm", "tty"], check=True)
-    new(runs, "tty", f"{sys.executable} tty.py")
+    start_run(runs, "tty", f"{sys.executable} tty.py")
     wait_status("tty", "finished")
     text = log(repo, "tty")
     assert text.startswith(b"tty True True True\n")  # from the first byte
@@ -167,7 +160,7 @@ def test_the_program_sees_a_terminal_and_the_log_has_every_byte(repo: Path, runs
 
 def test_an_outcome_waits_for_the_lock_rather_than_being_lost(repo: Path, runs: Callable[..., Result]) -> None:
     go = repo.parent / "go"
-    new(runs, "patient", f"while [ ! -e {go} ]; do sleep 0.05; done")
+    start_run(runs, "patient", f"while [ ! -e {go} ]; do sleep 0.05; done")
     fd = os.open(str(repo / ".runs/.runs.yml.lock"), os.O_RDWR)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX)  # another runs command holds the database
@@ -180,7 +173,7 @@ def test_an_outcome_waits_for_the_lock_rather_than_being_lost(repo: Path, runs: 
 
 
 def test_deleted_while_running_leaves_no_entry_behind(repo: Path, runs: Callable[..., Result]) -> None:
-    new(runs, "gone", "sleep 600")
+    start_run(runs, "gone", "sleep 600")
     supervisor = supervisor_of(repo, "gone")
     assert runs("delete", "gone", "-y").code == 0
     assert wait_for(lambda: not _alive(supervisor))
@@ -190,11 +183,11 @@ def test_deleted_while_running_leaves_no_entry_behind(repo: Path, runs: Callable
 
 def test_an_old_supervisor_never_records_into_a_new_run_of_the_same_name(repo: Path, runs: Callable[..., Result]) -> None:
     script = "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); time.sleep(600)"
-    new(runs, "same", f"{sys.executable} -c {_q(script)}")
+    start_run(runs, "same", f"{sys.executable} -c {_q(script)}")
     old_supervisor = supervisor_of(repo, "same")
     old_group = processes.program_group(old_supervisor)
     assert runs("delete", "same", "-y").code == 0  # the old program ignores the hang-up
-    new(runs, "same", "sleep 600")
+    start_run(runs, "same", "sleep 600")
     assert old_group is not None and _alive(old_supervisor)
     os.killpg(old_group, signal.SIGKILL)
     assert wait_for(lambda: not _alive(old_supervisor))
@@ -203,7 +196,7 @@ def test_an_old_supervisor_never_records_into_a_new_run_of_the_same_name(repo: P
 
 
 def test_a_supervisor_killed_while_recording_leaves_the_database_whole(repo: Path, runs: Callable[..., Result]) -> None:
-    new(runs, "first", "true")
+    start_run(runs, "first", "true")
     wait_status("first", "finished")
     started = "2026-01-01T00:00:00+00:00"
     with open(repo / ".runs/.runs.yml", "a") as f:

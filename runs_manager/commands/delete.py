@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> None:
 def delete(settings: Settings, pattern: str, yes: bool) -> int:
     from runs_manager import faults, launch, names, patterns, runfiles, runs, tmux
     from runs_manager.output import printable
-    from runs_manager.prompt import confirm
+    from runs_manager.prompt import confirm_runs
 
     db = runs.database(settings)
 
@@ -45,10 +45,7 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
     matches = db.read(matching)
     if not matches:
         raise RunsError(f"no runs match {pattern!r}")
-    listing = "\n".join(f"  {printable(name)}" for name in matches)
-    print(f"Runs to delete:\n{listing}", file=sys.stdout if yes else sys.stderr)
-    if not yes and not confirm("Delete the following runs?"):
-        raise RunsError("not confirmed; nothing was deleted")
+    confirm_runs("delete", matches, yes)
 
     deleted, kept = [], []
     with db.writing() as txn:

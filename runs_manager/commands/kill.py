@@ -8,7 +8,7 @@ from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any, Dict, Iterable, List
+    from typing import Any, Dict, Iterable, List, Tuple
 
     from runs_manager.database import Database
     from runs_manager.settings import Settings
@@ -69,7 +69,7 @@ def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: f
 
     from runs_manager import status
     from runs_manager.output import printable
-    from runs_manager.prompt import confirm
+    from runs_manager.prompt import confirm_runs
 
     signum = parse_signal(signal_name)
     matches = status.matching(settings, pattern, None)
@@ -81,10 +81,7 @@ def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: f
             _note(f"'{printable(name)}' is not running ({state}); left alone")
     if not targets:
         raise RunsError(f"none of the runs matching {pattern!r} is running")
-    listing = "\n".join(f"  {printable(name)}" for name in targets)
-    print(f"Runs to kill:\n{listing}", file=sys.stdout if yes else sys.stderr)
-    if not yes and not confirm("Kill the following runs?"):
-        raise RunsError("not confirmed; nothing was killed")
+    confirm_runs("kill", targets, yes)
 
     from runs_manager import runs
 
@@ -137,8 +134,12 @@ def _wait(db: Database, names: Iterable[str], seconds: float) -> List[str]:
 
     waiting = list(names)
     deadline = time.monotonic() + seconds
+
+    def entries_of(index: Any) -> List[Tuple[str, Dict[str, Any]]]:
+        return index.entries(waiting)  # type: ignore[no-any-return]
+
     while waiting:
-        entries = dict(db.read(lambda index, names=waiting: index.entries(names)))
+        entries = dict(db.read(entries_of))
         waiting = [name for name in waiting if name in entries and "exit_code" not in entries[name]]
         if not waiting or time.monotonic() >= deadline:
             break

@@ -110,7 +110,7 @@ def _move(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]], fi
     through the journal) puts the files back."""
     from runs_manager import faults, launchers, runfiles
 
-    txn.intend({"op": "mv", "moves": [list(move) for move in moves], "files": [list(pair) for pair in files]})
+    txn.intend({"op": "mv", "before_reads": True, "moves": [list(move) for move in moves], "files": [list(pair) for pair in files]})
     done: List[Tuple[str, str]] = []
     try:
         for source, target in files:

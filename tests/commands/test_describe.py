@@ -3,29 +3,16 @@ from __future__ import annotations
 
 import re
 import shlex
-import time
 from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
 import yaml
 
-from tests.conftest import Result, Tmux
+from tests.conftest import NO_FLAGS, Result, Tmux, wait_status
 
 Runs = Callable[..., Result]
-QUICK = ("--tb-dir-flag", "None", "--save-path-flag", "None")
 
-
-def wait_status(runs: Runs, name: str, wanted: str, timeout: float = 30.0) -> None:
-    """Poll `runs lookup NAME status` until it prints ``wanted`` (fail after ``timeout`` s)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = runs("lookup", name, "status")
-        if result.code == 0 and result.out.strip() == wanted:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"run {name!r} is {result.out.strip() or result.err!r}, not {wanted!r}, after {timeout} s")
-        time.sleep(0.05)
 
 
 def db_path(repo: Path) -> Path:
@@ -65,13 +52,13 @@ def one_error_line(result: Result) -> str:
 
 def three_runs(runs: Runs, middle: str) -> None:
     """Runs 'before', NAME (a finished or a running one) and 'after', in that order."""
-    assert runs("new", "before", "true", "--description=first", *QUICK).code == 0
+    assert runs("new", "before", "true", "--description=first", *NO_FLAGS).code == 0
     command = "sleep 600" if middle == "running" else "true"
-    assert runs("new", "exp", command, "--description=old words", *QUICK).code == 0
-    assert runs("new", "after", "true", "--description=last", *QUICK).code == 0
+    assert runs("new", "exp", command, "--description=old words", *NO_FLAGS).code == 0
+    assert runs("new", "after", "true", "--description=last", *NO_FLAGS).code == 0
     for name in ("before", "after"):
-        wait_status(runs, name, "finished")
-    wait_status(runs, "exp", middle)
+        wait_status(name, "finished")
+    wait_status("exp", middle)
 
 
 @pytest.mark.parametrize("state", ["finished", "running"])
@@ -104,11 +91,11 @@ def test_description_is_replaced_and_nothing_else_changes(runs: Runs, repo: Path
 def test_describing_a_running_run_survives_its_end_being_recorded(runs: Runs, repo: Path, tmp_path: Path) -> None:
     """The supervisor records the outcome into the entry as it is then: the new description stays."""
     go = tmp_path / "go"
-    assert runs("new", "exp", f"while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.05; done", "-d", "old", *QUICK).code == 0
-    wait_status(runs, "exp", "running")
+    assert runs("new", "exp", f"while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.05; done", "-d", "old", *NO_FLAGS).code == 0
+    wait_status("exp", "running")
     assert runs("describe", "exp", "described while it ran").code == 0
     go.touch()
-    wait_status(runs, "exp", "finished")
+    wait_status("exp", "finished")
     entry = load(repo)["exp"]
     assert entry["description"] == "described while it ran"
     assert entry["exit_code"] == 0 and "ended" in entry
@@ -117,9 +104,9 @@ def test_describing_a_running_run_survives_its_end_being_recorded(runs: Runs, re
 def test_comments_above_the_run_and_its_place_are_kept(runs: Runs, repo: Path) -> None:
     """A comment written by hand on the lines above a run stays directly above it."""
     for name in ("before", "exp", "after"):
-        assert runs("new", name, "true", *QUICK).code == 0
+        assert runs("new", name, "true", *NO_FLAGS).code == 0
     for name in ("before", "exp", "after"):
-        wait_status(runs, name, "finished")
+        wait_status(name, "finished")
     path = db_path(repo)
     text = path.read_text()
     assert "\nexp:\n" in text
@@ -138,7 +125,7 @@ def test_comments_above_the_run_and_its_place_are_kept(runs: Runs, repo: Path) -
 
 def test_unknown_run_is_an_error_that_suggests_close_names(runs: Runs, repo: Path) -> None:
     """A typo changes nothing and the error names the run that was probably meant."""
-    assert runs("new", "experiment-1", "true", *QUICK).code == 0
+    assert runs("new", "experiment-1", "true", *NO_FLAGS).code == 0
     before = db_path(repo).read_bytes()
     err = one_error_line(runs("describe", "experiment-l", "text"))
     assert "experiment-l" in err and "'experiment-1'" in err
@@ -171,7 +158,7 @@ def test_unknown_run_without_database_is_an_error(runs: Runs, repo: Path) -> Non
 def test_description_round_trips(runs: Runs, repo: Path, text: str) -> None:
     """Whatever the text, `runs lookup NAME description` gives it back exactly, and so
     do a strict YAML parser and a fresh index."""
-    assert runs("new", "exp", "true", *QUICK).code == 0
+    assert runs("new", "exp", "true", *NO_FLAGS).code == 0
     result = runs("describe", "exp", text)
     assert result.code == 0, result.err
     assert runs("lookup", "exp", "description").out == text + "\n"

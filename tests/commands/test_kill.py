@@ -1,7 +1,6 @@
 """`runs kill`: the programs of running runs stopped, their whole process groups, never another process."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,19 +12,12 @@ import pytest
 import yaml
 
 from runs_manager import processes
-from tests.conftest import Result, status_of, wait_for, wait_status
-
-NO_FLAGS = ("--tb-dir-flag", "None", "--save-path-flag", "None")
+from tests.conftest import Result, start_run, status_of, wait_for, wait_status
 
 
 @pytest.fixture(autouse=True)
 def in_repo(repo: Path) -> Path:
     return repo
-
-
-def new(runs: Callable[..., Result], name: str, command: str) -> None:
-    result = runs("new", name, command, *NO_FLAGS)
-    assert result.code == 0, result.err
 
 
 def entry(repo: Path, name: str) -> Dict[str, Any]:
@@ -47,7 +39,7 @@ def python(script: str) -> str:
 
 
 def test_kill_sends_sigterm_and_keeps_everything(repo: Path, runs: Callable[..., Result]) -> None:
-    new(runs, "train", "echo started; sleep 600")
+    start_run(runs, "train", "echo started; sleep 600")
     (repo / ".runs/tensorboard/train/events.out").write_text("events")
     result = runs("kill", "train", "-y")
     assert result.code == 0, result.err
@@ -62,7 +54,7 @@ def test_kill_sends_sigterm_and_keeps_everything(repo: Path, runs: Callable[...,
 
 def test_a_program_that_exits_0_on_sigterm_is_still_killed(repo: Path, runs: Callable[..., Result]) -> None:
     script = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\nprint('up', flush=True)\ntime.sleep(600)"
-    new(runs, "polite", python(script))
+    start_run(runs, "polite", python(script))
     assert wait_for(lambda: b"up" in (repo / ".runs/logs/polite.log").read_bytes())
     assert runs("kill", "polite", "-y").code == 0
     assert entry(repo, "polite")["exit_code"] == 0
@@ -70,7 +62,7 @@ def test_a_program_that_exits_0_on_sigterm_is_still_killed(repo: Path, runs: Cal
 
 
 def test_grace_then_sigkill(repo: Path, runs: Callable[..., Result]) -> None:
-    new(runs, "deaf", "trap '' TERM; echo up; sleep 600")
+    start_run(runs, "deaf", "trap '' TERM; echo up; sleep 600")
     assert wait_for(lambda: b"up" in (repo / ".runs/logs/deaf.log").read_bytes())
     start = time.monotonic()
     result = runs("kill", "deaf", "-y", "--grace", "1")
@@ -84,7 +76,7 @@ def test_grace_then_sigkill(repo: Path, runs: Callable[..., Result]) -> None:
 
 def test_another_signal(repo: Path, runs: Callable[..., Result]) -> None:
     script = "import time\ntry:\n    time.sleep(600)\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n    raise SystemExit(7)"
-    new(runs, "int", python(script))
+    start_run(runs, "int", python(script))
     time.sleep(0.5)  # the interpreter is up
     assert runs("kill", "int", "-y", "--signal", "INT").code == 0
     assert entry(repo, "int")["exit_code"] == 7
@@ -94,7 +86,7 @@ def test_another_signal(repo: Path, runs: Callable[..., Result]) -> None:
 
 def test_the_whole_process_group_is_stopped(repo: Path, runs: Callable[..., Result]) -> None:
     pids = repo.parent / "pids"
-    new(runs, "family", f"sleep 600 & echo $! > {pids}; sleep 600 & echo $! >> {pids}; wait")
+    start_run(runs, "family", f"sleep 600 & echo $! > {pids}; sleep 600 & echo $! >> {pids}; wait")
     assert wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 2)
     children = [int(pid) for pid in pids.read_text().split()]
     assert all(alive(pid) for pid in children)
@@ -103,8 +95,8 @@ def test_the_whole_process_group_is_stopped(repo: Path, runs: Callable[..., Resu
 
 
 def test_only_running_runs_are_killed(repo: Path, runs: Callable[..., Result]) -> None:
-    new(runs, "done", "true")
-    new(runs, "busy", "sleep 600")
+    start_run(runs, "done", "true")
+    start_run(runs, "busy", "sleep 600")
     wait_status("done", "finished")
     before = entry(repo, "done")
     result = runs("kill", ".*", "-y")
@@ -126,8 +118,8 @@ def test_only_running_runs_are_killed(repo: Path, runs: Callable[..., Result]) -
     ],
 )
 def test_refusals_change_nothing(repo: Path, runs: Callable[..., Result], argv: tuple, message: str) -> None:
-    new(runs, "done", "true")
-    new(runs, "busy", "sleep 600")
+    start_run(runs, "done", "true")
+    start_run(runs, "busy", "sleep 600")
     wait_status("done", "finished")
     before = (repo / ".runs/.runs.yml").read_bytes()
     result = runs(*argv)
@@ -141,7 +133,7 @@ def test_refusals_change_nothing(repo: Path, runs: Callable[..., Result], argv: 
 def test_a_process_that_is_not_the_runs_is_never_signalled(repo: Path, runs: Callable[..., Result]) -> None:
     """A stranger holding the lock on a run's log (so the run looks alive) is not the run's
     supervisor: nothing is signalled, neither it nor anything else."""
-    new(runs, "mine", "true")
+    start_run(runs, "mine", "true")
     wait_status("mine", "finished")
     text = (repo / ".runs/.runs.yml").read_text()
     # The entry as if the outcome had never been recorded (a reboot): lost, not running.

@@ -9,9 +9,7 @@ from typing import Callable
 
 import pytest
 
-from tests.conftest import ROOT, Result, wait_status
-
-NO_FLAGS = ("--tb-dir-flag", "None", "--save-path-flag", "None")
+from tests.conftest import ROOT, Result, start_run, wait_status
 
 
 @pytest.fixture(autouse=True)
@@ -19,26 +17,21 @@ def in_repo(repo: Path) -> Path:
     return repo
 
 
-def new(runs: Callable[..., Result], name: str, command: str) -> None:
-    result = runs("new", name, command, *NO_FLAGS)
-    assert result.code == 0, result.err
-
-
 def test_prints_the_whole_log(runs: Callable[..., Result]) -> None:
-    new(runs, "five", "for i in 1 2 3 4 5; do echo line $i; done")
+    start_run(runs, "five", "for i in 1 2 3 4 5; do echo line $i; done")
     wait_status("five", "finished")
     assert runs("logs", "five").out == "".join(f"line {i}\n" for i in range(1, 6))
 
 
 @pytest.mark.parametrize("n,expected", [(2, "line 4\nline 5\n"), (0, ""), (9, "".join(f"line {i}\n" for i in range(1, 6)))])
 def test_last_n_lines(runs: Callable[..., Result], n: int, expected: str) -> None:
-    new(runs, "five", "for i in 1 2 3 4 5; do echo line $i; done")
+    start_run(runs, "five", "for i in 1 2 3 4 5; do echo line $i; done")
     wait_status("five", "finished")
     assert runs("logs", "five", "-n", str(n)).out == expected
 
 
 def test_last_lines_of_a_log_without_a_final_newline_and_longer_than_a_block(repo: Path, runs: Callable[..., Result]) -> None:
-    new(runs, "long", "true")
+    start_run(runs, "long", "true")
     wait_status("long", "finished")
     lines = [f"{i:06d} " + "x" * 200 for i in range(2000)]
     (repo / ".runs/logs/long.log").write_text("\n".join(lines))  # about 400 KB, no final newline
@@ -48,7 +41,7 @@ def test_last_lines_of_a_log_without_a_final_newline_and_longer_than_a_block(rep
 
 def test_follow_prints_as_the_log_grows_and_returns_when_the_run_ends(repo: Path, runs: Callable[..., Result]) -> None:
     go = repo.parent / "go"
-    new(runs, "slow", f"echo first; while [ ! -e {go} ]; do sleep 0.05; done; echo last")
+    start_run(runs, "slow", f"echo first; while [ ! -e {go} ]; do sleep 0.05; done; echo last")
     follower = subprocess.Popen(
         [sys.executable, "-m", "runs_manager", "logs", "slow", "-f"],
         stdout=subprocess.PIPE, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
@@ -67,7 +60,7 @@ def test_follow_prints_as_the_log_grows_and_returns_when_the_run_ends(repo: Path
 
 
 def test_follow_of_a_finished_run_returns_at_once(runs: Callable[..., Result]) -> None:
-    new(runs, "done", "echo done")
+    start_run(runs, "done", "echo done")
     wait_status("done", "finished")
     start = time.monotonic()
     assert runs("logs", "done", "--follow").out == "done\n"
@@ -75,7 +68,7 @@ def test_follow_of_a_finished_run_returns_at_once(runs: Callable[..., Result]) -
 
 
 def test_errors(repo: Path, runs: Callable[..., Result]) -> None:
-    new(runs, "done", "echo done")
+    start_run(runs, "done", "echo done")
     wait_status("done", "finished")
     with open(repo / ".runs/.runs.yml", "a") as f:
         f.write("old:\n  command: python train.py\n")  # recorded before runs kept logs
@@ -94,7 +87,7 @@ def test_errors(repo: Path, runs: Callable[..., Result]) -> None:
 
 
 def test_delete_removes_the_log(repo: Path, runs: Callable[..., Result]) -> None:
-    new(runs, "grp/a", "echo a")
+    start_run(runs, "grp/a", "echo a")
     wait_status("grp/a", "finished")
     assert (repo / ".runs/logs/grp/a.log").is_file()
     assert runs("delete", "grp/a", "-y").code == 0

@@ -9,45 +9,32 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT, Result, Tmux
+from tests.conftest import NO_FLAGS, ROOT, Result, Tmux, wait_status
 
 Runs = Callable[..., Result]
-QUICK = ("--tb-dir-flag", "None", "--save-path-flag", "None")  # so that any shell command takes no flags
 
 
 # Helpers ---------------------------------------------------------------------------------
 
 
-def wait_status(runs: Runs, name: str, wanted: str, timeout: float = 30.0) -> None:
-    """Poll `runs lookup NAME status` until it prints ``wanted`` (fail after ``timeout`` s)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = runs("lookup", name, "status")
-        if result.code == 0 and result.out.strip() == wanted:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"run {name!r} is {result.out.strip() or result.err!r}, not {wanted!r}, after {timeout} s")
-        time.sleep(0.05)
-
 
 def finished_run(runs: Runs, name: str, command: str = "true", *extra: str) -> None:
     """`runs new NAME COMMAND`, then wait until its program has ended with status 0."""
-    result = runs("new", name, command, *(extra or QUICK))
+    result = runs("new", name, command, *(extra or NO_FLAGS))
     assert result.code == 0, result.err
-    wait_status(runs, name, "finished")
+    wait_status(name, "finished")
 
 
 def running_run(runs: Runs, name: str) -> None:
-    result = runs("new", name, "sleep 600", *QUICK)
+    result = runs("new", name, "sleep 600", *NO_FLAGS)
     assert result.code == 0, result.err
-    wait_status(runs, name, "running")
+    wait_status(name, "running")
 
 
 def run_files(repo: Path, name: str, kind: str = "file") -> Dict[Path, str]:
@@ -282,7 +269,7 @@ def _setup_refusals(runs: Runs, repo: Path) -> Dict[Path, str]:
     return run_files(repo, "a")
 
 
-REFUSALS: Dict[str, Tuple[Tuple[str, str], Optional[Callable[[Path], None]], str]] = {
+REFUSALS: Dict[str, Tuple[Tuple[str, str], Optional[Callable[[Path], object]], str]] = {
     # case: ((OLD, NEW), what to make by hand first, a word the error must hold)
     "unknown-old": (("nope", "b"), None, "nope"),
     "unknown-group": (("g/nope", "b"), None, "g/nope"),
@@ -414,7 +401,7 @@ def _assert_recovered(repo: Path, tmux: Tmux, files: Dict[Path, str], entries_be
     assert "a" in live and "b" not in live
 
 
-NEXT_COMMANDS = [["list"], ["lookup", "a", "status"], ["logs", "a"], ["describe", "keep", "after the crash"], ["new", "follow", "true", *QUICK]]
+NEXT_COMMANDS = [["list"], ["lookup", "a", "status"], ["logs", "a"], ["describe", "keep", "after the crash"], ["new", "follow", "true", *NO_FLAGS]]
 
 
 @pytest.mark.parametrize("next_command", NEXT_COMMANDS, ids=[c[0] for c in NEXT_COMMANDS])
