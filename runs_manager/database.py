@@ -6,8 +6,11 @@ Guarantees (each has a test in tests/test_database.py and tests/test_reliability
 - A change is an append of whole entries, fsynced, or an atomic replace (temp file in the
   same directory, fsync, ``os.replace``). A torn append is recognised from the journal
   (``<db>.pending``) and cut off by the next command that takes the lock.
-- Readers never take the lock unless the index must be rebuilt: they read a consistent
-  SQLite snapshot, so they never see half a change.
+- Readers never take the lock unless the index must be rebuilt (or an interrupted ``mv``
+  undone first): they read a consistent SQLite snapshot, so they never see half a change.
+
+The journal is journal.py, changes under the lock are transaction.py, and keeping the
+index in step with the file is indexing.py.
 - A malformed file is reported with its name and line and is never written.
 """
 from __future__ import annotations
@@ -15,19 +18,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import gc
 import os
 import sqlite3
 import sys
 import time
 import zlib
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar
 
 from runs_manager import faults, fsutil
 from runs_manager.errors import RunsError
-from runs_manager.index import FileState, Index, IndexUnusable
+from runs_manager.index import Index, IndexUnusable
 from runs_manager.journal import Journal, cut_torn_append, torn_append_at
-from runs_manager.transaction import HEADER, Transaction, apply, last_entry_keeps, state_of
+from runs_manager.indexing import Progress, appended_runs, apply, file_crc, no_gc, state_of
+from runs_manager.transaction import HEADER, Transaction
 
 __all__ = ["HEADER", "Database", "Transaction"]
 
@@ -192,7 +195,7 @@ class Database:
                     return False
                 if st.st_mtime_ns + RACY_NS < os.stat(self.index_path).st_mtime_ns:
                     return True
-                if _crc(f, st.st_size) != state.crc:
+                if file_crc(f, st.st_size) != state.crc:
                     return False
         except FileNotFoundError:
             return False
@@ -206,7 +209,7 @@ class Database:
         """Take in runs appended to the file since the index was written (by another
         process or machine); False if the file changed in any other way."""
         state = index.state()
-        appended = _appended_runs(index, state, data, st)
+        appended = appended_runs(index, state, data, st)
         if appended is None:
             return False
         runs, header = appended
@@ -267,7 +270,7 @@ class Database:
     def _build(self, data: bytes, st: Optional[os.stat_result], path: Optional[str]) -> Index:
         from runs_manager import yamlfile
 
-        with _Progress(self.path, len(data)) as progress, _no_gc():
+        with Progress(self.path, len(data), SHOW_PROGRESS_BYTES) as progress, no_gc():
             for chunked in (True, False):
                 index = Index.create(path)
                 parser = yamlfile.Parser(data, progress)
@@ -291,61 +294,6 @@ class Database:
         index.commit()
         return index
 
-def _appended_runs(
-    index: Index, state: FileState, data: bytes, st: os.stat_result
-) -> Optional[Tuple[List[Tuple[str, Entry, Optional[int]]], int]]:
-    """The runs appended after what the index describes, and the bytes before the first of
-    them; None if the file changed otherwise, or the new text is not plain appended runs."""
-    if not (
-        state.simple
-        and state.ends_with_newline
-        and st.st_ino == state.ino
-        and len(data) > state.size
-        and zlib.crc32(memoryview(data)[: state.size]) == state.crc
-    ):
-        return None
-    from runs_manager import yamlfile  # here: PyYAML is needed only to parse or write
-
-    tail = data[state.size :]
-    if yamlfile.has_document_markers(tail, after_first_key=False):
-        return None  # a second document: the full parse reports it
-    parser = yamlfile.Parser(tail)
-    try:
-        runs = [(name, entry, length) for name, entry, length, _ in parser.runs()]
-    except (yamlfile.ParseError, yamlfile.Unsplittable):
-        return None  # the full rebuild reports it with the right line
-    if not parser.simple:
-        return None
-    # Text before the first new run joins the last old one (a `|+` scalar would keep it).
-    if parser.header and not last_entry_keeps(index, data[: state.size], tail[: parser.header]):
-        return None
-    return runs, parser.header
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Parsing allocates millions of objects that are never cyclic garbage: collecting
-    them over and over would more than double the time of a large rebuild."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _crc(f: Any, size: int) -> int:
-    crc = 0
-    while size > 0:
-        block = f.read(min(size, 1 << 20))
-        if not block:
-            break
-        crc = zlib.crc32(block, crc)
-        size -= len(block)
-    return crc
-
-
 def _try_lock(fd: int, path: str, patience: float) -> bool:
     """Try to take the lock for ``patience`` seconds (others hold it for milliseconds)."""
     deadline = time.monotonic() + patience
@@ -359,29 +307,3 @@ def _try_lock(fd: int, path: str, patience: float) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
-
-
-class _Progress:
-    """Says on stderr that a large database is being indexed, and how far it has got."""
-
-    def __init__(self, path: str, total: int) -> None:
-        self.path, self.total, self.shown = path, total, -1
-        self.active = total >= SHOW_PROGRESS_BYTES
-        self.tty = sys.stderr.isatty()
-
-    def __enter__(self) -> Callable[[int], None]:
-        if self.active:
-            print(f"runs: indexing {self.path} ({self.total / 1e6:.0f} MB), once after it changed outside runs ...",
-                  file=sys.stderr, end="" if self.tty else "\n", flush=True)
-        return self.update
-
-    def update(self, done: int) -> None:
-        percent = 100 * done // max(self.total, 1)
-        if self.active and percent // 10 != self.shown // 10:
-            self.shown = percent
-            print(f"\rruns: indexing {self.path}: {percent}%" if self.tty else f"runs: indexing: {percent}%",
-                  file=sys.stderr, end="" if self.tty else "\n", flush=True)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.active and self.tty:
-            print(file=sys.stderr)

@@ -8,10 +8,8 @@ Memory stays bounded whatever the size of the database.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
-import sqlite3
 import sys
 import zlib
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, TypeVar
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List,
 from runs_manager import faults, fsutil, journal
 from runs_manager.errors import RunsError
 from runs_manager.index import FileState, Index, IndexUnusable
+from runs_manager.indexing import apply, last_entry_keeps, state_of
 
 if TYPE_CHECKING:
     from runs_manager.database import Database
@@ -293,48 +292,3 @@ def _keeping_comments(old: bytes, blob: bytes) -> bytes:
         if candidate == blob or yamlfile.load_one(candidate) == wanted:
             return candidate
     return blob
-
-
-def last_entry_keeps(index: Index, data: bytes, extra: bytes) -> bool:
-    """Whether the last run's entry reads the same with ``extra`` text after it."""
-    from runs_manager import yamlfile
-    from runs_manager.index import to_json
-
-    last = index.last()
-    if last is None:
-        return True
-    name, length, entry = last
-    loaded = yamlfile.load_one(data[len(data) - length :] + extra)
-    return loaded is not None and loaded[0] == name and json.loads(to_json(loaded[1])) == entry
-
-
-def apply(index: Index, change: Callable[[], None], state: FileState) -> bool:
-    """Change the index and record the YAML file's new state, all or nothing."""
-    try:
-        index.begin()
-        try:
-            change()
-            index.set_state(state)
-            index.commit()
-        except BaseException:
-            index.conn.execute("ROLLBACK")
-            raise
-    except (sqlite3.Error, IndexUnusable):
-        return False
-    return True
-
-
-def state_of(st: Optional[os.stat_result], crc: int, data: bytes, header: int, simple: bool) -> FileState:
-    """The index's record of the YAML file: ``data`` is its content, or its last part."""
-    if st is None:
-        st = os.stat_result((0,) * 10)
-    return FileState(
-        ino=st.st_ino,
-        size=st.st_size,
-        mtime_ns=st.st_mtime_ns,
-        ctime_ns=st.st_ctime_ns,
-        crc=crc,
-        header=header,
-        simple=simple,
-        ends_with_newline=not data or data.endswith(b"\n"),
-    )
