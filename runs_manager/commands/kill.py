@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --h
 NAME = "kill"
 HELP = "stop running runs"
 POLL = 0.1  # seconds between checks for the runs' recorded outcomes
-AFTER_SIGKILL = 10.0  # seconds to wait for the supervisors to record a SIGKILL
+AFTER_SIGKILL = 10.0
+SHOW_IDLE = 5  # more matching runs that are not running are counted, not named  # seconds to wait for the supervisors to record a SIGKILL
 
 
 def add_parser(subparsers: Any) -> None:
@@ -76,11 +77,14 @@ def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: f
     if not matches:
         raise RunsError(f"no runs match {pattern!r}")
     targets = {name: entry.get("datetime") for name, entry, state in matches if state == "running"}
-    for name, _, state in matches:
-        if state != "running":
-            _note(f"'{printable(name)}' is not running ({state}); left alone")
+    idle = [(name, state) for name, _, state in matches if state != "running"]
     if not targets:
-        raise RunsError(f"none of the runs matching {pattern!r} is running")
+        raise RunsError(f"none of the runs matching {pattern!r} is running ({_counts(idle)})")
+    if len(idle) <= SHOW_IDLE:
+        for name, state in idle:
+            _note(f"'{printable(name)}' is not running ({state}); left alone")
+    else:
+        _note(f"{len(idle)} matching runs are not running ({_counts(idle)}); left alone")
     confirm_runs("kill", targets, yes)
 
     from runs_manager import runs
@@ -145,6 +149,13 @@ def _wait(db: Database, names: Iterable[str], seconds: float) -> List[str]:
             break
         time.sleep(POLL)
     return waiting
+
+
+def _counts(runs: List[Tuple[str, str]]) -> str:
+    """'finished: 3, killed: 1' for (name, status) pairs."""
+    import collections
+
+    return ", ".join(f"{state}: {count}" for state, count in collections.Counter(state for _, state in runs).items())
 
 
 def _note(text: str) -> None:

@@ -28,7 +28,8 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         NAME, help=HELP,
         description="Record a run (command, commit, time, host, description) and start it in a tmux session. "
-        "The program gets --tb-dir <runs-dir>/tensorboard/NAME/ and --save-path <runs-dir>/checkpoints/NAME.",
+        "The program gets --tb-dir <runs-dir>/tensorboard/NAME/ and --save-path <runs-dir>/checkpoints/NAME; "
+        "its terminal output goes to <runs-dir>/logs/NAME.log, and its end is recorded.",
     )
     parser.add_argument("name", metavar="NAME", help="unique name; '/' groups runs, as in sweep/lr-0.1")
     parser.add_argument("command", metavar="COMMAND", help="the command to run, as one quoted argument")
@@ -95,7 +96,7 @@ def _print_started(name: str, commit: str, session: str) -> None:
 
     print(f"Started run '{name}' at commit {commit[:12]} in tmux session '{session}'.")
     attach = "switch-client" if os.environ.get("TMUX") else "attach"
-    print(f"To watch it: tmux {attach} -t {shlex.quote('=' + session)}")
+    print(f"To watch it: tmux {attach} -t {shlex.quote('=' + session)}   (its output: runs logs -f {shlex.quote(name)})")
 
 
 def _require_own_runs_dir(runs_dir: str, top: str, directory: str) -> None:

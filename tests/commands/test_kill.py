@@ -110,7 +110,7 @@ def test_only_running_runs_are_killed(repo: Path, runs: Callable[..., Result]) -
     "argv,message",
     [
         (("kill", "nothing", "-y"), "no runs match"),
-        (("kill", "done", "-y"), "none of the runs matching 'done' is running"),
+        (("kill", "done", "-y"), "none of the runs matching 'done' is running (finished: 1)"),
         (("kill", "busy", "-y", "--signal", "SIGNOPE"), "unknown signal 'SIGNOPE'"),
         (("kill", "busy", "-y", "--signal", "99"), "unknown signal '99'"),
         (("kill", "busy", "-y", "--grace", "-1"), "--grace takes a number of seconds"),
@@ -128,6 +128,18 @@ def test_refusals_change_nothing(repo: Path, runs: Callable[..., Result], argv: 
     assert "Traceback" not in result.err
     assert (repo / ".runs/.runs.yml").read_bytes() == before
     assert status_of("busy") == "running"
+
+
+def test_many_runs_that_are_not_running_are_counted(runs: Callable[..., Result]) -> None:
+    for i in range(7):
+        start_run(runs, f"done{i}", "true")
+    for i in range(7):
+        wait_status(f"done{i}", "finished")
+    start_run(runs, "busy", "sleep 600")
+    result = runs("kill", "done.*|busy", "-y")
+    assert result.code == 0, result.err
+    assert "runs: 7 matching runs are not running (finished: 7); left alone\n" in result.err
+    assert status_of("busy") == "killed"
 
 
 def test_a_process_that_is_not_the_runs_is_never_signalled(repo: Path, runs: Callable[..., Result]) -> None:
