@@ -2,15 +2,15 @@
 
 A run's supervisor holds a POSIX lock on the run's log for as long as it lives; the
 kernel drops the lock when the process dies (even by SIGKILL), so a held lock is proof of
-a live supervisor, and the kernel names its pid. Its program runs in a session of its
-own, so the program's process group is the group led by the supervisor's child.
+a live supervisor, and the kernel names its pid. Its program runs in a process group of
+its own, in a session led by the supervisor's child (see program.py).
 """
 from __future__ import annotations
 
 import fcntl
 import os
 import struct
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 # struct flock on Linux: short l_type, l_whence; off_t l_start, l_len; pid_t l_pid.
 _FLOCK = "hhqqi"
@@ -52,22 +52,34 @@ def is_supervisor(pid: int) -> bool:
         return False
 
 
-def program_group(supervisor: int) -> Optional[int]:
-    """The process group of the program ``supervisor`` started: its child that leads a
-    session of its own (still a child, so its pid cannot have been reused)."""
+def program_group(supervisor: int) -> Tuple[str, int]:
+    """Where the program of ``supervisor`` is: ("running", its process group), "starting"
+    (no keeper yet) or "ended". The keeper (program.py) is the supervisor's child that leads
+    a session of its own; the program's group is the other group in that session. A child
+    cannot be a reused pid, and neither can its session's members."""
+    keeper = None
     for pid in _pids():
         fields = _stat(pid)
         if fields and len(fields) > 3 and fields[1] == str(supervisor) and fields[2] == fields[3] == str(pid):
-            return pid
-    return None
+            keeper = (pid, fields[0])
+            break
+    if keeper is None:
+        return "starting", 0
+    if keeper[1] == "Z":
+        return "ended", 0
+    for pid in _pids():
+        fields = _stat(pid)
+        if fields and len(fields) > 3 and fields[3] == str(keeper[0]) and fields[2] != str(keeper[0]) and fields[0] != "Z":
+            return "running", int(fields[2])
+    return "ended", 0
 
 
-def group_members(group: int, besides: int = 0) -> List[int]:
+def group_members(group: int) -> List[int]:
     """The live processes of a process group (zombies are not alive)."""
     members = []
     for pid in _pids():
         fields = _stat(pid)
-        if fields and len(fields) > 2 and fields[2] == str(group) and fields[0] != "Z" and pid != besides:
+        if fields and len(fields) > 2 and fields[2] == str(group) and fields[0] != "Z":
             members.append(pid)
     return members
 

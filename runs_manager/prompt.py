@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Iterable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs start-up time that `runs --help` cannot spare
+    from typing import Iterable
 
 
 def confirm(question: str) -> bool:

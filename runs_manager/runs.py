@@ -40,6 +40,15 @@ def _undo_mv(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
     inside = [(a, b) for a, b in pairs if fsutil.is_inside(a, settings.runs_dir) and fsutil.is_inside(b, settings.runs_dir)]
     news = [(str(m[0]), str(m[1])) for m in moves if isinstance(m, list) and len(m) == 2 and names.is_valid(str(m[1]))]
     put_back(settings, news, inside, index)
+    from runs_manager import launchers
+    from runs_manager.errors import RunsError
+
+    for before, after in news:  # sessions were renamed before the entries: name them back
+        entry = index.entry(before)
+        if entry is not None and isinstance(entry.get("tmux_session"), str):
+            launcher = launchers.of(entry) or launchers.get(None)
+            with contextlib.suppress(RunsError):
+                launcher.rename(after, before, {**entry, "tmux_session": names.session_name(after)})
 
 
 def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:

@@ -53,7 +53,7 @@ def parse(values: Optional[Iterable[str]]) -> Optional[Set[str]]:
     """The statuses named by --status (repeated or comma-separated); None if not given."""
     if not values:
         return None
-    wanted = {part.strip() for value in values for part in value.split(",") if part.strip()}
+    wanted = {part.strip().lower() for value in values for part in value.split(",") if part.strip()}
     for status in sorted(wanted):
         if status not in STATUSES:
             import difflib

@@ -22,7 +22,6 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-from runs_manager import processes
 from runs_manager.settings import Settings
 
 POLL = 0.2  # seconds between checks whether the program has ended
@@ -30,9 +29,6 @@ STARTING_POLL = 0.02
 RECORD_ATTEMPTS = 30
 RECORD_RETRY = 2.0  # seconds
 HANGUP = "hang-up: the run's terminal (its tmux session or server) was closed"
-# Python ignores these at start-up; the program must get the defaults a shell gives it.
-_RESET = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT,
-          signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCHLD)
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 BOOTSTRAP = "import sys; sys.path[0] = sys.argv.pop(1); from runs_manager.supervisor import main; sys.exit(main(sys.argv[1:]))"
 
@@ -59,6 +55,7 @@ def main(args: Sequence[str]) -> int:
     # an outcome is running exactly as long as this lock is held.
     fcntl.lockf(log, fcntl.LOCK_EX)
     relay = Relay(log)  # from now on, a hang-up or a kill request is the run's end
+    _load_recording()
     tensorboard = runfiles.tensorboard_dir(settings, name)
     while os.path.exists(os.path.join(tensorboard, runfiles.STARTING)):
         time.sleep(STARTING_POLL)
@@ -76,9 +73,20 @@ def main(args: Sequence[str]) -> int:
         relay.restore_terminal()
         print(f"\n[runs] {name} exited with status {code}; exit this shell to close the session.", flush=True)
         shell = os.environ.get("SHELL") or "/bin/sh"
+        from runs_manager import program as program_
+
+        program_.reset_signals()  # the shell gets a shell's signals, not Python's
         with contextlib.suppress(OSError):
             os.execvp(shell, [shell])
     return 0
+
+
+def _load_recording() -> None:
+    """Import now what recording the outcome needs: the installed copy of runs may be
+    replaced (a rebuilt virtualenv) during a run of several days."""
+    import datetime  # noqa: F401
+
+    from runs_manager import indexing, journal, runs, transaction, yamlfile  # noqa: F401
 
 
 def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any]) -> Optional[str]:
@@ -99,8 +107,8 @@ def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any])
                     entry.update(outcome)
                     txn.update(name, entry)
                 return None
-        except (RunsError, OSError) as e:  # a full disk, a damaged file: try again for a while
-            problem = str(e)
+        except Exception as e:  # a full disk, a damaged file, a value YAML cannot hold: try again for a while
+            problem = str(e) if isinstance(e, (RunsError, OSError)) else f"{type(e).__name__}: {e}"
             if attempt + 1 < RECORD_ATTEMPTS:
                 time.sleep(RECORD_RETRY)
     return f"could not record how run '{name}' ended ({problem})"
@@ -120,7 +128,9 @@ class Relay:
         self.tty = os.isatty(0)
         self.saved: Optional[List[Any]] = None
         self.master = -1
-        self.pid = 0
+        self.keeper = 0
+        self.wakeup = -1
+        self.pid = 0  # the program's process group, while it has one
         self.hung_up = False  # by a SIGHUP: the terminal was closed
         self.detached = False  # no longer writing to our terminal
         self.carry = b""  # a carriage return that may start a CRLF
@@ -142,10 +152,15 @@ class Relay:
         if self.early:  # asked to stop before the program started: it never does
             signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
             return 128 + self.early[0]
-        self.pid = os.fork()
-        if self.pid == 0:
-            self._exec(slave, program)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+        from runs_manager import program as program_
+
+        # A signal (the keeper's SIGCHLD above all) wakes the relay at once.
+        self.wakeup, wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        os.set_blocking(wakeup_w, False)
+        signal.set_wakeup_fd(wakeup_w)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        self.keeper, self.pid = program_.start(slave, program)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)  # what came meanwhile reaches the group now
         os.close(slave)
         if self.tty:
             import termios
@@ -155,56 +170,31 @@ class Relay:
             tty.setraw(0)
         return self._relay()
 
-    def _exec(self, slave: int, program: Sequence[str]) -> None:
-        """In the child: a session of its own with the pseudo-terminal, then the program."""
-        try:
-            for sig in _RESET:
-                signal.signal(sig, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_SETMASK, set())
-            os.setsid()
-            import termios
-
-            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-            for fd in (0, 1, 2):
-                os.dup2(slave, fd)
-            os.closerange(3, 256)
-            os.execvp(program[0], list(program))
-        except BaseException as e:
-            os.write(2, f"runs: cannot start {program[0]}: {e}\n".encode())
-        os._exit(127)
-
     def _relay(self) -> int:
-        open_master, code, checked = True, None, 0.0
+        open_master = True
         while True:
-            watched = [self.master] if open_master else []
+            watched = [self.wakeup] + ([self.master] if open_master else [])
             if self.tty and not self.detached:
                 watched.append(0)
             ready, _, _ = select.select(watched, [], [], POLL)
+            if self.wakeup in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self.wakeup, 512)
             if self.master in ready and not self._copy_output():
-                open_master = False
+                open_master = False  # every process closed the terminal; the keeper ends soon
             if 0 in ready:
                 self._copy_input()
-            if code is None:
-                code = self._ended()
-            if code is None or (open_master and time.monotonic() - checked < POLL):
-                continue
-            # The program is over when its whole process group is: a process that ignored
-            # the hang-up, or one left in the background, is still part of the run.
-            checked = time.monotonic()
-            if open_master and processes.group_members(self.pid, besides=self.pid):
-                continue
-            while open_master and select.select([self.master], [], [], 0.05)[0] and self._copy_output():
-                pass  # what the program wrote just before it ended
-            os.waitpid(self.pid, 0)
-            return code
+            if self._ended():
+                while open_master and select.select([self.master], [], [], 0.05)[0] and self._copy_output():
+                    pass  # what the program wrote just before it ended
+                self.pid = 0  # its group is gone: forward nothing more
+                _, status = os.waitpid(self.keeper, 0)
+                return os.waitstatus_to_exitcode(status) % 256
 
-    def _ended(self) -> Optional[int]:
-        """The program's exit status as a shell reports it, once it has ended. Not reaped
-        yet: until it is, its pid (and so its process group's id) cannot be reused."""
-        info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        if info is None or info.si_pid != self.pid:
-            return None
-        return int(info.si_status) if info.si_code == os.CLD_EXITED else 128 + int(info.si_status)
+    def _ended(self) -> bool:
+        """Whether the keeper has ended (with the program's whole group)."""
+        info = os.waitid(os.P_PID, self.keeper, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        return info is not None and info.si_pid == self.keeper
 
     def _copy_output(self) -> bool:
         try:

@@ -98,4 +98,4 @@ def kill(session_id: str) -> None:
 
 
 def rename(session_id: str, new_name: str) -> None:
-    _run("rename-session", "-t", session_id, new_name)
+    _run("rename-session", "-t", session_id, "--", new_name)

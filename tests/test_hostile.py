@@ -38,7 +38,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Result, git, run_process
+from tests.conftest import Result, git, run_process, wait_for
 from tests.test_reliability import (
     Victim,
     assert_clean_exit,
@@ -270,6 +270,8 @@ def test_hostile_lifecycle_commands(arena: Arena, name: str, new: str, text: str
     that changed nothing, or exactly the change asked for; the victims (running) are never
     moved, described, killed or touched."""
     made = _new_checked(arena, name, "--", name, "true")
+    if made is not None:  # its program ends at once (the virtualenv exits): let that be recorded first
+        assert wait_for(lambda: "exit_code" in load_db(arena.repo)[made[0]], timeout=20)
     victims = {v.name for v in arena.victims}
     for argv in (("logs", "--", name), ("logs", "-n", "1", "--", new), ("kill", "--", pattern)):
         before = (arena.repo / ".runs/.runs.yml").read_bytes()

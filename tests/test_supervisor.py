@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict
 
@@ -35,7 +36,7 @@ def supervisor_of(repo: Path, name: str) -> int:
     """The pid of the run's supervisor, once it has started the program."""
     pid = processes.lock_holder(str(repo / ".runs/logs" / f"{name}.log"))
     assert pid is not None, f"run {name!r} has no live supervisor"
-    assert wait_for(lambda: processes.program_group(pid) is not None), "the supervisor started no program"
+    assert wait_for(lambda: processes.program_group(pid)[0] == "running"), "the supervisor started no program"
     return pid
 
 
@@ -116,8 +117,8 @@ def test_a_program_that_ignores_the_hang_up_is_still_running(repo: Path, runs: C
 def test_sigkill_of_every_process_of_the_session_is_lost(repo: Path, runs: Callable[..., Result]) -> None:
     start_run(runs, "doomed", "sleep 600")
     supervisor = supervisor_of(repo, "doomed")
-    group = processes.program_group(supervisor)
-    assert group is not None
+    where, group = processes.program_group(supervisor)
+    assert where == "running"
     os.killpg(group, signal.SIGKILL)
     os.kill(supervisor, signal.SIGKILL)
     wait_status("doomed", "lost")
@@ -182,17 +183,22 @@ def test_deleted_while_running_leaves_no_entry_behind(repo: Path, runs: Callable
 
 
 def test_an_old_supervisor_never_records_into_a_new_run_of_the_same_name(repo: Path, runs: Callable[..., Result]) -> None:
-    script = "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); time.sleep(600)"
-    start_run(runs, "same", f"{sys.executable} -c {_q(script)}")
-    old_supervisor = supervisor_of(repo, "same")
-    old_group = processes.program_group(old_supervisor)
-    assert runs("delete", "same", "-y").code == 0  # the old program ignores the hang-up
+    """A supervisor of a run deleted and made anew under its name (it knows the old start
+    time) records nothing into the new run."""
     start_run(runs, "same", "sleep 600")
-    assert old_group is not None and _alive(old_supervisor)
-    os.killpg(old_group, signal.SIGKILL)
-    assert wait_for(lambda: not _alive(old_supervisor))
-    assert status_of("same") == "running"
+    from runs_manager import supervisor
+    from runs_manager.settings import Settings
+
+    old_start = "2020-01-01T00:00:00+00:00"
+    argv = supervisor.argv(Settings(runs_dir=str(repo / ".runs")), "same", old_start, ["/bin/sh", "-c", "exit 5"], keep_open=False)
+    # The new run's supervisor holds the log's lock; the old one got its own file before the delete.
+    (repo / ".runs/logs/same.log").rename(repo / ".runs/logs/same.log.new")
+    (repo / ".runs/logs/same.log").touch()
+    done = subprocess.run(argv, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 0
     assert "exit_code" not in entry(repo, "same")
+    (repo / ".runs/logs/same.log.new").rename(repo / ".runs/logs/same.log")
+    assert status_of("same") == "running"
 
 
 def test_a_supervisor_killed_while_recording_leaves_the_database_whole(repo: Path, runs: Callable[..., Result]) -> None:
@@ -241,3 +247,69 @@ def _q(text: str) -> str:
 @pytest.fixture(autouse=True)
 def _no_crash_points(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RUNS_CRASH_AT", raising=False)
+
+
+def test_delete_waits_for_a_program_that_saves_on_hang_up(repo: Path, runs: Callable[..., Result]) -> None:
+    """A program still saving after its hang-up must not leave files in the deleted run's place."""
+    script = (
+        "import signal, sys, time, pathlib\n"
+        "def save(*_):\n"
+        "    time.sleep(0.5)\n"
+        "    pathlib.Path(sys.argv[1], 'late.ckpt').write_text('late')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGHUP, save)\n"
+        "signal.signal(signal.SIGTERM, save)\n"
+        "print('up', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    tb = repo / ".runs/tensorboard/saver"
+    start_run(runs, "saver", f"{sys.executable} -c {_q(script)} {_q(str(tb))}")
+    assert wait_for(lambda: b"up" in log(repo, "saver"))
+    assert runs("delete", "saver", "-y").code == 0
+    time.sleep(1)
+    assert not tb.exists() and not (repo / ".runs/logs/saver.log").exists()
+    assert "saver" not in (yaml.safe_load((repo / ".runs/.runs.yml").read_text()) or {})
+
+
+def test_a_wrapper_that_dies_of_sigterm_leaves_its_program_the_grace_period(repo: Path, runs: Callable[..., Result]) -> None:
+    """`a && b` and wrapper scripts: the shell dies of SIGTERM at once, but the program it
+    started keeps its terminal and finishes its handler (no hang-up under it)."""
+    script = (
+        "import signal, sys, time, pathlib\n"
+        "def save(*_):\n"
+        "    time.sleep(1)\n"
+        "    print('saved', flush=True)\n"
+        "    pathlib.Path(sys.argv[1]).write_text('saved')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, save)\n"
+        "print('up', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    marker = repo.parent / "saved"
+    start_run(runs, "wrapped", f"echo pre && {sys.executable} -c {_q(script)} {_q(str(marker))} && echo after")
+    assert wait_for(lambda: b"up" in log(repo, "wrapped"))
+    assert runs("kill", "wrapped", "-y", "--grace", "5").code == 0
+    assert marker.read_text() == "saved"
+    assert b"saved\n" in log(repo, "wrapped") and b"after" not in log(repo, "wrapped")
+    assert status_of("wrapped") == "killed"
+
+
+def test_a_background_process_keeps_its_run_running(repo: Path, runs: Callable[..., Result]) -> None:
+    """A process the program left behind (nohup, output elsewhere) is still part of the run."""
+    out = repo.parent / "bg.out"
+    start_run(runs, "bg", f"nohup sh -c 'sleep 1.5; echo alive' </dev/null >{out} 2>&1 & echo started")
+    assert wait_for(lambda: b"started" in log(repo, "bg"))
+    time.sleep(0.5)
+    assert status_of("bg") == "running"
+    wait_status("bg", "finished")
+    assert out.read_text() == "alive\n"
+
+
+def test_the_shell_left_in_the_session_has_a_shells_signals(repo: Path, runs: Callable[..., Result], tmux: Any) -> None:
+    start_run(runs, "shell", "true")
+    wait_status("shell", "finished")
+    pane = tmux.run("list-panes", "-t", "=shell", "-F", "#{pane_pid}").stdout.split()
+    assert len(pane) == 1
+    assert wait_for(lambda: "python" not in open(f"/proc/{pane[0]}/cmdline").read())  # the shell now
+    ignored = int(next(line for line in open(f"/proc/{pane[0]}/status") if line.startswith("SigIgn")).split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1)) and not ignored & (1 << (signal.SIGXFSZ - 1))

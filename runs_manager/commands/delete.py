@@ -8,7 +8,7 @@ from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any, Dict
+    from typing import Any, Dict, List, Optional, Tuple
 
     from runs_manager.index import Index
     from runs_manager.settings import Settings
@@ -30,7 +30,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def delete(settings: Settings, pattern: str, yes: bool) -> int:
-    from runs_manager import faults, launch, names, patterns, runfiles, runs, tmux
+    from runs_manager import faults, names, patterns, runfiles, runs
     from runs_manager.output import printable
     from runs_manager.prompt import confirm_runs
 
@@ -49,7 +49,7 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
 
     deleted, kept = [], []
     with db.writing() as txn:
-        live = tmux.sessions()
+        doomed = []
         for name, started in matches.items():
             entry = txn.entry(name)
             if entry is None:
@@ -58,10 +58,13 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
                 _note(f"'{printable(name)}' was made anew meanwhile; not deleted")
                 kept.append(name)
                 continue
+            doomed.append((name, entry))
+        stopped = stop(settings, doomed)
+        for name, _ in doomed:
             if not names.is_valid(name):
                 _note(f"'{printable(name)}' is not a valid run name; only its entry is deleted")
             try:
-                notes = [launch.stop_session(name, entry, live)] + runfiles.remove(settings, name, txn)
+                notes = [stopped.get(name)] + runfiles.remove(settings, name, txn)
             except OSError as e:  # e.g. files still open on NFS: the entry stays, to try again
                 _note(f"could not delete the files of '{printable(name)}' ({e.strerror}: {e.filename}); it is kept")
                 kept.append(name)
@@ -73,6 +76,21 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
         txn.remove(deleted)
     print(f"Deleted {len(deleted)} run{'s' if len(deleted) != 1 else ''}.")
     return 1 if kept else 0
+
+
+def stop(settings: Settings, runs: List[Tuple[str, Any]]) -> Dict[str, Optional[str]]:
+    """Stop the runs' sessions and programs, each through the launcher that started it
+    (runs recorded before launchers existed had tmux sessions)."""
+    from runs_manager import launchers
+
+    by_launcher: Dict[str, List[Tuple[str, Any]]] = {}
+    for name, entry in runs:
+        launcher = launchers.of(entry) or launchers.get(None)
+        by_launcher.setdefault(launcher.name, []).append((name, entry))
+    notes: Dict[str, Optional[str]] = {}
+    for launcher_name, group in by_launcher.items():
+        notes.update(launchers.get(launcher_name).stop(settings, group))
+    return notes
 
 
 def _note(text: str) -> None:

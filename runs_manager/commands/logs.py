@@ -45,8 +45,13 @@ def logs(settings: Settings, name: str, follow: bool, lines: Optional[int]) -> i
     from runs_manager.commands.lookup import find
     from runs_manager.output import printable
 
+    from runs_manager import fsutil, names
+
     entry = find(settings, name)
     path = runfiles.log_path(settings, name)
+    if not names.is_valid(name) or not fsutil.is_inside(path, settings.runs_dir):
+        # A hand-edited name ('../x') or a planted link: never read outside the runs directory.
+        raise RunsError(f"run '{printable(name)}' has no log runs can read: its name or a link leads outside {settings.runs_dir}")
     try:
         f = open(path, "rb")
     except FileNotFoundError:

@@ -1,8 +1,8 @@
 """`runs mv OLD NEW`: rename a run, or a whole group of runs, with all its files."""
 from __future__ import annotations
 
+import contextlib
 import os
-import sys
 
 from runs_manager import flags
 from runs_manager.errors import RunsError
@@ -63,7 +63,14 @@ def _moves(txn: Transaction, old: str, new: str) -> List[Tuple[str, str]]:
         moves = [(name, new + name[len(old) :]) for name in txn.names() if name.startswith(old + "/")]
         if not moves:
             raise RunsError(f"no run or group named '{printable(old)}'; see 'runs list'")
+    if txn.has(new):
+        raise RunsError(f"run '{printable(new)}' exists; choose another name")
+    member = txn.first_in_group(new)
+    if member is not None:  # never merged into another group
+        raise RunsError(f"group '{printable(new)}' exists (it holds '{printable(member)}'); choose another name")
     for before, after in moves:
+        if not names.is_valid(before):  # a hand edit: its paths could be another run's, or outside
+            raise RunsError(f"'{printable(before)}' is not a valid run name; fix it in the database file first")
         problem = names.problem(after)
         if problem:
             raise RunsError(f"'{printable(before)}' cannot become '{printable(after)}': {problem}")
@@ -112,6 +119,7 @@ def _move(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]], fi
 
     txn.intend({"op": "mv", "before_reads": True, "moves": [list(move) for move in moves], "files": [list(pair) for pair in files]})
     done: List[Tuple[str, str]] = []
+    renamed: List[Tuple[Any, str, str, Dict[str, Any]]] = []
     try:
         for source, target in files:
             os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -121,24 +129,19 @@ def _move(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]], fi
         entries = dict(txn.entries(before for before, _ in moves))
         changes: Dict[str, Any] = {}
         for before, after in moves:
-            entry = dict(entries[before])
-            if "tmux_session" in entry:
-                from runs_manager import names
-
-                entry["tmux_session"] = names.session_name(after)
-            changes[before] = (after, entry)
+            launcher = launchers.of(entries[before]) or launchers.get(None)
+            changes[before] = (after, {**entries[before], **launcher.rename(before, after, entries[before])})
+            renamed.append((launcher, before, after, changes[before][1]))
         txn.change(changes)
     except BaseException:
+        for launcher, before, after, entry in reversed(renamed):
+            with contextlib.suppress(RunsError):
+                launcher.rename(after, before, entry)
         put_back(settings, moves, done, txn)
         txn.done()
         raise
     txn.done()
-    for before, after in moves:
-        launcher = launchers.of(entries[before]) or launchers.get(None)
-        try:
-            launcher.rename(before, after, entries[before])
-        except RunsError as e:
-            print(f"runs: the tmux session of '{after}' keeps its old name: {e}", file=sys.stderr)
+    for before, _ in moves:
         runfiles.prune(settings, before, txn)
 
 

@@ -140,9 +140,10 @@ def _confirm_overwrite(name: str) -> None:
 
 
 def _delete(settings: Settings, txn: Transaction, name: str) -> None:
-    from runs_manager import launch, runfiles, tmux
+    from runs_manager import runfiles
+    from runs_manager.commands.delete import stop
 
-    notes = [launch.stop_session(name, txn.entry(name) or {}, tmux.sessions())]
+    notes = [stop(settings, [(name, txn.entry(name) or {})]).get(name)]
     notes += runfiles.remove(settings, name, txn)
     for note in filter(None, notes):
         print(f"runs: {note}", file=sys.stderr)

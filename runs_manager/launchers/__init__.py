@@ -41,11 +41,13 @@ class Launcher(Protocol):
     def signal(self, settings: Settings, name: str, entry: Entry, signum: int) -> bool:
         """Send ``signum`` to the run's program; False if it is not running."""
 
-    def stop(self, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[str]]:
-        """Stop what these runs started (deleting or undoing them); a note for each not done."""
+    def stop(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[str]]:
+        """Stop what these runs started, and their programs, before their files are deleted;
+        a note for each not done."""
 
-    def rename(self, old: str, new: str, entry: Entry) -> None:
-        """Follow a rename of the run, once it is recorded (``entry`` is the old one)."""
+    def rename(self, old: str, new: str, entry: Entry) -> Dict[str, Any]:
+        """Follow a rename of the run (``entry`` is its entry under ``old``); returns the
+        entry's fields that change. Called back with the names swapped to undo it."""
 
 
 def get(name: Optional[str]) -> Launcher:

@@ -7,6 +7,7 @@ the user closes it or deletes the run. Liveness is the supervisor's lock on the 
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 import time
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -17,7 +18,9 @@ from runs_manager.settings import Settings
 
 NAME = "tmux"
 LOCK_WAIT = 15.0
-PROGRAM_WAIT = 5.0  # seconds for a supervisor to start its program once the run is recorded  # seconds for a new session's supervisor to take its lock (it starts Python)
+# Seconds for a supervisor to start its program once the run is recorded.
+PROGRAM_WAIT = 5.0
+STOP_GRACE = 5.0  # seconds a deleted run's program has after its hang-up, then after SIGTERM  # seconds for a new session's supervisor to take its lock (it starts Python)
 
 
 class TmuxLauncher:
@@ -43,7 +46,7 @@ class TmuxLauncher:
         here = launch.host()
         return {
             name: processes.lock_holder(runfiles.log_path(settings, name)) is not None
-            if entry.get("host") in (None, here) else None
+            if entry.get("host") in (None, here) and names.is_valid(name) else None
             for name, entry in runs
         }
 
@@ -54,28 +57,50 @@ class TmuxLauncher:
         deadline = time.monotonic() + PROGRAM_WAIT
         while True:
             holder = processes.lock_holder(log)
-            if holder is None:
-                return False
-            if not processes.is_supervisor(holder):
-                return False  # not ours: whatever holds the lock is never signalled
-            group = processes.program_group(holder)
-            if group is not None:
+            if holder is None or not processes.is_supervisor(holder):
+                return False  # not running, or not ours: whatever holds the lock is never signalled
+            where, group = processes.program_group(holder)
+            if where == "running":
                 return processes.signal_group(group, signum)
-            if time.monotonic() > deadline:
+            if where == "ended" or time.monotonic() > deadline:
                 return False
             time.sleep(0.02)  # recorded a moment ago: the supervisor is starting the program
 
-    def stop(self, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[str]]:
+    def stop(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[str]]:
+        """Close the runs' sessions (a hang-up, as closing a terminal) and wait until their
+        programs have ended, SIGKILLing what is left after a grace period: their files
+        are deleted next, and no late write may land in them."""
+        groups = [group for group in (self._group(settings, name, entry) for name, entry in runs) if group]
         live = tmux.sessions() if runs else {}
-        return {name: launch.stop_session(name, entry, live) for name, entry in runs}
+        notes = {name: launch.stop_session(name, entry, live) for name, entry in runs}
+        for then in (signal.SIGTERM, signal.SIGKILL, None):
+            deadline = time.monotonic() + STOP_GRACE
+            while groups and time.monotonic() < deadline:
+                groups = [group for group in groups if processes.group_members(group)]
+                time.sleep(0.05 if groups else 0)
+            if not groups or then is None:
+                break
+            for group in groups:
+                processes.signal_group(group, then)
+        return notes
 
-    def rename(self, old: str, new: str, entry: Entry) -> None:
+    def _group(self, settings: Settings, name: str, entry: Entry) -> int:
+        """The process group of a run's program, if it runs here (0 if not)."""
+        holder = processes.lock_holder(runfiles.log_path(settings, name)) if names.is_valid(name) else None
+        if holder is None or not processes.is_supervisor(holder) or entry.get("host") not in (None, launch.host()):
+            return 0
+        where, group = processes.program_group(holder)
+        return group if where == "running" else 0
+
+    def rename(self, old: str, new: str, entry: Entry) -> Dict[str, Any]:
         session = entry.get("tmux_session")
-        if entry.get("host") not in (None, launch.host()) or not isinstance(session, str):
-            return
-        live = tmux.sessions()
-        if session in live and launch.same_session(entry, live[session]):
-            tmux.rename(live[session][0], names.session_name(new))
+        if not isinstance(session, str):
+            return {}
+        if entry.get("host") in (None, launch.host()):
+            live = tmux.sessions()
+            if session in live and launch.same_session(entry, live[session]):
+                tmux.rename(live[session][0], names.session_name(new))
+        return {"tmux_session": names.session_name(new)}
 
 
 def program_script(settings: Settings, line: str, env: launch.Environment) -> str:

@@ -92,3 +92,18 @@ def test_delete_removes_the_log(repo: Path, runs: Callable[..., Result]) -> None
     assert (repo / ".runs/logs/grp/a.log").is_file()
     assert runs("delete", "grp/a", "-y").code == 0
     assert not (repo / ".runs/logs/grp").exists()  # the emptied group directory too
+
+
+def test_never_reads_outside_the_runs_directory(repo: Path, runs: Callable[..., Result], tmp_path: Path) -> None:
+    secret = tmp_path / "secret.log"
+    secret.write_text("SECRET\n")
+    start_run(runs, "done", "true")
+    wait_status("done", "finished")
+    (repo / ".runs/logs/lnk").symlink_to(tmp_path, target_is_directory=True)
+    climb = "../" * 12 + str(tmp_path).lstrip("/") + "/secret"
+    with open(repo / ".runs/.runs.yml", "a") as f:  # hand edits: names runs itself never makes
+        f.write(f"'{climb}':\n  launcher: tmux\nlnk/secret:\n  launcher: tmux\n")
+    for name in (climb, "lnk/secret"):
+        result = runs("logs", name)
+        assert result.code == 1 and "SECRET" not in result.out, result
+        assert "has no log runs can read" in result.err

@@ -486,3 +486,33 @@ def test_crash_while_the_database_is_replaced_is_undone(
         entries_before["keep"]["description"] = "next"
     _assert_recovered(repo, tmux, files, entries_before)
     assert [p for p in os.listdir(repo / ".runs") if p.startswith(".runs.yml.tmp-")] == []
+
+
+def test_names_starting_with_a_dash_keep_their_session(repo: Path, runs: Runs, tmux: Tmux) -> None:
+    result = runs("new", *NO_FLAGS, "--", "-dash", "true")
+    assert result.code == 0, result.err
+    wait_status("-dash", "finished")
+    result = runs("mv", "--", "-dash", "-dash2")
+    assert result.code == 0 and result.err == "", result
+    assert "-dash2" in tmux.sessions() and "-dash" not in tmux.sessions()
+    assert yaml.safe_load((repo / ".runs/.runs.yml").read_text())["-dash2"]["tmux_session"] == "-dash2"
+
+
+def test_a_group_is_never_merged_into_another(repo: Path, runs: Runs) -> None:
+    finished_run(runs, "old/a")
+    finished_run(runs, "other/x")
+    before = (repo / ".runs/.runs.yml").read_bytes()
+    result = runs("mv", "old", "other")
+    assert result.code == 1 and "group 'other' exists (it holds 'other/x')" in result.err
+    assert (repo / ".runs/.runs.yml").read_bytes() == before
+
+
+def test_a_hand_edited_invalid_name_is_not_moved(repo: Path, runs: Runs) -> None:
+    finished_run(runs, "victim")
+    text = (repo / ".runs/.runs.yml").read_text()
+    with open(repo / ".runs/.runs.yml", "a") as f:
+        f.write("sub/../victim:\n  exit_code: 0\n")
+    result = runs("mv", "sub/../victim", "stolen")
+    assert result.code == 1 and "is not a valid run name" in result.err
+    assert (repo / ".runs/tensorboard/victim").is_dir() and (repo / ".runs/logs/victim.log").is_file()
+    assert (repo / ".runs/.runs.yml").read_text().startswith(text)
