@@ -165,6 +165,31 @@ class Index:
         return list(self.conn.execute("SELECT name, length FROM runs ORDER BY pos"))
 
     @_guarded
+    def ranges(self, names: Iterable[str]) -> List[Tuple[str, int, int]]:
+        """(name, offset after the header, byte length) of the runs ``names`` that exist,
+        in file order. A few are looked up, so that changing one run of 100,000 does not
+        read every row."""
+        wanted = set(names)
+        if len(wanted) > 20:
+            found, offset = [], 0
+            for name, length in self.lengths():
+                if name in wanted:
+                    found.append((name, offset, length))
+                offset += length
+            return found
+        rows = sorted(
+            row for name in wanted for row in self.conn.execute("SELECT pos, name, length FROM runs WHERE name = ?", (name,))
+        )
+        return [
+            (name, self.conn.execute("SELECT coalesce(sum(length), 0) FROM runs WHERE pos < ?", (pos,)).fetchone()[0], length)
+            for pos, name, length in rows
+        ]
+
+    @_guarded
+    def total_length(self) -> int:
+        return int(self.conn.execute("SELECT coalesce(sum(length), 0) FROM runs").fetchone()[0])
+
+    @_guarded
     def last(self) -> Optional[Tuple[str, int, Dict[str, Any]]]:
         """The last run in the file: name, byte length, entry."""
         row = self.conn.execute("SELECT name, length, entry FROM runs ORDER BY pos DESC LIMIT 1").fetchone()

@@ -160,23 +160,21 @@ class Transaction:
         state = self._ask(lambda index: index.state())
         if not self._db._exists():
             return
-        lengths = self._ask(lambda index: index.lengths())
-        present = {name for name, _ in lengths}
-        changes = {name: new for name, new in changes.items() if name in present}
-        if state.simple and state.header + sum(length for _, length in lengths) != state.size:
+        ranges = self._ask(lambda index: index.ranges(changes))
+        if state.simple and state.header + self._ask(lambda index: index.total_length()) != state.size:
             # The index's rows do not cover the file (a damaged index): never splice by them.
             self.index.close()
             self.index = self._db._replace_index(*self._db._read())
-            state, lengths = self.index.state(), self.index.lengths()
+            state, ranges = self.index.state(), self.index.ranges(changes)
+        changes = {name: changes[name] for name, _, _ in ranges}  # the runs that exist
         if not state.simple:
             self._rewrite(changes)
             return
-        plan, pos = [], state.header  # (start, stop, text in place of that range, its run's new name)
-        for name, length in lengths:
-            if name in changes:
-                new = changes[name]
-                plan.append((pos, pos + length, blobs.get(name, b""), None if new is None else new[0]))
-            pos += length
+        plan = []  # (start, stop, text in place of that range, its run's new name)
+        for name, start, length in ranges:
+            new = changes[name]
+            at = state.header + start
+            plan.append((at, at + length, blobs.get(name, b""), None if new is None else new[0]))
         new_state, lengths_now = self._splice(state, plan)
         rows = [(new[0], lengths_now[new[0]], new[1], old) for old, new in changes.items() if new is not None]
 
