@@ -207,6 +207,15 @@ class PtyRun:
         return self.proc.returncode, (self.out + rest).decode(), (self.err + err).decode()
 
 
+def error_line(result: Result) -> str:
+    """The one-line `runs: error: ...` of a command that failed with status 1, no traceback."""
+    assert result.code == 1, (result.code, result.out, result.err)
+    assert result.err.startswith("runs: error: "), result.err
+    assert result.err.count("\n") == 1 and result.err.endswith("\n"), result.err
+    assert "Traceback" not in result.err
+    return result.err
+
+
 # Runs whose command takes no appended flags, so any shell command runs as typed.
 NO_FLAGS = ("--tb-dir-flag", "None", "--save-path-flag", "None")
 

@@ -20,7 +20,7 @@ import yaml
 from runs_manager import yamlfile
 from runs_manager.database import Database
 from runs_manager.errors import RunsError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, error_line
 from tests.dbfiles import DB, SHA, many, run_text
 
 @pytest.fixture
@@ -39,12 +39,6 @@ def indexed(path: Path) -> List[Tuple[str, Dict[str, Any]]]:
         return list(index.entries())
 
 
-def one_line_error(result: Any) -> str:
-    assert result.code == 1, (result.code, result.out, result.err)
-    assert result.err.startswith("runs: error: "), result.err
-    assert result.err.count("\n") == 1 and result.err.endswith("\n"), result.err
-    assert "Traceback" not in result.err
-    return result.err
 
 
 def python(script: str, env: Optional[Dict[str, str]] = None, **kwargs: Any) -> subprocess.CompletedProcess:
@@ -364,7 +358,7 @@ def test_damaged_database_is_reported_and_untouched(repo_db: Path, runs: Any, tm
     data, expected = DAMAGED[kind]
     repo_db.write_bytes(data)
     result = runs(*command)
-    err = one_line_error(result)
+    err = error_line(result)
     assert f"{DB}" in err
     for part in expected:
         assert part in err, err
@@ -381,7 +375,7 @@ def test_duplicate_run_is_reported_even_when_appended_later(dbpath: Path, runs: 
     with open(dbpath, "a") as f:
         f.write(run_text("run3", 9))
     data = dbpath.read_bytes()
-    err = one_line_error(runs("lookup", "run3", "description"))
+    err = error_line(runs("lookup", "run3", "description"))
     assert "line 31" in err and "run3" in err
     assert dbpath.read_bytes() == data
 
@@ -389,7 +383,7 @@ def test_duplicate_run_is_reported_even_when_appended_later(dbpath: Path, runs: 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
 def test_directory_where_the_database_should_be(repo_db: Path, runs: Any, command: List[str]) -> None:
     repo_db.mkdir()
-    err = one_line_error(runs(*command))
+    err = error_line(runs(*command))
     assert DB in err and "directory" in err
     assert repo_db.is_dir() and os.listdir(repo_db) == []
 
@@ -398,7 +392,7 @@ def test_directory_where_the_database_should_be(repo_db: Path, runs: Any, comman
 def test_dangling_symlink_where_the_database_should_be(repo_db: Path, runs: Any, command: List[str]) -> None:
     target = repo_db.parent / "elsewhere" / "runs.yml"
     repo_db.symlink_to(target)
-    err = one_line_error(runs(*command))
+    err = error_line(runs(*command))
     assert DB in err and "link" in err
     assert repo_db.is_symlink() and not target.exists() and not target.parent.exists()
 
@@ -591,7 +585,7 @@ def test_runs_new_on_a_full_disk_gives_a_clear_error(repo: Path, tmpfs: Path, ru
     before = path.read_bytes()
     fill(tmpfs)
     result = runs("new", "big", "python main.py", "--description", "d" * 3 * PAGE, "--runs-dir", str(runs_dir))
-    err = one_line_error(result)
+    err = error_line(result)
     assert "No space left on device" in err
     assert path.read_bytes() == before
     assert "big" not in tmux.sessions()
@@ -688,7 +682,7 @@ def test_read_only_runs_directory(repo_db: Path, runs: Any, tmux: Any, read_only
     assert result.out == ("seed 2222\n" if index == "stale" else "seed 0002\n")
 
     result = runs("new", "fresh", "true")
-    err = one_line_error(result)
+    err = error_line(result)
     assert "Read-only file system" in err
     assert "fresh" not in tmux.sessions()
     assert {p.name: p.read_bytes() for p in repo_db.parent.iterdir() if p.is_file()} == before

@@ -9,7 +9,7 @@ from typing import Callable, Dict
 import pytest
 import yaml
 
-from tests.conftest import NO_FLAGS, Result, Tmux, wait_status
+from tests.conftest import NO_FLAGS, error_line, Result, Tmux, wait_status
 
 Runs = Callable[..., Result]
 
@@ -42,12 +42,6 @@ def segments(text: str) -> Dict[str, str]:
     return found
 
 
-def one_error_line(result: Result) -> str:
-    assert result.code == 1, (result.code, result.out, result.err)
-    assert result.err.startswith("runs: error: "), result.err
-    assert result.err.count("\n") == 1 and result.err.endswith("\n"), result.err
-    assert "Traceback" not in result.err
-    return result.err
 
 
 def three_runs(runs: Runs, middle: str) -> None:
@@ -127,14 +121,14 @@ def test_unknown_run_is_an_error_that_suggests_close_names(runs: Runs, repo: Pat
     """A typo changes nothing and the error names the run that was probably meant."""
     assert runs("new", "experiment-1", "true", *NO_FLAGS).code == 0
     before = db_path(repo).read_bytes()
-    err = one_error_line(runs("describe", "experiment-l", "text"))
+    err = error_line(runs("describe", "experiment-l", "text"))
     assert "experiment-l" in err and "'experiment-1'" in err
     assert db_path(repo).read_bytes() == before
 
 
 def test_unknown_run_without_database_is_an_error(runs: Runs, repo: Path) -> None:
     """No database at all: an error, and no database is made."""
-    err = one_error_line(runs("describe", "exp", "text"))
+    err = error_line(runs("describe", "exp", "text"))
     assert "exp" in err
     assert not db_path(repo).exists()
 

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import pytest
 import yaml
 
-from tests.conftest import NO_FLAGS, ROOT, Result, Tmux, wait_status
+from tests.conftest import NO_FLAGS, error_line, ROOT, Result, Tmux, wait_status
 
 Runs = Callable[..., Result]
 
@@ -116,12 +116,6 @@ def segments(text: str) -> Dict[str, str]:
     return found
 
 
-def one_error_line(result: Result) -> str:
-    assert result.code == 1, (result.code, result.out, result.err)
-    assert result.err.startswith("runs: error: "), result.err
-    assert result.err.count("\n") == 1 and result.err.endswith("\n"), result.err
-    assert "Traceback" not in result.err
-    return result.err
 
 
 def db_path(repo: Path) -> Path:
@@ -252,7 +246,7 @@ def test_moving_a_group_refuses_if_one_member_is_running(runs: Runs, repo: Path,
     running_run(runs, "sweep/b")
     files = run_files(repo, "sweep/a")
     before, live = snapshot(repo), sessions(tmux)
-    err = one_error_line(runs("mv", "sweep", "done"))
+    err = error_line(runs("mv", "sweep", "done"))
     assert "'sweep/b'" in err and "running" in err
     assert snapshot(repo) == before
     assert sessions(tmux) == live
@@ -311,7 +305,7 @@ def test_refused_moves_change_nothing(runs: Runs, repo: Path, tmux: Tmux, case: 
         prepare(repo)
     before, db_before, live = snapshot(repo), db_path(repo).read_bytes(), sessions(tmux)
 
-    err = one_error_line(runs("mv", old, new))
+    err = error_line(runs("mv", old, new))
     assert word in err
     assert db_path(repo).read_bytes() == db_before
     assert snapshot(repo) == before
@@ -324,7 +318,7 @@ def test_a_running_run_cannot_move(runs: Runs, repo: Path, tmux: Tmux) -> None:
     """Its program holds the old paths: refused, naming the run; it goes on running."""
     running_run(runs, "r")
     before, live = snapshot(repo), sessions(tmux)
-    err = one_error_line(runs("mv", "r", "s"))
+    err = error_line(runs("mv", "r", "s"))
     assert "'r'" in err and "running" in err
     assert snapshot(repo) == before
     assert sessions(tmux) == live
@@ -336,7 +330,7 @@ def test_a_session_of_the_new_name_is_not_taken_over(runs: Runs, repo: Path, tmu
     finished_run(runs, "a")
     tmux.new("b")
     before, live = snapshot(repo), sessions(tmux)
-    err = one_error_line(runs("mv", "a", "b"))
+    err = error_line(runs("mv", "a", "b"))
     assert "'b'" in err
     assert snapshot(repo) == before
     assert sessions(tmux) == live
@@ -375,7 +369,7 @@ def test_a_symlinked_group_directory_cannot_lead_files_out(runs: Runs, repo: Pat
     (repo / ".runs" / root / "out").symlink_to(outside, target_is_directory=True)
     result = runs("mv", "a", "out/x")
     assert sorted(os.listdir(outside)) == [], f"run files were moved out of the runs directory into {outside}"
-    one_error_line(result)
+    error_line(result)
     assert_files(files)
     assert list(load(repo)) == ["a"]
 
