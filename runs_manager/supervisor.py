@@ -1,9 +1,10 @@
 """The supervisor: runs a run's program and records how it ended. Shared by every launcher.
 
 It holds a lock on the run's log for as long as it lives (proof that the run is alive:
-see processes.py), gives the program a pseudo-terminal of its own (so it sees a terminal,
-and progress bars and colours behave as in a shell), copies everything the program writes
-there to the log and to its own terminal, and passes keys and window sizes through. When
+see processes.py), gives the program a pseudo-terminal of its own under a keeper process
+(program.py; the program sees a terminal, and progress bars and colours behave as in a
+shell), copies everything the program writes there to the log and to its own terminal,
+and passes keys and window sizes through. When
 the program ends it records ``ended`` and ``exit_code`` (as a shell reports it: 128+N for
 signal N) in the run's entry, under the database lock.
 
@@ -24,8 +25,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from runs_manager.settings import Settings
 
-POLL = 0.2  # seconds between checks whether the program has ended
-STARTING_POLL = 0.02
+POLL = 0.2  # seconds between checks of the terminal when nothing wakes the relay
+STARTING_POLL = 0.02  # seconds, growing to STARTING_POLL_MAX: `runs new` may have died
+STARTING_POLL_MAX = 1.0
 RECORD_ATTEMPTS = 30
 RECORD_RETRY = 2.0  # seconds
 HANGUP = "hang-up: the run's terminal (its tmux session or server) was closed"
@@ -57,8 +59,10 @@ def main(args: Sequence[str]) -> int:
     relay = Relay(log)  # from now on, a hang-up or a kill request is the run's end
     _load_recording()
     tensorboard = runfiles.tensorboard_dir(settings, name)
+    delay = STARTING_POLL
     while os.path.exists(os.path.join(tensorboard, runfiles.STARTING)):
-        time.sleep(STARTING_POLL)
+        time.sleep(delay)
+        delay = min(delay * 1.5, STARTING_POLL_MAX)
     if not os.path.isdir(tensorboard):
         return 0  # undone
     code = relay.run(program)
