@@ -186,10 +186,6 @@ class Index:
         ]
 
     @_guarded
-    def total_length(self) -> int:
-        return int(self.conn.execute("SELECT coalesce(sum(length), 0) FROM runs").fetchone()[0])
-
-    @_guarded
     def last(self) -> Optional[Tuple[str, int, Dict[str, Any]]]:
         """The last run in the file: name, byte length, entry."""
         row = self.conn.execute("SELECT name, length, entry FROM runs ORDER BY pos DESC LIMIT 1").fetchone()

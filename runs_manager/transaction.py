@@ -160,22 +160,27 @@ class Transaction:
         state = self._ask(lambda index: index.state())
         if not self._db._exists():
             return
-        ranges = self._ask(lambda index: index.ranges(changes))
-        if state.simple and state.header + self._ask(lambda index: index.total_length()) != state.size:
-            # The index's rows do not cover the file (a damaged index): never splice by them.
-            self.index.close()
-            self.index = self._db._replace_index(*self._db._read())
-            state, ranges = self.index.state(), self.index.ranges(changes)
-        changes = {name: changes[name] for name, _, _ in ranges}  # the runs that exist
-        if not state.simple:
-            self._rewrite(changes)
-            return
-        plan = []  # (start, stop, text in place of that range, its run's new name)
-        for name, start, length in ranges:
-            new = changes[name]
-            at = state.header + start
-            plan.append((at, at + length, blobs.get(name, b""), None if new is None else new[0]))
-        new_state, lengths_now = self._splice(state, plan)
+        for attempt in range(2):
+            ranges = self._ask(lambda index: index.ranges(changes))
+            present = {name: changes[name] for name, _, _ in ranges}  # the runs that exist
+            if not state.simple:
+                self._rewrite(present)
+                return
+            plan = []  # (start, stop, text in place of that range, its run's name, its new name)
+            for name, start, length in ranges:
+                new, at = present[name], state.header + start
+                plan.append((at, at + length, blobs.get(name, b""), name, None if new is None else new[0]))
+            try:
+                new_state, lengths_now = self._splice(state, plan)
+                break
+            except _Misplaced:
+                if attempt:
+                    raise RunsError(f"{self._db.path} changed while runs was reading it; try again") from None
+                # The index's byte ranges are off (a damaged index): rebuild it, never splice by them.
+                self.index.close()
+                self.index = self._db._replace_index(*self._db._read())
+                state = self.index.state()
+        changes = present
         rows = [(new[0], lengths_now[new[0]], new[1], old) for old, new in changes.items() if new is not None]
 
         def index_change() -> None:
@@ -185,10 +190,12 @@ class Transaction:
         self._update_index(index_change, new_state)
 
     def _splice(
-        self, state: FileState, plan: List[Tuple[int, int, bytes, Optional[str]]]
+        self, state: FileState, plan: List[Tuple[int, int, bytes, str, Optional[str]]]
     ) -> Tuple[FileState, Dict[str, int]]:
         """Write the file with each planned range replaced; returns its new state and the
         byte length each replaced run's range now has, by the run's new name."""
+        from runs_manager import yamlfile
+
         path = self._db.path
         edits: Dict[str, int] = {}
         crc_old, crc_new, last = 0, 0, b""
@@ -207,9 +214,11 @@ class Transaction:
 
             def pieces() -> Iterator[bytes]:
                 nonlocal crc_old
-                for start, stop, blob, new_name in plan:
+                for start, stop, blob, name, new_name in plan:
                     yield from copy(start)
                     old = f.read(stop - start)
+                    if (yamlfile.load_one(old) or ("",))[0] != name:
+                        raise _Misplaced  # before anything is replaced: the temporary file goes
                     crc_old = zlib.crc32(old, crc_old)
                     if new_name is not None:
                         blob = _keeping_comments(old, blob)
@@ -258,6 +267,10 @@ class Transaction:
             raise RunsError(f"cannot write {self._db.path}: {e.strerror}; it is unchanged") from None
         self.index.close()
         self.index = self._db._replace_index(*self._db._read())
+
+
+class _Misplaced(Exception):
+    """A byte range of the index does not hold the run it names."""
 
 
 def _exact_text(name: str, entry: Entry) -> bytes:
