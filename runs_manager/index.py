@@ -15,10 +15,14 @@ import os
 import sqlite3
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple, TypeVar
 
-SCHEMA = 1
+SCHEMA = 2
 
 _CREATE = """
-CREATE TABLE runs (pos INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, length INTEGER, entry TEXT NOT NULL);
+CREATE TABLE runs (
+    pos INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, length INTEGER, entry TEXT NOT NULL,
+    ended INTEGER NOT NULL  -- 1 if the entry records an exit code: `--status running` reads only the others
+);
+CREATE INDEX runs_ended ON runs (ended, pos);
 CREATE TABLE state (id INTEGER PRIMARY KEY CHECK (id = 0), json TEXT NOT NULL);
 """
 
@@ -148,17 +152,15 @@ class Index:
         only runs that have (or have not) recorded an exit code."""
         wanted = None if names is None else set(names)
         where: List[str] = []
-        params: List[str] = []
+        params: List[Any] = []
         if wanted is not None and len(wanted) <= 500:  # a few: look them up, do not scan every run
             where.append(f"name IN ({','.join('?' * len(wanted))})")
             params.extend(wanted)
-        if has_outcome is not None and _json_functions():
-            where.append(("" if has_outcome else "NOT ") + "ifnull(json_type(entry, '$.exit_code') = 'integer', 0)")
+        if has_outcome is not None:
+            where.append("ended = ?")
+            params.append(int(has_outcome))
         sql = "SELECT name, entry FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY pos"
-        rows = [(name, json.loads(entry)) for name, entry in self.conn.execute(sql, params) if wanted is None or name in wanted]
-        if has_outcome is not None and not _json_functions():
-            rows = [(name, entry) for name, entry in rows if _is_outcome(entry.get("exit_code")) == has_outcome]
-        return rows
+        return [(name, json.loads(entry)) for name, entry in self.conn.execute(sql, params) if wanted is None or name in wanted]
 
     @_guarded
     def lengths(self) -> List[Tuple[str, int]]:
@@ -195,8 +197,8 @@ class Index:
 
     def insert(self, runs: Iterable[Tuple[str, Dict[str, Any], Optional[int]]]) -> None:
         self.conn.executemany(
-            "INSERT INTO runs (name, entry, length) VALUES (?, ?, ?)",
-            ((name, to_json(entry), length) for name, entry, length in runs),
+            "INSERT INTO runs (name, entry, length, ended) VALUES (?, ?, ?, ?)",
+            ((name, to_json(entry), length, _has_outcome(entry)) for name, entry, length in runs),
         )
 
     def grow_last(self, extra: int) -> bool:
@@ -212,8 +214,8 @@ class Index:
             "UPDATE runs SET name = ? WHERE name = ?", ((f"\0renaming {i}", old) for i, (_, _, _, old) in enumerate(rows))
         )
         self.conn.executemany(
-            "UPDATE runs SET name = ?, length = ?, entry = ? WHERE name = ?",
-            ((name, length, to_json(entry), f"\0renaming {i}") for i, (name, length, entry, _) in enumerate(rows)),
+            "UPDATE runs SET name = ?, length = ?, entry = ?, ended = ? WHERE name = ?",
+            ((name, length, to_json(entry), _has_outcome(entry), f"\0renaming {i}") for i, (name, length, entry, _) in enumerate(rows)),
         )
 
     def delete(self, names: Iterable[str]) -> None:
@@ -229,17 +231,10 @@ class Index:
         self.conn.execute("COMMIT")
 
 
-@functools.lru_cache(maxsize=None)
-def _json_functions() -> bool:
-    try:
-        sqlite3.connect(":memory:").execute("SELECT json_type('1')").fetchone()
-    except sqlite3.Error:  # an SQLite built without JSON: the caller filters in Python
-        return False
-    return True
-
-
-def _is_outcome(code: Any) -> bool:
-    return isinstance(code, int) and not isinstance(code, bool)
+def _has_outcome(entry: Dict[str, Any]) -> int:
+    """1 if the entry records an exit code (an integer, as status.py reads it)."""
+    code = entry.get("exit_code")
+    return int(isinstance(code, int) and not isinstance(code, bool))
 
 
 def _uri_path(path: str) -> str:

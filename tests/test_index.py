@@ -19,7 +19,7 @@ import yaml
 
 from runs_manager import fsutil
 from runs_manager.database import Database
-from runs_manager.index import Index
+from runs_manager.index import SCHEMA, Index
 from tests.conftest import ROOT
 from tests.dbfiles import many, run_text
 
@@ -283,13 +283,13 @@ def damage(path: Path, how: str) -> None:
         if how == "other-schema":
             conn.executescript("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes VALUES (1, 'x');")
         elif how == "other-schema-same-version":
-            conn.executescript("CREATE TABLE runs (name TEXT); INSERT INTO runs VALUES ('ghost'); PRAGMA user_version=1;")
+            conn.executescript(f"CREATE TABLE runs (name TEXT); INSERT INTO runs VALUES ('ghost'); PRAGMA user_version={SCHEMA};")
         else:
             conn.executescript(
                 "CREATE TABLE runs (pos INTEGER PRIMARY KEY, name TEXT, length INTEGER, entry TEXT);"
                 "CREATE TABLE state (id INTEGER PRIMARY KEY, json TEXT);"
                 "INSERT INTO runs VALUES (1, 'ghost', 10, '{}'); INSERT INTO state VALUES (0, '{}');"
-                "PRAGMA user_version=1;"
+                f"PRAGMA user_version={SCHEMA};"
             )
         conn.commit()
         conn.close()
