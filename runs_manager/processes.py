@@ -54,7 +54,7 @@ def is_supervisor(pid: int) -> bool:
 
 def program_group(supervisor: int) -> Tuple[str, int]:
     """Where the program of ``supervisor`` is: ("running", its process group), "starting"
-    (no keeper yet) or "ended". The keeper (program.py) is the supervisor's child that leads
+    (no program group yet) or "ended" (the keeper has exited). The keeper (program.py) is the supervisor's child that leads
     a session of its own; the program's group is the other group in that session. A child
     cannot be a reused pid, and neither can its session's members."""
     keeper = None
@@ -71,7 +71,9 @@ def program_group(supervisor: int) -> Tuple[str, int]:
         fields = _stat(pid)
         if fields and len(fields) > 3 and fields[3] == str(keeper[0]) and fields[2] != str(keeper[0]) and fields[0] != "Z":
             return "running", int(fields[2])
-    return "ended", 0
+    # A live keeper without the program's group: the program is not in it yet (the keeper
+    # leaves only once the group is empty).
+    return "starting", 0
 
 
 def group_members(group: int) -> List[int]:

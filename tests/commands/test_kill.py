@@ -170,3 +170,13 @@ def test_a_process_that_is_not_the_runs_is_never_signalled(repo: Path, runs: Cal
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_kill_right_after_new_finds_the_program(runs: Callable[..., Result]) -> None:
+    """However soon after `runs new`, while the supervisor is still starting the program,
+    kill waits for the program's group rather than calling the run not running."""
+    for i in range(6):
+        start_run(runs, f"quick{i}", "sleep 600")
+        result = runs("kill", f"quick{i}", "-y", "--grace", "2")
+        assert result.code == 0, result.err
+        assert status_of(f"quick{i}") == "killed"
