@@ -232,9 +232,10 @@ class Index:
 
 
 def _has_outcome(entry: Dict[str, Any]) -> int:
-    """1 if the entry records an exit code (an integer, as status.py reads it)."""
-    code = entry.get("exit_code")
-    return int(isinstance(code, int) and not isinstance(code, bool))
+    """1 if the entry records an outcome, by status.py's rule."""
+    from runs_manager.status import outcome
+
+    return int(outcome(entry) is not None)
 
 
 def _uri_path(path: str) -> str:

@@ -12,7 +12,7 @@ from runs_manager.index import Index
 from runs_manager.settings import Settings
 
 
-SESSION_EXIT_WAIT = 1.0  # seconds; the launch script checks every 0.1 s
+SESSION_EXIT_WAIT = 1.0  # seconds; the supervisor checks at least every 0.1 s
 
 
 def database(settings: Settings) -> Database:
@@ -70,7 +70,7 @@ def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
     runfiles.remove(settings, name, index)
     if isinstance(session, str) and session in live and not known:
         # A session the journal has no identity for: never killed on a guess. If it is the
-        # run's, its script finds the TensorBoard directory gone and ends it in a moment.
+        # run's, its supervisor finds the TensorBoard directory gone and ends it in a moment.
         deadline = time.monotonic() + SESSION_EXIT_WAIT
         while session in tmux.sessions() and time.monotonic() < deadline:
             time.sleep(0.05)

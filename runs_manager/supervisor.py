@@ -27,7 +27,7 @@ from runs_manager.settings import Settings
 
 POLL = 0.2  # seconds between checks of the terminal when nothing wakes the relay
 STARTING_POLL = 0.02  # seconds, growing to STARTING_POLL_MAX: `runs new` may have died
-STARTING_POLL_MAX = 1.0
+STARTING_POLL_MAX = 0.1  # an undone run's supervisor must end within runs.SESSION_EXIT_WAIT
 RECORD_ATTEMPTS = 30
 RECORD_RETRY = 2.0  # seconds
 HANGUP = "hang-up: the run's terminal (its tmux session or server) was closed"

@@ -17,10 +17,9 @@ from runs_manager.launchers import Entry, Start
 from runs_manager.settings import Settings
 
 NAME = "tmux"
-LOCK_WAIT = 15.0
-# Seconds for a supervisor to start its program once the run is recorded.
-PROGRAM_WAIT = 5.0
-STOP_GRACE = 5.0  # seconds a deleted run's program has after its hang-up, then after SIGTERM  # seconds for a new session's supervisor to take its lock (it starts Python)
+LOCK_WAIT = 15.0  # seconds for a new session's supervisor to take its lock (it starts Python)
+PROGRAM_WAIT = 5.0  # seconds for a supervisor to start its program once the run is recorded
+STOP_GRACE = 5.0  # seconds a deleted run's program has after its hang-up, then after SIGTERM
 
 
 class TmuxLauncher:
@@ -51,26 +50,14 @@ class TmuxLauncher:
         }
 
     def signal(self, settings: Settings, name: str, entry: Entry, signum: int) -> bool:
-        if entry.get("host") not in (None, launch.host()):
-            return False
-        log = runfiles.log_path(settings, name)
-        deadline = time.monotonic() + PROGRAM_WAIT
-        while True:
-            holder = processes.lock_holder(log)
-            if holder is None or not processes.is_supervisor(holder):
-                return False  # not running, or not ours: whatever holds the lock is never signalled
-            where, group = processes.program_group(holder)
-            if where == "running":
-                return processes.signal_group(group, signum)
-            if where == "ended" or time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)  # recorded a moment ago: the supervisor is starting the program
+        group = _program_group(settings, name, entry, wait=PROGRAM_WAIT)
+        return bool(group) and processes.signal_group(group, signum)
 
     def stop(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[str]]:
         """Close the runs' sessions (a hang-up, as closing a terminal) and wait until their
         programs have ended, SIGKILLing what is left after a grace period: their files
         are deleted next, and no late write may land in them."""
-        groups = [group for group in (self._group(settings, name, entry) for name, entry in runs) if group]
+        groups = [group for group in (_program_group(settings, name, entry, wait=0) for name, entry in runs) if group]
         live = tmux.sessions() if runs else {}
         notes = {name: launch.stop_session(name, entry, live) for name, entry in runs}
         for then in (signal.SIGTERM, signal.SIGKILL, None):
@@ -84,14 +71,6 @@ class TmuxLauncher:
                 processes.signal_group(group, then)
         return notes
 
-    def _group(self, settings: Settings, name: str, entry: Entry) -> int:
-        """The process group of a run's program, if it runs here (0 if not)."""
-        holder = processes.lock_holder(runfiles.log_path(settings, name)) if names.is_valid(name) else None
-        if holder is None or not processes.is_supervisor(holder) or entry.get("host") not in (None, launch.host()):
-            return 0
-        where, group = processes.program_group(holder)
-        return group if where == "running" else 0
-
     def rename(self, old: str, new: str, entry: Entry) -> Dict[str, Any]:
         session = entry.get("tmux_session")
         if not isinstance(session, str):
@@ -101,6 +80,26 @@ class TmuxLauncher:
             if session in live and launch.same_session(entry, live[session]):
                 tmux.rename(live[session][0], names.session_name(new))
         return {"tmux_session": names.session_name(new)}
+
+
+def _program_group(settings: Settings, name: str, entry: Entry, wait: float) -> int:
+    """The process group of a run's program running here, 0 if there is none. Only the
+    group of runs' own supervisor holding the run's log lock is ever named; a program still
+    being started is waited for up to ``wait`` seconds."""
+    if not names.is_valid(name) or entry.get("host") not in (None, launch.host()):
+        return 0
+    log = runfiles.log_path(settings, name)
+    deadline = time.monotonic() + wait
+    while True:
+        holder = processes.lock_holder(log)
+        if holder is None or not processes.is_supervisor(holder):
+            return 0  # not running, or not ours: whatever holds the lock is never signalled
+        where, group = processes.program_group(holder)
+        if where == "running":
+            return group
+        if where == "ended" or time.monotonic() > deadline:
+            return 0
+        time.sleep(0.02)  # recorded a moment ago: the supervisor is starting the program
 
 
 def program_script(settings: Settings, line: str, env: launch.Environment) -> str:
@@ -128,5 +127,3 @@ def _session_alive(fields: Dict[str, Any]) -> bool:
     live = tmux.sessions()
     session = fields["tmux_session"]
     return session in live and launch.same_session(fields, live[session])
-
-
