@@ -4,11 +4,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import AbstractSet, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from runs_manager import names
+from runs_manager import names, runfiles
 from runs_manager.errors import RunsError
-from runs_manager.runfiles import checkpoint_path, tensorboard_dir
 from runs_manager.settings import Settings
 from runs_manager.tmux import Identity
 
@@ -35,17 +34,41 @@ def activate_script(settings: Settings) -> Optional[str]:
     return os.path.join(os.path.expanduser(settings.virtualenv_path), "bin", "activate")
 
 
-def program_flags(settings: Settings, name: str) -> List[Tuple[str, str]]:
-    """The flags passed to the program after its command: paths of its own, and extra flags."""
+def program_line(settings: Settings, name: str, command: str) -> str:
+    """The shell line that runs the program: the command with its placeholders filled,
+    then the flags it did not place itself."""
+    from runs_manager import placeholders
+
+    used = placeholders.check(command, placeholders.RESERVED)
+    values = runfiles.paths(settings, name)
+    return command_line(placeholders.substitute(command, values), program_flags(settings, name, used))
+
+
+def program_flags(settings: Settings, name: str, placed: AbstractSet[str] = frozenset()) -> List[Tuple[str, str]]:
+    """The flags passed to the program after its command: paths of its own (unless the
+    command placed them with placeholders), and extra flags."""
     flags = []
-    if settings.tb_dir_flag:
-        flags.append((settings.tb_dir_flag, tensorboard_dir(settings, name)))
-    if settings.save_path_flag:
-        flags.append((settings.save_path_flag, checkpoint_path(settings, name)))
-    runs_dir = settings.runs_dir.rstrip(os.sep) or os.sep
+    if settings.tb_dir_flag and "tb_dir" not in placed:
+        flags.append((settings.tb_dir_flag, runfiles.tensorboard_dir(settings, name)))
+    if settings.save_path_flag and "save_path" not in placed:
+        flags.append((settings.save_path_flag, runfiles.checkpoint_path(settings, name)))
     for flag, value in settings.extra_flags:
-        flags.append((flag, value.replace("<runs-dir>", runs_dir).replace("<run-name>", name)))
+        flags.append((flag, _extra_value(settings, name, value)))
     return flags
+
+
+def _extra_value(settings: Settings, name: str, template: str) -> str:
+    """An extra flag's value: placeholders filled, and the original tool's spellings."""
+    from runs_manager import placeholders
+
+    runs_dir = settings.runs_dir.rstrip(os.sep) or os.sep
+    values = runfiles.paths(settings, name)
+    placeholders.check(template, placeholders.RESERVED, "extra-flags")
+    return "".join(
+        values[piece.name] if isinstance(piece, placeholders.Placeholder)
+        else piece.replace("<runs-dir>", runs_dir).replace("<run-name>", name)
+        for piece in placeholders.parse(template, "extra-flags")
+    )
 
 
 # Words a shell runs itself (or that start a compound command): `exec` cannot run them.
@@ -55,6 +78,29 @@ _SHELL_OWN = frozenset(
     "local read readonly return set shift times trap type ulimit umask unalias unset wait".split()
 )
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_OPERATORS = "();<>|&\n"
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})
+_CLOSERS = frozenset({"fi", "done", "esac", "}"})  # words after which nothing may follow
+
+
+def _tokens(line: str) -> Iterator[Tuple[str, int]]:
+    """The line's shell tokens (words unquoted, operators as they are) and where each ends,
+    from the standard library's shell lexer; ValueError if a quote is left open."""
+    import io
+
+    stream = io.StringIO(line)
+    lexer = shlex.shlex(stream, posix=True, punctuation_chars=_OPERATORS)
+    lexer.whitespace = " \t"  # a line break outside quotes ends a command, like ';'
+    lexer.whitespace_split = True
+    while True:
+        token = lexer.get_token()
+        if token is None:
+            return
+        yield token, stream.tell()
+
+
+def _is_operator(token: str) -> bool:
+    return bool(token) and all(c in _OPERATORS for c in token)
 
 
 def exec_form(line: str) -> str:
@@ -62,22 +108,13 @@ def exec_form(line: str) -> str:
     the shell becomes the program: signals reach the program itself, and its exit status
     is the program's own. Anything else (``&&``, ``;``, ``|``, redirections, substitutions,
     shell builtins, several lines) is left as it is."""
-    import io
-
-    stream = io.StringIO(line)
-    lexer = shlex.shlex(stream, posix=True, punctuation_chars="();<>|&\n")
-    lexer.whitespace = " \t"  # a line break outside quotes ends a command, like ';'
-    lexer.whitespace_split = True
     command, at = None, 0
     try:
-        while True:
-            token = lexer.get_token()
-            if token is None:
-                break
-            if token and all(c in "();<>|&\n" for c in token):
+        for token, end in _tokens(line):
+            if _is_operator(token):
                 return line
             if command is None and _ASSIGNMENT.match(token):
-                at = stream.tell()  # after the assignment and the blank that ends it
+                at = end  # after the assignment and the blank that ends it
             elif command is None:
                 command = token
     except ValueError:  # unbalanced quotes: the shell will say so
@@ -87,8 +124,49 @@ def exec_form(line: str) -> str:
     return line[:at] + "exec " + line[at:]
 
 
+def flags_note(command: str, flags: Sequence[str]) -> Optional[str]:
+    """When ``command`` is compound, which part of it the appended ``flags`` reach."""
+    try:
+        tokens = [token for token, _ in _tokens(command)]
+    except ValueError:
+        return None
+    if not tokens:
+        return None
+    appended = f"the appended {', '.join(dict.fromkeys(flags))}"
+    segments: List[List[str]] = [[]]
+    redirected = False
+    target = False  # the word after a redirection is its file, not the program's
+    for token in tokens:
+        if _is_operator(token) and not token.startswith((">", "<")):
+            segments.append([])
+        elif _is_operator(token):
+            redirected = target = True
+            if segments[-1] and segments[-1][-1].isdigit():
+                segments[-1].pop()  # the file descriptor of `2>`
+        elif target:
+            target = False
+        else:
+            segments[-1].append(token)
+    words = segments[-1]
+    heredoc = any(_is_operator(token) and "<<" in token for token in tokens)
+    if not words or words[0] in _CLOSERS or heredoc:
+        last = "a here-document" if heredoc else f"'{tokens[-1].strip() or 'a line break'}'"
+        return f"{appended} do not reach the program: after {last} the shell rejects them or runs them as a command of their own; {_PLACE}"
+    if len(segments) > 1:
+        return f"{appended} go to '{shlex.join(words)}' only, the last command of COMMAND; {_PLACE}"
+    program = [word for word in words if not _ASSIGNMENT.match(word)]
+    if program and os.path.basename(program[0]) in _SHELLS and any(w.startswith("-") and "c" in w[1:] for w in program[1:]):
+        return f"{appended} go to {program[0]} as $0, $1, ..., not to the command of its -c; {_PLACE}"
+    if redirected:
+        return f"{appended} go to '{shlex.join(program or words)}', past its redirections: that works, and placeholders ({{tb_dir}}, {{save_path}}) can place them elsewhere"
+    return None
+
+
+_PLACE = "to give them to another part, write them there with placeholders ({tb_dir}, {save_path}), or read $RUNS_TB_DIR and $RUNS_SAVE_PATH in the program"
+
+
 def command_line(command: str, flags: Iterable[Tuple[str, str]]) -> str:
-    """The command as typed, then each flag and value as a shell word of its own."""
+    """The command, then each flag and value as a shell word of its own."""
     return command + "".join(f" {shlex.quote(flag)} {shlex.quote(value)}" for flag, value in flags)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from typing import Callable, List, Optional, Protocol, Tuple
+from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from runs_manager import fsutil, names
 from runs_manager.settings import Settings
@@ -33,6 +33,26 @@ def tensorboard_dir(settings: Settings, name: str) -> str:
 
 def checkpoint_path(settings: Settings, name: str) -> str:
     return os.path.join(settings.checkpoints_root, name)
+
+
+def paths(settings: Settings, name: str) -> Dict[str, str]:
+    """What a run's placeholders stand for: absolute, so a command that changes directory
+    (``cd src && python train.py --logdir {tb_dir}``) still writes into the runs directory."""
+    runs_dir = os.path.abspath(settings.runs_dir)
+    return {
+        "name": name,
+        "tb_dir": os.path.abspath(tensorboard_dir(settings, name)) + os.sep,
+        "save_path": os.path.abspath(checkpoint_path(settings, name)),
+        "runs_dir": runs_dir,
+    }
+
+
+ENVIRONMENT = {"name": "RUNS_NAME", "tb_dir": "RUNS_TB_DIR", "save_path": "RUNS_SAVE_PATH", "runs_dir": "RUNS_DIR"}
+
+
+def environment(settings: Settings, name: str) -> Dict[str, str]:
+    """The variables every run's program gets, whatever the launcher and the command."""
+    return {ENVIRONMENT[key]: value for key, value in paths(settings, name).items()}
 
 
 def log_path(settings: Settings, name: str) -> str:

@@ -65,6 +65,7 @@ def main(args: Sequence[str]) -> int:
         delay = min(delay * 1.5, STARTING_POLL_MAX)
     if not os.path.isdir(tensorboard):
         return 0  # undone
+    os.environ.update(runfiles.environment(settings, name))  # here, so that every launcher's runs get them
     code = relay.run(program)
     ended = _now()
     relay.flush()

@@ -313,3 +313,31 @@ def test_the_shell_left_in_the_session_has_a_shells_signals(repo: Path, runs: Ca
     assert wait_for(lambda: "python" not in open(f"/proc/{pane[0]}/cmdline").read())  # the shell now
     ignored = int(next(line for line in open(f"/proc/{pane[0]}/status") if line.startswith("SigIgn")).split()[1], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1)) and not ignored & (1 << (signal.SIGXFSZ - 1))
+
+
+def test_the_supervisor_gives_every_program_the_runs_environment(repo: Path, runs: Callable[..., Result]) -> None:
+    """Set by the supervisor, not the launcher: a supervisor started without tmux (as a
+    batch job starts it) gives the same variables, replacing any the caller had."""
+    start_run(runs, "first", "true")
+    wait_status("first", "finished")
+    started = "2026-01-01T00:00:00+00:00"
+    with open(repo / ".runs/.runs.yml", "a") as f:
+        f.write(f"env:\n  command: x\n  datetime: '{started}'\n  host: {_host()}\n  launcher: tmux\n")
+    (repo / ".runs/logs/env.log").touch()
+    (repo / ".runs/tensorboard/env").mkdir()
+    from runs_manager import supervisor
+    from runs_manager.settings import Settings
+
+    out = repo / "env.out"
+    program = ["/bin/sh", "-c", f'env | grep ^RUNS_ | sort > {_q(str(out))}']
+    argv = supervisor.argv(Settings(runs_dir=".runs/"), "env", started, program, keep_open=False)
+    caller = dict(os.environ, PYTHONPATH=str(ROOT), RUNS_NAME="stale", RUNS_TB_DIR="/stale")
+    subprocess.run(argv, env=caller, stdin=subprocess.DEVNULL, timeout=60, check=True)
+    runs_dir = repo / ".runs"
+    assert out.read_text().splitlines() == [
+        f"RUNS_DIR={runs_dir}",
+        "RUNS_NAME=env",
+        f"RUNS_SAVE_PATH={runs_dir}/checkpoints/env",
+        f"RUNS_TB_DIR={runs_dir}/tensorboard/env/",
+    ]
+    assert entry(repo, "env")["exit_code"] == 0

@@ -28,7 +28,9 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         NAME, help=HELP,
         description="Record a run (command, commit, time, host, description) and start it in a tmux session. "
-        "The program gets --tb-dir <runs-dir>/tensorboard/NAME/ and --save-path <runs-dir>/checkpoints/NAME; "
+        "The program gets --tb-dir <runs-dir>/tensorboard/NAME/ and --save-path <runs-dir>/checkpoints/NAME "
+        "(or where COMMAND puts {tb_dir} and {save_path}; {name} and {runs_dir} too, {{ and }} are literal braces) "
+        "and the environment variables RUNS_NAME, RUNS_TB_DIR, RUNS_SAVE_PATH and RUNS_DIR; "
         "its terminal output goes to <runs-dir>/logs/NAME.log, and its end is recorded.",
     )
     parser.add_argument("name", metavar="NAME", help="unique name; '/' groups runs, as in sweep/lr-0.1")
@@ -69,6 +71,7 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
     if activate and not os.path.isfile(activate):
         raise RunsError(f"virtualenv-path: {activate} does not exist")
     _require_storable(name, command, description)
+    launch.program_line(settings, name, command)  # a wrong placeholder fails here, before anything is written
     db = runs.database(settings)
     existed = overwrite and _exists(db, name)
     if existed and not yes:
@@ -88,7 +91,18 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
             if final != name:
                 print(f"The name '{name}' is taken; this run is named '{final}'.")
             _print_started(final, commit, entry["tmux_session"])
+    _note_flags(settings, final, command)
     return 0
+
+
+def _note_flags(settings: Settings, name: str, command: str) -> None:
+    """Say, once, where the appended flags went when the command is compound."""
+    from runs_manager import launch, placeholders
+
+    flags = [flag for flag, _ in launch.program_flags(settings, name, placeholders.used(command))]
+    note = launch.flags_note(command, flags) if flags else None
+    if note:
+        print(f"runs: note: {note}", file=sys.stderr)
 
 
 def _print_started(name: str, commit: str, session: str) -> None:
@@ -201,7 +215,7 @@ def _start(
     from runs_manager.launchers import Start
 
     tb = runfiles.tensorboard_dir(settings, name)
-    line = launch.command_line(command, launch.program_flags(settings, name))
+    line = launch.program_line(settings, name, command)
     session = names.session_name(name)
     intent: Dict[str, Any] = {"op": "new", "name": name, "session": session, "host": launch.host()}
     entry: Dict[str, Any] = {

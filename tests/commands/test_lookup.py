@@ -37,6 +37,10 @@ def test_each_key_prints_its_value(runs, db, head):
 
 @pytest.mark.usefixtures("exp")
 def test_without_key_prints_the_whole_entry_as_yaml(runs, db):
+    from tests.conftest import wait_for
+
+    # Compared once they have ended: an outcome recorded between the two reads differs.
+    assert wait_for(lambda: all("exit_code" in entry for entry in db().values()))
     for name in ("exp", "exp1", "sweep/lr-0.1"):
         result = runs("lookup", name)
         assert result.code == 0

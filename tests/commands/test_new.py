@@ -296,3 +296,108 @@ def test_run_does_not_see_variables_this_shell_lacks(runs, repo, tmux, monkeypat
     assert runs("new", "fresh", writes(out, "[${RUNS_STALE_VAR-unset}]")).code == 0
     wait_for(lambda: out.exists() and out.read_text())
     assert out.read_text() == "[unset]\n"
+
+
+# Placeholders and the RUNS_* environment (issue 13): what the program really gets.
+DUMP = """import json, os, sys
+out = {"argv": sys.argv[1:], "env": {k: v for k, v in os.environ.items() if k.startswith("RUNS_")}}
+open(os.environ["RUNS_NAME"] + ".json", "w").write(json.dumps(out))
+"""
+
+
+@pytest.fixture
+def dump(repo):
+    """A program that writes its argv and RUNS_* environment to NAME.json in the project."""
+    (repo / "dump.py").write_text(DUMP)
+    (repo / ".gitignore").write_text("*.json\n*.txt\n")
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "dump", cwd=repo)
+
+    def result(name: str):
+        import json
+
+        path = repo / f"{name}.json"
+        wait_for(lambda: path.exists() and path.read_text())
+        return json.loads(path.read_text())
+
+    return result
+
+
+@pytest.fixture
+def odd_runs_dir(tmp_path):
+    return tmp_path / "my runs 'dir' \"q\" $HOME"
+
+
+def test_placeholders_in_a_compound_command_give_exact_paths(runs, dump, odd_runs_dir):
+    command = 'python3 dump.py --logdir={tb_dir} "{save_path}" \'{name}\' > out.txt 2>&1 && echo done | tee log.txt'
+    result = runs("new", "p", command, "--runs-dir", str(odd_runs_dir))
+    assert result.code == 0, result.err
+    assert "note" not in result.err  # the placeholders placed every flag
+    got = dump("p")
+    assert got["argv"] == [f"--logdir={odd_runs_dir}/tensorboard/p/", f"{odd_runs_dir}/checkpoints/p", "p"]
+    import yaml
+
+    entry = yaml.safe_load((odd_runs_dir / ".runs.yml").read_text())["p"]
+    assert entry["command"] == command  # as typed: reproduce round-trips
+    assert "{tb_dir}" not in entry["launched"] and "--tb-dir" not in entry["launched"]
+
+
+def test_placeholder_in_a_nested_shell_script(runs, dump, odd_runs_dir):
+    command = "bash -c 'python3 dump.py {tb_dir} \"--name={name}\"'"
+    assert runs("new", "n", command, "--runs-dir", str(odd_runs_dir), "--save-path-flag", "None").code == 0
+    assert dump("n")["argv"] == [f"{odd_runs_dir}/tensorboard/n/", "--name=n"]
+
+
+def test_environment_and_the_compound_note(runs, dump, repo):
+    result = runs("new", "e", "python3 dump.py > out.txt 2>&1 && echo done")
+    assert result.code == 0
+    notes = [line for line in result.err.splitlines() if line.startswith("runs: note:")]
+    assert len(notes) == 1 and "go to 'echo done' only" in notes[0] and "{tb_dir}" in notes[0]
+    got = dump("e")
+    assert got["argv"] == []  # the shell gave the flags to echo, as the note says
+    runs_dir = str(repo / ".runs")
+    assert got["env"] == {
+        "RUNS_NAME": "e",
+        "RUNS_TB_DIR": f"{runs_dir}/tensorboard/e/",
+        "RUNS_SAVE_PATH": f"{runs_dir}/checkpoints/e",
+        "RUNS_DIR": runs_dir,
+    }
+
+
+def test_bash_c_gets_the_note_and_the_environment(runs, dump, repo):
+    result = runs("new", "b", "bash -c 'python3 dump.py'")
+    assert "go to bash as $0, $1" in result.err
+    assert dump("b")["env"]["RUNS_TB_DIR"] == f"{repo}/.runs/tensorboard/b/"
+
+
+def test_extra_flags_take_placeholders_and_old_spellings(runs, dump, runsrc, repo):
+    runsrc({"extra-flags": [["log", "{runs_dir}/logs x/{name}.log"], ["old", "<runs-dir>/<run-name>"]], "save-path-flag": None})
+    git("add", ".runsrc", cwd=repo)
+    git("commit", "-qm", "rc", cwd=repo)
+    assert runs("new", "x", "python3 dump.py --tb {tb_dir}").code == 0
+    assert dump("x")["argv"] == ["--tb", f"{repo}/.runs/tensorboard/x/", "--log", f"{repo}/.runs/logs x/x.log", "--old", ".runs/x"]
+
+
+@pytest.mark.parametrize(
+    "command,message",
+    [
+        ("python3 t.py --x {unknown}", "unknown placeholder {unknown} in the command; known placeholders: {name}, {tb_dir}"),
+        ("python3 t.py --x {tb_dir", "'{' at column 18 of the command starts no placeholder"),
+        ("echo `echo {name}`", "inside backquotes"),
+    ],
+)
+def test_bad_placeholders_write_nothing(runs, repo, tmux, command, message):
+    from tests.conftest import error_line
+
+    assert message in error_line(runs("new", "bad", command))
+    assert not (repo / ".runs").exists() and tmux.sessions() == []
+
+
+def test_bad_placeholder_in_extra_flags_writes_nothing(runs, repo, runsrc):
+    from tests.conftest import error_line
+
+    runsrc({"extra-flags": [["log", "{nme}.log"]]})
+    git("add", ".runsrc", cwd=repo)
+    git("commit", "-qm", "rc", cwd=repo)
+    assert "unknown placeholder {nme} in extra-flags" in error_line(runs("new", "bad", "python3 t.py"))
+    assert not (repo / ".runs").exists()

@@ -30,6 +30,7 @@ TRICKY = [
     ("tab\there", "tab\tthere\r\n"),
     ("ünïcödé ✓ 日本", "emoji 🎉"),
     ("-dash-first", "-x"),
+    ("python t.py --logdir={tb_dir} \"{save_path}\" {name} | awk '{{print}}' ${HOME}", "placeholders as typed {x}"),
     ("echo NEL\x85 LS\u2028 BOM\ufeff DEL\x7f", "nel\x85 ls\u2028 esc\x1b[0m bell\x07"),
 ]
 
