@@ -223,7 +223,7 @@ def test_writer_waits_for_the_posix_lock_then_completes(repo: Path, runs: Callab
     try:
         proc = Proc("new", "blocked", "sleep 600; true")
         assert not wait_for(lambda: not proc.running(), timeout=2.0), f"runs did not wait for the lock: {proc.err}"
-        assert WAITING in proc.err  # and it says why it waits
+        assert wait_for(lambda: WAITING in proc.err, timeout=10.0), proc.err  # and it says why it waits
         assert "blocked" not in load_db(repo)
         assert "blocked" not in tmux_sessions()
     finally:

@@ -204,6 +204,9 @@ CURATED_COMMANDS = [
     "--flag", "-", "-c 'x'", "a\tb", " leading", "trailing ", "a\u2028b", "a\x85b", "a\r\nb", "#comment", "!!",
     "~", "*", "${HOME}", "\\", "a;b&&c||d|e>f<g", "\x1b[31mred", "}; touch pwned; {", "exit 1",
     "%s %n", "{a,b}", "é中😀", "x" * 20000, "'" * 300, "$'\\x41'", "a\x7fb",
+    # Braces are placeholder syntax: a literal one is doubled; a stray one is refused.
+    "}}; touch pwned; {{", "{{a,b}}", "echo {tb_dir} '{name}' \"{save_path}\" x{runs_dir}", "`echo {name}`",
+    "{nope}", "${HOME:-{name}}",
 ]
 COMMANDS = st.one_of(_hostile(25), st.text(_ANY, min_size=1, max_size=25), st.sampled_from(CURATED_COMMANDS))
 DESCRIPTIONS = st.one_of(
@@ -398,11 +401,23 @@ def _curated_name(arena: Arena, name: str) -> None:
     arena.check()
 
 
+def _bad_braces(command: str) -> bool:
+    from runs_manager import placeholders
+    from runs_manager.errors import RunsError
+
+    try:
+        placeholders.check(command, placeholders.RESERVED)
+        placeholders.substitute(command, dict.fromkeys(placeholders.RESERVED, "v"))
+    except RunsError:
+        return True
+    return False
+
+
 def test_shell_metacharacter_commands_are_stored_exactly(arena: Arena) -> None:
     for i, command in enumerate(CURATED_COMMANDS):
         description = CURATED_COMMANDS[-1 - i]
         result = arena.new(f"--description={description}", "--", f"cmd-{i}", command)
-        if len(command) > 10_000 and result.code == 1:  # more than tmux takes: refused, nothing made
+        if (len(command) > 10_000 or _bad_braces(command)) and result.code == 1:  # refused, nothing made
             assert one_line_error(result), result.err
             assert_nothing(arena.repo, f"cmd-{i}", load_db(arena.repo), tmux_sessions())
             continue
