@@ -8,6 +8,7 @@ from typing import AbstractSet, Any, Dict, Iterable, Iterator, List, Mapping, Op
 
 from runs_manager import names, runfiles
 from runs_manager.errors import RunsError
+from runs_manager.placeholders import SHELLS
 from runs_manager.settings import Settings
 from runs_manager.tmux import Identity
 
@@ -79,7 +80,6 @@ _SHELL_OWN = frozenset(
 )
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _OPERATORS = "();<>|&\n"
-_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})
 _CLOSERS = frozenset({"fi", "done", "esac", "}"})  # words after which nothing may follow
 
 
@@ -155,7 +155,7 @@ def flags_note(command: str, flags: Sequence[str]) -> Optional[str]:
     if len(segments) > 1:
         return f"{appended} go to '{shlex.join(words)}' only, the last command of COMMAND; {_PLACE}"
     program = [word for word in words if not _ASSIGNMENT.match(word)]
-    if program and os.path.basename(program[0]) in _SHELLS and any(w.startswith("-") and "c" in w[1:] for w in program[1:]):
+    if program and os.path.basename(program[0]) in SHELLS and any(w.startswith("-") and "c" in w[1:] for w in program[1:]):
         return f"{appended} go to {program[0]} as $0, $1, ..., not to the command of its -c; {_PLACE}"
     if redirected:
         return f"{appended} go to '{shlex.join(program or words)}', past its redirections: that works, and placeholders ({{tb_dir}}, {{save_path}}) can place them elsewhere"

@@ -21,7 +21,7 @@ from runs_manager.errors import RunsError
 
 RESERVED = ("name", "tb_dir", "save_path", "runs_dir")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"})
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})  # read a script given with -c
 # Words that may stand before a shell without changing how it reads its script.
 _WRAPPERS = frozenset({"env", "exec", "nohup", "command", "time", "nice", "setsid", "stdbuf"})
 
@@ -253,11 +253,9 @@ def _script(frame: _Frame) -> Optional[str]:
     words = list(frame.words)
     while words and (words[0] in _WRAPPERS or re.match(r"[A-Za-z_][A-Za-z0-9_]*=", words[0])):
         words.pop(0)
-    if not words or os.path.basename(words[0]) not in _SHELLS:
+    if not words or os.path.basename(words[0]) not in SHELLS:
         return None
     options = words[1:]
-    if os.path.basename(words[0]) == "busybox":
-        options = options[1:] if options and options[0] in _SHELLS else ["not a shell"]
     if any(not option.startswith("-") for option in options):
         return None  # the script operand was already given
     if not any("c" in option[1:] for option in options if not option.startswith("--")):
