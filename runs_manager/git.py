@@ -90,5 +90,6 @@ def call(top: str, args: Sequence[str], env: Optional[Mapping[str, str]] = None,
     if done.returncode not in ok:
         command = next((a for a in args if not a.startswith("-") and "=" not in a), "")
         message = " ".join(done.stderr.decode("utf-8", "replace").split())
-        raise RunsError(f"git {command} failed: {message or f'exit status {done.returncode}'}")
+        status = f"killed by signal {-done.returncode}" if done.returncode < 0 else f"exit status {done.returncode}"
+        raise RunsError(f"git {command} failed: {message or status}")
     return done.stdout
