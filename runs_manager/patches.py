@@ -24,7 +24,10 @@ CONFIG = (
     "-c", "diff.mnemonicPrefix=false",
     "-c", "diff.suppressBlankEmpty=false",
     "-c", "diff.relative=false",
+    "-c", "core.looseCompression=0",  # the new blobs are thrown away: compressing them only costs time
 )
+# What makes git convert a file between the work tree and the repository.
+CONVERSIONS = ("text", "eol", "crlf", "filter", "ident", "working-tree-encoding")
 DIFF = (
     "diff", "--cached", "--no-renames", "--no-ext-diff", "--no-textconv", "--no-color",
     "--ignore-submodules=none", "--submodule=short", "--src-prefix=a/", "--dst-prefix=b/",
@@ -62,7 +65,7 @@ def make(directory: str, runs_dir: str) -> Patch:
         env = _environment(temp, git_dir, objects)
         index = os.path.join(git_dir, "index")
         if os.path.isfile(index):  # its stat data spares `git add` rereading unchanged files
-            shutil.copyfile(index, env["GIT_INDEX_FILE"])
+            shutil.copy2(index, env["GIT_INDEX_FILE"])  # with its mtime, which git's racy-file check needs
         else:
             git.call(top, ["read-tree", "HEAD"], env)
         git.call(top, [*CONFIG, "add", "--all", "--", *_pathspec(top, runs_dir)], env)
@@ -114,7 +117,7 @@ def _require_round_trip(top: str, changes: Sequence[Change], env: Mapping[str, s
     other than checkout would give (or a filter that is not its own inverse) comes back
     different, and the restored tree would not be what the program saw.
     """
-    files = [c for c in changes if c.status != "D" and c.new_mode in REGULAR]
+    files = _converted(top, [c for c in changes if c.status != "D" and c.new_mode in REGULAR], env)
     if not files:
         return
     # `git checkout-index` writes each file as a checkout would (cat-file --batch --filters
@@ -129,6 +132,20 @@ def _require_round_trip(top: str, changes: Sequence[Change], env: Mapping[str, s
                     "(core.autocrlf, .gitattributes) would change it; give it the line endings a checkout gives, "
                     "or commit it"
                 )
+
+
+def _converted(top: str, files: List[Change], env: Mapping[str, str]) -> List[Change]:
+    """The files git may convert: all with core.autocrlf on, else those with attributes."""
+    if not files:
+        return []
+    autocrlf = git.call(top, ["config", "--type=bool-or-str", "--get", "core.autocrlf"], env, ok=(0, 1)).strip()
+    if autocrlf in (b"true", b"input"):
+        return files
+    paths = b"".join(os.fsencode(c.path) + b"\0" for c in files)
+    out = git.call(top, ["check-attr", "-z", "--stdin", *CONVERSIONS], env, input=paths).split(b"\0")
+    # path NUL attribute NUL value NUL, for each attribute of each path
+    marked = {os.fsdecode(p) for p, v in zip(out[0::3], out[2::3]) if v != b"unspecified"}
+    return [c for c in files if c.path in marked]
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
@@ -422,3 +423,20 @@ def test_overwrite_replaces_the_patch(runs, repo):
     assert "+second" in (repo / ".runs/patches/exp.patch").read_text()
     shutil.rmtree(repo / ".runs/patches")
     assert "missing" in error_line(runs("reproduce", "exp"))
+
+
+def test_a_change_of_the_same_size_in_the_same_second_as_the_commit(runs, repo):
+    """Racy git: the file's size and mtime match the index's stat data; the change must still be seen
+    (the copied index keeps its own mtime, by which git knows which entries to reread)."""
+    path = repo / "same.txt"
+    for attempt in range(5):  # all within one second, as git's stat data counts time
+        time.sleep(1 - time.time() % 1 + 0.01)
+        path.write_text(f"aaa{attempt}\n")
+        before = path.stat()
+        commit_all(repo, "same size")
+        path.write_text("bbbb\n")
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        if int(path.stat().st_ctime) == int(before.st_ctime):
+            break
+    assert runs("new", "exp", "true", "--allow-dirty").code == 0
+    assert "+bbbb" in (repo / ".runs/patches/exp.patch").read_text()
