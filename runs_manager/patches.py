@@ -209,11 +209,37 @@ def check_applies(directory: str, commit: str, path: str) -> str:
     with tempfile.TemporaryDirectory(prefix="runs-patch-") as temp:
         env = _environment(temp, git_dir, objects)
         git.call(top, ["read-tree", commit], env)
-        try:
-            git.call(top, ["apply", "--cached", "--check", os.path.abspath(path)], env)
+        try:  # in the form the printed line has (see apply_options)
+            git.call(top, ["apply", "--cached", "--check", "--whitespace=nowarn", os.path.abspath(path)], env)
         except RunsError as e:
             raise RunsError(f"{path} no longer applies to commit {commit[:12]}: {str(e).split(': ', 1)[-1]}") from None
     return top
+
+
+def apply_options(top: str) -> List[str]:
+    """What `git apply` needs here to write the stored bytes: apply.whitespace=fix or strip
+    in the user's configuration would rewrite lines with trailing blanks, =error refuse them."""
+    value = git.call(top, ["config", "--get", "apply.whitespace"], ok=(0, 1)).strip().lower()
+    return [] if value in (b"", b"warn", b"nowarn") else ["--whitespace=nowarn"]
+
+
+def submodule_commits(data: bytes) -> List[Tuple[str, str]]:
+    """(path, commit) of each submodule the patch points at another commit. `git apply`
+    records no such change in the work tree: the submodule must be checked out by hand."""
+    if b" 160000" not in data:  # no gitlink in the patch: spare splitting 50 MB into lines
+        return []
+    found: List[Tuple[str, str]] = []
+    path, gitlink = "", False
+    for line in data.split(b"\n"):
+        if line.startswith(b"diff --git "):
+            path, gitlink = "", False
+        elif line.startswith((b"index ", b"new file mode ")) and line.endswith(b" " + GITLINK.encode()):
+            gitlink = True
+        elif line.startswith(b"+++ b/"):
+            path = os.fsdecode(line[len(b"+++ b/"):])
+        elif gitlink and line.startswith(b"+Subproject commit "):
+            found.append((path, line.split()[-1].decode("ascii", "replace")))
+    return found
 
 
 def _exists(top: str, commit: str) -> bool:

@@ -251,6 +251,21 @@ def test_line_ending_settings_restore_what_the_program_saw(runs, repo, real_runs
     assert (repo / again["patch"]).read_bytes() == (repo / ".runs/patches/exp.patch").read_bytes()
 
 
+@pytest.mark.parametrize("whitespace", ["fix", "strip", "error"])
+def test_apply_whitespace_configuration_changes_no_byte(runs, repo, real_runs, whitespace):
+    """With apply.whitespace=fix a plain `git apply` would strip trailing blanks; =error would refuse."""
+    git("config", "apply.whitespace", whitespace, cwd=repo)
+    (repo / "main.py").write_text("x = 1   \n\t\n")
+    (repo / "fresh.txt").write_text("trailing \n\n\n")
+    seen = snapshot(repo)
+    assert runs("new", "exp", "true", "--allow-dirty").code == 0
+    out = runs("reproduce", "exp").out
+    assert " git apply --whitespace=nowarn .runs/patches/exp.patch\n" in out
+    again = reproduce_through_sh(runs, repo, "exp", real_runs, "main")
+    assert snapshot(repo) == seen
+    assert (repo / again["patch"]).read_bytes() == (repo / ".runs/patches/exp.patch").read_bytes()
+
+
 def test_a_file_line_endings_would_change_is_refused_naming_it(runs, repo):
     git("config", "core.autocrlf", "true", cwd=repo)
     (repo / "unix.txt").write_bytes(b"lf only\n")  # checkout would write it with CRLF
@@ -260,7 +275,7 @@ def test_a_file_line_endings_would_change_is_refused_naming_it(runs, repo):
     assert not (repo / ".runs").exists()
 
 
-def test_submodule_pointer_is_recorded_and_its_contents_are_said_not_to_be(runs, repo, tmp_path):
+def test_submodule_pointer_is_recorded_and_its_contents_are_said_not_to_be(runs, repo, tmp_path, real_runs):
     sub = tmp_path / "sub"
     sub.mkdir()
     git("init", "-q", "-b", "main", cwd=sub)
@@ -277,7 +292,28 @@ def test_submodule_pointer_is_recorded_and_its_contents_are_said_not_to_be(runs,
     assert "submodule lib" in result.err and "not captured" in result.err
     text = (repo / ".runs/patches/exp.patch").read_text()
     assert f"+Subproject commit {second}" in text and f"-Subproject commit {first}" in text
-    assert runs("reproduce", "exp").code == 0  # it applies to the commit
+    printed = runs("reproduce", "exp")
+    assert printed.code == 0, printed.err  # it applies to the commit
+    # git apply leaves the submodule where it is: the note says how to check it out.
+    assert "submodule lib" in printed.err and "not in the patch" in printed.err
+    checkout = f"git -C lib checkout {second}"
+    assert printed.err.rstrip().endswith(checkout)
+    git("-C", "lib", "checkout", "-q", first, cwd=repo)
+    clean_at(repo, "HEAD")
+    before = set(database(repo))
+    lines = printed.out.split("\n", 1)[1].split("\n")
+    script = "\n".join(lines[:2] + [checkout] + lines[2:])  # the note's command, after git apply
+    done = sh(script, real_runs, repo)
+    assert done.returncode == 0, done.stderr
+    (again,) = set(database(repo)) - before
+    assert git("-C", "lib", "rev-parse", "HEAD", cwd=repo).strip() == second
+    assert (repo / database(repo)[again]["patch"]).read_text() == text, "the new run recorded a different patch"
+
+
+def test_a_patch_without_submodules_gets_no_note(runs, repo):
+    (repo / "main.py").write_text("+Subproject commit 0123456789abcdef0123456789abcdef01234567\n")
+    assert runs("new", "exp", "true", "--allow-dirty").code == 0
+    assert runs("reproduce", "exp").err == ""  # the line is a file's text, not a submodule's commit
 
 
 def test_changes_only_inside_a_submodule_are_said_not_to_be_captured(runs, repo, tmp_path):

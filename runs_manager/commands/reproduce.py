@@ -68,9 +68,14 @@ def _apply_line(settings: Settings, name: str, entry: Any) -> str:
     if not names.is_valid(name):  # a hand edit: derive no path from it
         raise RunsError(f"'{printable(name)}' is not a valid run name, so its patch cannot be found")
     path = runfiles.patch_path(settings, name)  # where it is now, wherever the runs directory was given from
-    patches.read_verified(path, entry.get("patch_sha256"), printable(name))
+    data = patches.read_verified(path, entry.get("patch_sha256"), printable(name))
     top = patches.check_applies(os.getcwd(), entry["commit"], path)
+    options = "".join(o + " " for o in patches.apply_options(top))
+    for submodule, commit in patches.submodule_commits(data):
+        print(f"runs: note: the run's submodule {printable(submodule)} was at commit {commit}; its contents are not "
+              f"in the patch, and git apply does not check it out: after the lines below, run "
+              f"git -C {shlex.quote(os.path.relpath(os.path.join(top, submodule)))} checkout {commit}", file=sys.stderr)
     if os.path.realpath(top) == os.path.realpath(os.getcwd()):
-        return f"git apply {shlex.quote(path)}"
+        return f"git apply {options}{shlex.quote(path)}"
     # From a subdirectory `git apply` would skip (and misplace) the paths of the whole tree.
-    return f"git -C {shlex.quote(os.path.relpath(top))} apply {shlex.quote(os.path.relpath(os.path.abspath(path), top))}"
+    return f"git -C {shlex.quote(os.path.relpath(top))} apply {options}{shlex.quote(os.path.relpath(os.path.abspath(path), top))}"
