@@ -34,7 +34,8 @@ def snapshot(top: Path) -> Tree:
     link target, executable bit."""
     tree: Tree = {}
     for root, dirs, files in os.walk(top):
-        dirs[:] = [d for d in dirs if not (Path(root) == top and d in (".git", ".runs"))]
+        # A runs directory, wherever it is, is no part of the tree (its runs write to it meanwhile).
+        dirs[:] = [d for d in dirs if not (d == ".runs" or (Path(root) == top and d == ".git"))]
         for name in dirs + files:
             path = Path(root) / name
             rel = str(path.relative_to(top))
