@@ -462,6 +462,16 @@ def test_overwrite_replaces_the_patch(runs, repo):
     assert "missing" in error_line(runs("reproduce", "exp"))
 
 
+def test_overwriting_with_a_run_from_a_clean_tree_removes_the_old_patch(runs, repo):
+    (repo / "main.py").write_text("dirty\n")
+    assert runs("new", "exp", "true", "--allow-dirty").code == 0
+    git("checkout", "-q", "--", "main.py", cwd=repo)
+    assert runs("new", "exp", "true", "--overwrite", "-y").code == 0
+    assert "patch" not in database(repo)["exp"]
+    assert not (repo / ".runs/patches/exp.patch").exists()
+    assert "git apply" not in runs("reproduce", "exp").out
+
+
 def test_a_change_of_the_same_size_in_the_same_second_as_the_commit(runs, repo):
     """Racy git: the file's size and mtime match the index's stat data; the change must still be seen
     (the copied index keeps its own mtime, by which git knows which entries to reread)."""

@@ -97,3 +97,19 @@ def test_unknown_run_is_a_one_line_error(runs, repo):
     result = runs("diff", "a", "nope")
     assert "no run named 'nope'" in error_line(result)
     assert result.out == ""
+
+
+def test_unknown_first_run_and_no_database(runs, repo):
+    result = runs("diff", "nope", "other")
+    assert error_line(result) and result.out == ""
+    ended(runs, "a", "true")
+    assert "no run named 'nope'" in error_line(runs("diff", "nope", "a"))
+
+
+def test_runs_from_the_same_dirty_tree_are_the_same(runs, repo):
+    (repo / "main.py").write_text("print('lr 0.3')\n")
+    ended(runs, "a", "true", "--allow-dirty", "-d", "same")
+    ended(runs, "b", "true", "--allow-dirty", "-d", "same")
+    result = runs("diff", "a", "b")
+    assert result.code == 0, result.err
+    assert result.out.startswith("Runs 'a' and 'b' are the same: same command, description, commit and changes")
