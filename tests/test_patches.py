@@ -58,7 +58,8 @@ def commit_all(repo: Path, message: str) -> str:
 
 
 def make_every_change(repo: Path) -> None:
-    """Staged and unstaged changes, deletions, untracked files, binary, modes, links, renames."""
+    """Staged and unstaged changes, deletions, untracked files, binary, modes, links, renames,
+    empty files, changes of type (file to link, link to file, file to directory)."""
     (repo / "staged.py").write_text("print('staged')\n")
     git("add", "staged.py", cwd=repo)
     (repo / "main.py").write_text("import sys\nprint('changed', sys.argv)\n")
@@ -89,6 +90,16 @@ def make_every_change(repo: Path) -> None:
     (repo / "new ü 'dir'").mkdir()
     (repo / "new ü 'dir'" / "f\"ile\".txt").write_text("x\n")
     (repo / "ignored.log").write_text("ignored: not part of the tree\n")
+    (repo / "was-empty.txt").unlink()  # an empty file deleted, one filled, one emptied
+    (repo / "filled.txt").write_text("filled\n")
+    (repo / "emptied.txt").write_bytes(b"")
+    (repo / "file-to-link").unlink()  # changes of type
+    (repo / "file-to-link").symlink_to("main.py")
+    os.unlink(repo / "link-to-file")
+    (repo / "link-to-file").write_text("a file now\n")
+    (repo / "file-to-dir").unlink()
+    (repo / "file-to-dir").mkdir()
+    (repo / "file-to-dir/inside.txt").write_text("inside\n")
 
 
 def base_files(repo: Path) -> None:
@@ -98,6 +109,12 @@ def base_files(repo: Path) -> None:
     (repo / "was-exec.sh").chmod(0o755)
     (repo / "blob.bin").write_bytes(bytes(range(256)) * 40)
     (repo / "old-link").symlink_to("main.py")
+    for name in ("was-empty.txt", "filled.txt"):
+        (repo / name).write_bytes(b"")
+    (repo / "emptied.txt").write_text("emptied\n")
+    (repo / "file-to-link").write_text("a file\n")
+    (repo / "link-to-file").symlink_to("main.py")
+    (repo / "file-to-dir").write_text("a file\n")
     for name in ODD_NAMES:
         (repo / name).write_text(f"{name}\n")
 
