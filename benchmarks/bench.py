@@ -253,6 +253,27 @@ def prepare_recorded_runs(repo: str, count: int) -> List[Tuple[str, str]]:
     return prepared
 
 
+def make_dirty_repo(root: str, files: int = 100, diff_bytes: int = 5_000_000) -> str:
+    """A repository whose ``files`` committed files are all rewritten: at least ``diff_bytes`` of patch."""
+    repo = os.path.join(root, f"repo-dirty-{files}")
+    os.makedirs(os.path.join(repo, "src"))
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    subprocess.run(git + ["init", "-q"], cwd=repo, check=True)
+    # Each line (38 bytes) appears once removed and once added, each time after a '-' or '+'.
+    lines = -(-diff_bytes // (files * 2 * 39))
+
+    def write(version: str) -> None:
+        for f in range(files):
+            with open(os.path.join(repo, "src", f"module_{f:03d}.py"), "w") as out:
+                out.write("".join(f"value_{i:06d} = '{version}-{f:03d}-{i:06d}'\n" for i in range(lines)))
+
+    write("committed")
+    subprocess.run(git + ["add", "."], cwd=repo, check=True)
+    subprocess.run(git + ["commit", "-qm", "bench"], cwd=repo, check=True)
+    write("changed!!")
+    return repo
+
+
 def check_statuses(repo: str, layout: Layout) -> None:
     """The database reads back with the statuses it was built to have (untimed)."""
     for wanted in ("running", "lost", "unknown"):
@@ -294,6 +315,9 @@ def warm_up(root: str) -> None:
     run_once(RUNS + ["describe", "run4", "warm"], repo)
     give_files(repo, "run8")
     run_once(RUNS + ["mv", "run8", "run8-renamed"], repo)
+    dirty = make_dirty_repo(os.path.join(root, "warm-up"), files=3, diff_bytes=3000)
+    run_once(RUNS + ["new", "warm-dirty", "true", "--allow-dirty"], dirty)
+    wait_for_outcome(dirty, "warm-dirty")
     (name, started), = prepare_recorded_runs(repo, 1)
     run_once(supervisor.argv(settings_of(repo), name, started, ["/bin/sh", "-c", "exit 0"], keep_open=False), repo)
     subprocess.run(["tmux", "kill-server"], env=ENV, capture_output=True)
@@ -335,6 +359,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ms, mem = measure(lambda i: runs + ["--help"], root, args.repeat)
         row("runs --help", "", ms, mem, f"<= 2.5x pass ({2.5 * base:.0f} ms)", ms <= 2.5 * base)
         read_limit = max(150.0, 6 * base)
+        # A run from a dirty tree (100 changed files): its changes stored as a patch first.
+        dirty = make_dirty_repo(root)
+        ms, mem = measure(lambda i: runs + ["new", f"dirty-{i}", "true", "--allow-dirty"], dirty, args.repeat,
+                          after=lambda i: wait_for_outcome(dirty, f"dirty-{i}"))
+        size = os.path.getsize(os.path.join(dirty, ".runs", "patches", "dirty-0.patch"))
+        row(f"runs new --allow-dirty ({size / 1e6:.1f} MB)", "", ms, mem, "<= 1000 ms", ms <= 1000)
+        # The same repository committed: a clean tree costs --allow-dirty nothing (no git call more).
+        subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-qam", "clean"],
+                       cwd=dirty, check=True)
+        # Interleaved, so that the two see the same load and the same database.
+        clean: Dict[str, List[Tuple[float, float]]] = {"clean": [], "clean-allowed": []}
+        for i in range(args.repeat):
+            for kind, extra in (("clean", []), ("clean-allowed", ["--allow-dirty"])):
+                name = f"{kind}-{i}"
+                clean[kind].append(measure(lambda _, name=name, extra=extra: runs + ["new", name, "true", *extra],  # type: ignore[misc]
+                                           dirty, 1, after=lambda _, name=name: wait_for_outcome(dirty, name)))  # type: ignore[misc]
+        LAST_TIMES[:] = [t for t, _ in clean["clean"]]
+        plain = statistics.median(LAST_TIMES)
+        row("runs new (that repository, clean)", "", plain, max(m for _, m in clean["clean"]), "", True)
+        LAST_TIMES[:] = [t for t, _ in clean["clean-allowed"]]
+        ms, mem = statistics.median(LAST_TIMES), max(m for _, m in clean["clean-allowed"])
+        row("runs new --allow-dirty (clean)", "", ms, mem, f"<= 1.1x that ({1.1 * plain:.0f} ms)", ms <= 1.1 * plain)
+        subprocess.run(["tmux", "kill-server"], env=ENV, capture_output=True)
 
         for size in sizes:
             label = f"{size:,}"

@@ -10,6 +10,7 @@ import signal
 
 POINTS = (
     "new:journal-written",
+    "new:patch-written",
     "new:dirs-created",
     "new:session-started",
     "append:journal-written",

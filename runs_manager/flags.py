@@ -12,7 +12,10 @@ KEYS = (
     "column-width",
     "virtualenv-path",
     "extra-flags",
+    "allow-dirty",
 )
+# Keys whose flag takes no value: given, it is true.
+SWITCHES = ("allow-dirty",)
 
 _HELP = {
     "runs-dir": "directory for the database, TensorBoard logs and checkpoints (default .runs/)",
@@ -21,12 +24,18 @@ _HELP = {
     "save-path-flag": "flag that passes the run's checkpoint path to the program; None for no flag",
     "column-width": "cut table cells longer than this many characters (default 30)",
     "virtualenv-path": "virtualenv to activate before the program starts",
+    "allow-dirty": "start from uncommitted changes, stored as <runs-dir>/patches/NAME.patch for reproduce",
 }
 
 
 def add(parser: argparse.ArgumentParser, *keys: str) -> None:
     """Add the command-line forms of ``.runsrc`` keys to a subcommand's parser."""
     for key in keys:
+        if key in SWITCHES:
+            parser.add_argument(
+                "--" + key, dest=key.replace("-", "_"), action="store_const", const=True, default=argparse.SUPPRESS, help=_HELP[key]
+            )
+            continue
         parser.add_argument(
             "--" + key, dest=key.replace("-", "_"), metavar="VALUE", default=argparse.SUPPRESS, help=_HELP[key]
         )

@@ -1,8 +1,8 @@
-"""Git, through GitPython: the two questions `runs new` asks of the repository."""
+"""Git, through GitPython (questions `runs new` asks) and as a process (patches, which are bytes)."""
 from __future__ import annotations
 
 import os
-from typing import Any, List
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from runs_manager.errors import RunsError
 
@@ -67,3 +67,29 @@ def dirty_paths(path: str, except_under: str) -> List[str]:
         if real != skip and not real.startswith(skip + os.sep):
             dirty.append(os.path.relpath(full))
     return dirty
+
+
+def locations(path: str) -> Tuple[str, str, str]:
+    """(work tree, git directory, object directory) of the repository ``path`` is in."""
+    try:
+        out = call(path, ["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir", "--git-common-dir"])
+    except RunsError:
+        raise RunsError(f"{path} is not in a git work tree") from None
+    top, git_dir, common = os.fsdecode(out).split("\n")[:3]
+    return top, git_dir, os.path.join(common, "objects")
+
+
+def call(top: str, args: Sequence[str], env: Optional[Mapping[str, str]] = None, input: Optional[bytes] = None, ok: Tuple[int, ...] = (0,)) -> bytes:
+    """Run git in ``top`` for bytes (patches hold any bytes; GitPython would decode them)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", *args], cwd=top, env=None if env is None else dict(env), input=input, capture_output=True)
+    except OSError as e:
+        raise RunsError(f"git is not usable ({e.strerror}); install git") from None
+    if done.returncode not in ok:
+        command = next((a for a in args if not a.startswith("-") and "=" not in a), "")
+        message = " ".join(done.stderr.decode("utf-8", "replace").split())
+        status = f"killed by signal {-done.returncode}" if done.returncode < 0 else f"exit status {done.returncode}"
+        raise RunsError(f"git {command} failed: {message or status}")
+    return done.stdout

@@ -60,6 +60,11 @@ def log_path(settings: Settings, name: str) -> str:
     return os.path.join(settings.logs_root, name + ".log")
 
 
+def patch_path(settings: Settings, name: str) -> str:
+    """The uncommitted changes a run started from (see patches.py)."""
+    return os.path.join(settings.patches_root, name + ".patch")
+
+
 def ensure_gitignore(settings: Settings) -> None:
     """Make git ignore the runs directory, so checkpoints never end up in a commit.
 
@@ -73,7 +78,9 @@ def ensure_gitignore(settings: Settings) -> None:
 
 def outside_runs_dir(settings: Settings, name: str) -> Optional[str]:
     """The first path of run ``name`` that a symbolic link would put outside the runs directory."""
-    for path in (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name), log_path(settings, name)):
+    paths = (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name), log_path(settings, name),
+             patch_path(settings, name))
+    for path in paths:
         if not fsutil.is_inside(path, settings.runs_dir):
             return path
     return None
@@ -95,6 +102,8 @@ def remove(settings: Settings, name: str, others: RunSet) -> List[str]:
     files, notes = _files(settings, name, others)
     for path in files:
         fsutil.remove(path, settings.runs_dir)
+    if fsutil.is_inside(patch_path(settings, name), settings.runs_dir):
+        fsutil.remove_temp_files(patch_path(settings, name))  # of a `runs new` killed while writing it
     prune(settings, name, others)
     return notes
 
@@ -108,6 +117,7 @@ def prune(settings: Settings, name: str, others: RunSet) -> None:
     fsutil.prune_empty_parents(tensorboard_dir(settings, name).rstrip(os.sep), settings.tensorboard_root, has_other_runs)
     fsutil.prune_empty_parents(checkpoint_path(settings, name), settings.checkpoints_root, has_other_runs)
     fsutil.prune_empty_parents(log_path(settings, name), settings.logs_root, has_other_runs)
+    fsutil.prune_empty_parents(patch_path(settings, name), settings.patches_root, has_other_runs)
 
 
 def _files(settings: Settings, name: str, others: RunSet) -> Tuple[List[str], List[str]]:
@@ -125,8 +135,9 @@ def _files(settings: Settings, name: str, others: RunSet) -> Tuple[List[str], Li
     def is_run(candidate: str) -> bool:
         return candidate == name or others.has(candidate)
 
-    if os.path.lexists(log_path(settings, name)):
-        candidates.append(log_path(settings, name))
+    for path in (log_path(settings, name), patch_path(settings, name)):
+        if os.path.lexists(path):
+            candidates.append(path)
     for pattern in (".*", "-*"):
         for path in sorted(glob.glob(glob.escape(ckpt) + pattern)):
             if _owner(os.path.relpath(path, settings.checkpoints_root), is_run) == name:
@@ -155,11 +166,12 @@ def renames(settings: Settings, old: str, new: str, others: RunSet) -> List[Tupl
     roots = (
         (tensorboard_dir(settings, old).rstrip(os.sep), tensorboard_dir(settings, new).rstrip(os.sep)),
         (log_path(settings, old), log_path(settings, new)),
+        (patch_path(settings, old), patch_path(settings, new)),
         (checkpoint_path(settings, old), checkpoint_path(settings, new)),
     )
     for path in existing(settings, old, others):
         for source, target in roots:
-            if path == source or (source == roots[2][0] and path.startswith(source)):
+            if path == source or (source == roots[-1][0] and path.startswith(source)):
                 pairs.append((path, target + path[len(source) :]))
                 break
     return pairs

@@ -21,6 +21,7 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
     column_width: int = 30
     virtualenv_path: Optional[str] = None
     extra_flags: Flags = ()
+    allow_dirty: bool = False
 
     @property
     def db_path(self) -> str:
@@ -37,6 +38,10 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
     @property
     def logs_root(self) -> str:
         return os.path.join(self.runs_dir, "logs")
+
+    @property
+    def patches_root(self) -> str:
+        return os.path.join(self.runs_dir, "patches")
 
     @classmethod
     def load(cls, cli: Mapping[str, Any], runsrc: str = RUNSRC) -> Settings:
@@ -181,6 +186,17 @@ def _extra_flags(raw: Any, where: str) -> Flags:
     return tuple(pairs)
 
 
+def _switch(raw: Any, where: str) -> Any:
+    if _is_null(raw) or raw == "":
+        return _DEFAULT
+    if isinstance(raw, bool):
+        return raw
+    words = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+    if isinstance(raw, str) and raw.strip().lower() in words:
+        return words[raw.strip().lower()]
+    raise RunsError(f"{where} must be true or false, got {raw!r}")
+
+
 _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "runs-dir": _path,
     "db-filename": _file_name,
@@ -189,5 +205,6 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "column-width": _width,
     "virtualenv-path": _optional_path,
     "extra-flags": _extra_flags,
+    "allow-dirty": _switch,
 }
 

@@ -22,7 +22,7 @@ HELP = "rename a run or a group of runs"
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         NAME, help=HELP,
-        description="Rename run OLD to NEW, with its entry, TensorBoard directory, checkpoints, log and tmux "
+        description="Rename run OLD to NEW, with its entry, TensorBoard directory, checkpoints, log, patch and tmux "
         "session; or every run of group OLD (OLD/...) to NEW/.... All or nothing; running runs cannot move.",
     )
     parser.add_argument("old", metavar="OLD", help="a run, or a group of runs")
@@ -131,6 +131,8 @@ def _move(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]], fi
         for before, after in moves:
             launcher = launchers.of(entries[before]) or launchers.get(None)
             changes[before] = (after, {**entries[before], **launcher.rename(before, after, entries[before])})
+            if "patch" in entries[before]:  # the patch file moved with the run
+                changes[before][1]["patch"] = runfiles.patch_path(settings, after)
             renamed.append((launcher, before, after, changes[before][1]))
         txn.change(changes)
     except BaseException:

@@ -9,11 +9,12 @@ from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any, Dict, List, Mapping
+    from typing import Any, Dict, List, Mapping, Optional
 
     from runs_manager.database import Database, Transaction
     from runs_manager.interrupts import Deferred
     from runs_manager.launchers import Launcher
+    from runs_manager.patches import Patch
     from runs_manager.tmux import Identity
     from runs_manager.runfiles import RunSet
     from runs_manager.settings import Settings
@@ -38,7 +39,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--description", "-d", default="", help="what this run is for")
     parser.add_argument("--overwrite", action="store_true", help="delete an existing run of this name first")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask before overwriting")
-    flags.add(parser, "runs-dir", "db-filename", "tb-dir-flag", "save-path-flag", "virtualenv-path")
+    flags.add(parser, "runs-dir", "db-filename", "tb-dir-flag", "save-path-flag", "virtualenv-path", "allow-dirty")
     parser.set_defaults(
         run=lambda args, settings: new(settings, args.name, args.command, args.description, args.overwrite, args.yes)
     )
@@ -53,6 +54,7 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
         raise RunsError(f"invalid run name: {problem}; {names.RULE}")
     if not command.strip():
         raise RunsError("the command is empty")
+    launch.program_line(settings, name, command)  # a wrong placeholder fails here, before anything is written
     directory = os.getcwd()
     # GitPython objects interrupted half-built complain as they are collected: the git
     # questions take milliseconds, so a Ctrl-C is acted on after them.
@@ -61,7 +63,7 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
         top = git.toplevel(directory)
         dirty = git.dirty_paths(directory, except_under=settings.runs_dir)
     _require_own_runs_dir(settings.runs_dir, top, directory)
-    _require_clean(dirty)
+    patch = _dirty_patch(settings, directory, dirty)
     launcher = launchers.get(None)
     prepared = launcher.check(settings)
     outside = runfiles.outside_runs_dir(settings, name)
@@ -71,7 +73,6 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
     if activate and not os.path.isfile(activate):
         raise RunsError(f"virtualenv-path: {activate} does not exist")
     _require_storable(name, command, description)
-    launch.program_line(settings, name, command)  # a wrong placeholder fails here, before anything is written
     db = runs.database(settings)
     existed = overwrite and _exists(db, name)
     if existed and not yes:
@@ -87,10 +88,11 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
         final = _free_name(settings, name, txn, tmux.sessions())
         # Held back from here until the run is whole or undone, and the user told which.
         with interrupts.deferred() as interrupted:
-            entry = _start(settings, txn, final, command, description, commit, directory, launcher, prepared, interrupted)
+            entry = _start(settings, txn, final, command, description, commit, directory, launcher, prepared, interrupted, patch)
             if final != name:
                 print(f"The name '{name}' is taken; this run is named '{final}'.")
             _print_started(final, commit, entry["tmux_session"])
+            _print_patch(settings, final, patch)
     _note_flags(settings, final, command)
     return 0
 
@@ -124,14 +126,38 @@ def _require_own_runs_dir(runs_dir: str, top: str, directory: str) -> None:
             )
 
 
-def _require_clean(dirty: List[str]) -> None:
+def _dirty_patch(settings: Settings, directory: str, dirty: List[str]) -> Optional[Patch]:
+    """None for a clean tree (no git call more); else the changes, if --allow-dirty allows them."""
     if not dirty:
+        return None
+    if not settings.allow_dirty:
+        shown = ", ".join(dirty[:SHOW_DIRTY]) + (f" and {len(dirty) - SHOW_DIRTY} more" if len(dirty) > SHOW_DIRTY else "")
+        raise RunsError(
+            f"the git work tree has uncommitted changes ({shown}); a run must be reproducible from its commit: "
+            "commit or stash them, add untracked files to .gitignore, or pass --allow-dirty to store them "
+            "as a patch with the run"
+        )
+    from runs_manager import patches
+
+    patch = patches.make(directory, settings.runs_dir)
+    if not patch.data:  # only the contents of submodules differ
+        print("runs: note: only the contents of submodules differ from the commit, and runs does not capture "
+              "those; the run records no patch", file=sys.stderr)
+        return None
+    return patch
+
+
+def _print_patch(settings: Settings, name: str, patch: Optional[Patch]) -> None:
+    if patch is None:
         return
-    shown = ", ".join(dirty[:SHOW_DIRTY]) + (f" and {len(dirty) - SHOW_DIRTY} more" if len(dirty) > SHOW_DIRTY else "")
-    raise RunsError(
-        f"the git work tree has uncommitted changes ({shown}); a run must be reproducible from its commit: "
-        "commit or stash them, or add untracked files to .gitignore"
-    )
+    from runs_manager import patches, runfiles
+
+    count = len(patch.changes)
+    print(f"Stored the uncommitted changes ({count} file{'s' if count != 1 else ''}, {patches.size_text(len(patch.data))}) "
+          f"as {runfiles.patch_path(settings, name)}; 'runs reproduce' re-applies them.")
+    if patch.submodules:
+        print(f"runs: note: the patch records the commit of submodule {', '.join(patch.submodules)}, "
+              "not its contents: those (and changes inside it) are not captured", file=sys.stderr)
 
 
 def _require_storable(name: str, command: str, description: str) -> None:
@@ -207,6 +233,7 @@ def _start(
     launcher: Launcher,
     prepared: Any,
     interrupted: Deferred,
+    patch: Optional[Patch] = None,
 ) -> Dict[str, Any]:
     import contextlib
     import datetime
@@ -230,6 +257,13 @@ def _start(
     txn.intend(intent)
     faults.point("new:journal-written")
     try:
+        if patch is not None:  # first: if it cannot be stored, nothing is started
+            from runs_manager import patches
+
+            entry["patch"] = runfiles.patch_path(settings, name)
+            entry["patch_sha256"] = patch.sha256
+            patches.store(entry["patch"], patch.data)
+            faults.point("new:patch-written")
         os.makedirs(os.path.dirname(tb.rstrip(os.sep)), exist_ok=True)
         os.mkdir(tb)  # not exist_ok: the name was chosen so that it does not exist
         starting = os.path.join(tb, runfiles.STARTING)

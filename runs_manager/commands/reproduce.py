@@ -19,7 +19,8 @@ HELP = "print commands that rerun a run"
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        NAME, help=HELP, description="Print commands that check out the run's commit and start it again."
+        NAME, help=HELP, description="Print commands that check out the run's commit, re-apply the uncommitted "
+        "changes it started from (if any; the patch is checked against its SHA-256 and the commit first) and start it again."
     )
     parser.add_argument("name", metavar="NAME")
     flags.add(parser, "runs-dir", "db-filename")
@@ -40,11 +41,41 @@ def reproduce(settings: Settings, name: str) -> int:
     if any(printable(text) != text.replace("\n", "\\n").replace("\t", "\\t") for text in (name, entry["command"], description)):
         # Quoted exactly, but a terminal would act on them: what you see may not be what you paste.
         print("runs: note: the command or description holds control characters", file=sys.stderr)
+    apply = _apply_line(settings, name, entry) if entry.get("patch") is not None else None
     # Every word is quoted so the lines round-trip through a POSIX shell, whatever they hold.
     print("To reproduce:")
     print(f" git checkout {shlex.quote(entry['commit'])}")
+    if apply is not None:
+        print(f" {apply}")
     words = [shlex.quote(name), shlex.quote(entry["command"]), "--description=" + shlex.quote(description)]
+    if apply is not None:
+        words.append("--allow-dirty")
     if name.startswith("-") or entry["command"].startswith("-"):
         words = words[2:] + ["--"] + words[:2]  # so `runs new` does not take them for options
     print(" runs new " + " ".join(words))
     return 0
+
+
+def _apply_line(settings: Settings, name: str, entry: Any) -> str:
+    """`git apply PATCH` for a run started from uncommitted changes, once the patch is
+    known to be the one recorded and to apply to the run's commit."""
+    import os
+    import shlex
+
+    from runs_manager import names, patches, runfiles
+    from runs_manager.output import printable
+
+    if not names.is_valid(name):  # a hand edit: derive no path from it
+        raise RunsError(f"'{printable(name)}' is not a valid run name, so its patch cannot be found")
+    path = runfiles.patch_path(settings, name)  # where it is now, wherever the runs directory was given from
+    data = patches.read_verified(path, entry.get("patch_sha256"), printable(name))
+    top = patches.check_applies(os.getcwd(), entry["commit"], path)
+    options = "".join(o + " " for o in patches.apply_options(top))
+    for submodule, commit in patches.submodule_commits(data):
+        print(f"runs: note: the run's submodule {printable(submodule)} was at commit {commit}; its contents are not "
+              f"in the patch, and git apply does not check it out: after the lines below, run "
+              f"git -C {shlex.quote(os.path.relpath(os.path.join(top, submodule)))} checkout {commit}", file=sys.stderr)
+    if os.path.realpath(top) == os.path.realpath(os.getcwd()):
+        return f"git apply {options}{shlex.quote(path)}"
+    # From a subdirectory `git apply` would skip (and misplace) the paths of the whole tree.
+    return f"git -C {shlex.quote(os.path.relpath(top))} apply {options}{shlex.quote(os.path.relpath(os.path.abspath(path), top))}"

@@ -376,3 +376,18 @@ def test_hand_written_entry_with_a_path_like_name_touches_no_files(runs, db, rep
     assert result.code == 0, result.err
     assert list(db()) == ["keep"]
     assert (victim / "file").read_text() == "keep me"
+
+
+def test_deletes_the_patch_of_each_deleted_run_and_no_other(runs, repo):
+    """Runs started from uncommitted changes: their patches go with them, emptied group
+    directories too; the patch of a run whose name merely starts the same stays."""
+    (repo / "main.py").write_text("changed\n")
+    for name in ("a", "ab", "g/a", "g/b"):
+        assert runs("new", name, "true", "--allow-dirty").code == 0
+    patches = repo / ".runs/patches"
+    assert runs("delete", "a|g/a", "-y").code == 0
+    assert not (patches / "a.patch").exists() and not (patches / "g/a.patch").exists()
+    assert (patches / "ab.patch").is_file() and (patches / "g/b.patch").is_file()
+    assert runs("delete", "g/b", "-y").code == 0
+    assert not (patches / "g").exists()
+    assert sorted(p.name for p in patches.iterdir()) == ["ab.patch"]

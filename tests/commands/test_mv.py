@@ -289,6 +289,10 @@ REFUSALS: Dict[str, Tuple[Tuple[str, str], Optional[Callable[[Path], object]], s
         ("a", "b"), lambda repo: (repo / ".runs/checkpoints/b.ckpt-7.index").write_text("mine"), "b.ckpt-7.index"
     ),
     "stray-log": (("a", "b"), lambda repo: (repo / ".runs/logs/b.log").write_text("mine"), "logs/b.log"),
+    "stray-patch": (
+        ("a", "b"), lambda repo: ((repo / ".runs/patches").mkdir(), (repo / ".runs/patches/b.patch").write_text("mine")),
+        "patches/b.patch",
+    ),
     "stray-in-group": (
         ("g", "h"), lambda repo: (repo / ".runs/tensorboard/h/y").mkdir(parents=True), "tensorboard/h/y"
     ),
@@ -510,3 +514,24 @@ def test_a_hand_edited_invalid_name_is_not_moved(repo: Path, runs: Runs) -> None
     assert result.code == 1 and "is not a valid run name" in result.err
     assert (repo / ".runs/tensorboard/victim").is_dir() and (repo / ".runs/logs/victim.log").is_file()
     assert (repo / ".runs/.runs.yml").read_text().startswith(text)
+
+
+def test_moving_a_group_moves_each_runs_patch(runs: Runs, repo: Path, tmux: Tmux) -> None:
+    """Runs started from uncommitted changes keep their patches, entries pointing at the new
+    place and checksums unchanged; the emptied patches/sweep/ goes; reproduce finds them."""
+    (repo / "main.py").write_text("print('a')\n")
+    finished_run(runs, "sweep/a", "true", *NO_FLAGS, "--allow-dirty")
+    (repo / "main.py").write_text("print('b')\n")
+    finished_run(runs, "sweep/b", "true", *NO_FLAGS, "--allow-dirty")
+    patches = {m: (repo / f".runs/patches/sweep/{m}.patch").read_bytes() for m in ("a", "b")}
+    before = load(repo)
+
+    result = runs("mv", "sweep", "old")
+    assert result.code == 0, result.err
+    entries = load(repo)
+    for member, data in patches.items():
+        assert (repo / f".runs/patches/old/{member}.patch").read_bytes() == data
+        assert entries[f"old/{member}"]["patch"] == f".runs/patches/old/{member}.patch"
+        assert entries[f"old/{member}"]["patch_sha256"] == before[f"sweep/{member}"]["patch_sha256"]
+        assert f" git apply .runs/patches/old/{member}.patch\n" in runs("reproduce", f"old/{member}").out
+    assert not (repo / ".runs/patches/sweep").exists()

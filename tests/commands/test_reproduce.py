@@ -196,3 +196,26 @@ def test_control_characters_are_pointed_out(runs, repo):
     assert "control characters" in result.err  # printed exactly, but a terminal would act on ESC
     write_db(repo / ".runs", {"exp": {"command": "echo fine", "commit": COMMIT, "description": "line\nbreak\ttab"}})
     assert runs("reproduce", "exp").err == ""  # line breaks and tabs are plain text
+
+
+def test_output_format_of_a_run_from_a_dirty_tree(runs, head, repo):
+    (repo / "main.py").write_text("changed\n")
+    assert runs("new", "exp", "python main.py", "--description=dirty", "--allow-dirty").code == 0
+    result = runs("reproduce", "exp")
+    assert result.code == 0, result.err
+    assert result.out == (
+        "To reproduce:\n"
+        f" git checkout {head}\n"
+        " git apply .runs/patches/exp.patch\n"
+        " runs new exp 'python main.py' --description=dirty --allow-dirty\n"
+    )
+
+
+def test_apply_line_round_trips_through_sh(runs, repo, shims, tmp_path):
+    runs_dir = tmp_path / "runs dir 'quoted' ü"
+    (repo / "main.py").write_text("changed\n")
+    assert runs("new", "--allow-dirty", f"--runs-dir={runs_dir}", "--", "-exp", "true").code == 0
+    out = runs("reproduce", f"--runs-dir={runs_dir}", "--", "-exp").out
+    argvs = through_shell(out.split("\n", 1)[1], shims)
+    assert argvs[1] == ["git", "apply", str(runs_dir / "patches/-exp.patch")]
+    assert argvs[2] == ["runs", "new", "--description=", "--allow-dirty", "--", "-exp", "true"]
