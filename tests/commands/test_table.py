@@ -148,7 +148,7 @@ def test_invalid_pattern_is_a_one_line_error(runs):
     assert result.err.startswith("runs: error:") and len(result.err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("width", ["0", "-3", "abc", "1.5"])
+@pytest.mark.parametrize("width", ["-1", "-3", "abc", "1.5"])
 def test_bad_column_width_flag_is_a_one_line_error(runs, repo, width):
     assert runs("new", "exp", "true").code == 0
     result = runs("table", f"--column-width={width}")
