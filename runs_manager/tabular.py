@@ -42,7 +42,8 @@ def check_format(name: str) -> str:
         return name
     import difflib
 
-    known = [DEFAULT_FORMAT, *MACHINE_FORMATS, *sorted(f for f in tabulate.tabulate_formats if f != "simple")]
+    # tabulate's own "plain" and "tsv" are shadowed by runs' (its "simple" is runs' plain).
+    known = [DEFAULT_FORMAT, *MACHINE_FORMATS, *sorted(f for f in tabulate.tabulate_formats if f not in ("plain", "tsv"))]
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     raise RunsError(f"unknown format '{printable(name)}'; {hint}(formats: {', '.join(known)})")
