@@ -39,12 +39,17 @@ def main(argv: Sequence[str]) -> int:
             names = _fast_names(_settings(words), prefix)
         except (_Unsure, sqlite3.Error, OSError, ValueError, KeyError, TypeError):
             names = _slow_names(words, prefix)
-        out = "\n".join(n for n in names if n.startswith(prefix) and len(n) < 1000 and _NAME.fullmatch(n))
+        out = "\n".join(n for n in names if n.startswith(prefix) and _valid(n))
         if out:
             sys.stdout.write(out + "\n")
     except Exception:  # completion must never print a traceback into the user's command line
         return 1
     return 0
+
+
+def _valid(name: str) -> bool:
+    """As names.is_valid (not imported: it is not needed otherwise): such a name is a shell word."""
+    return len(name) <= 1000 and bool(_NAME.fullmatch(name)) and not {".", ".."} & set(name.split("/"))
 
 
 def _given(words: Sequence[str]) -> dict[str, str]:
