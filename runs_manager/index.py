@@ -187,11 +187,18 @@ class Index:
     @_guarded
     def keys(self) -> List[str]:
         """Every key that some run's entry has, in the order they first appear."""
-        rows = self.conn.execute(
-            "SELECT json_each.key FROM runs, json_each(runs.entry) "
-            "WHERE json_type(runs.entry) = 'object' GROUP BY json_each.key ORDER BY min(runs.pos)"
-        )
-        return [str(key) for (key,) in rows]
+        try:
+            rows = self.conn.execute(
+                "SELECT json_each.key FROM runs, json_each(runs.entry) "
+                "WHERE json_type(runs.entry) = 'object' GROUP BY json_each.key ORDER BY min(runs.pos)"
+            ).fetchall()
+            return [str(key) for (key,) in rows]
+        except sqlite3.OperationalError:  # an SQLite built without its JSON functions
+            keys: Dict[str, None] = {}
+            for (entry,) in self.conn.execute("SELECT entry FROM runs ORDER BY pos"):
+                value = json.loads(entry)
+                keys.update(dict.fromkeys(value if isinstance(value, dict) else ()))
+            return list(keys)
 
     @_guarded
     def lengths(self) -> List[Tuple[str, int]]:

@@ -39,6 +39,9 @@ def add_parser(subparsers: Any) -> None:
         settings, args.pattern, args.status, args.columns, args.sort, args.reverse, args.format))
 
 
+SHORT = ("-p", "-s", "-c", "-r", "-f", "-h")  # `--sort -p X` lacks a key: argparse says so
+
+
 def _join_sort(args: Optional[Sequence[str]]) -> Optional[List[str]]:
     if args is None:
         return None
@@ -47,8 +50,9 @@ def _join_sort(args: Optional[Sequence[str]]) -> Optional[List[str]]:
     while i < len(args):
         if args[i] == "--":
             return joined + list(args[i:])
-        if args[i] == "--sort" and i + 1 < len(args) and args[i + 1].startswith("-") and args[i + 1] != "--":
-            joined.append("--sort=" + args[i + 1])
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if args[i] == "--sort" and following.startswith("-") and not following.startswith("--") and following not in SHORT:
+            joined.append("--sort=" + following)
             i += 2
             continue
         joined.append(args[i])

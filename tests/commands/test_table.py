@@ -400,3 +400,13 @@ def test_json_of_runs_made_by_runs_new_matches_the_database(runs, db):
     rows = json.loads(runs("table", "-c", ",".join(["name"] + keys), "-f", "json").out)
     assert rows == [{"name": name, **{k: entry.get(k) for k in keys}} for name, entry in stored.items()]
     assert rows[0]["description"] == TRICKY
+
+
+def test_sort_key_after_a_space_may_start_with_a_dash(runs, repo):
+    write_db(repo, {"a": {"exit_code": 0}, "b": {"exit_code": 1}, "c": {"command": "x"}})
+    assert names_of(runs("table", "--sort", "-status", "-f", "json").out) == ["c", "a", "b"]  # unknown, finished, failed
+    assert names_of(runs("table", "--sort", "-exit_code", "--sort", "name", "-f", "json").out) == ["b", "a", "c"]
+    result = runs("table", "--sort", "-p", "a")  # a flag, not a key
+    assert result.code == 2 and "--sort" in result.err and result.out == ""
+    result = runs("table", "--sort", "--reverse")
+    assert result.code == 2 and result.out == ""
