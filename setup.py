@@ -17,6 +17,7 @@ setup(
         "tabulate>=0.8.7",
         "GitPython>=3.1.18",
         "libtmux>=0.15",
+        "shtab>=1.13",  # runs completion: fish support, and the `.complete` of custom functions
     ],
     extras_require={"test": ["pytest>=7", "hypothesis>=6.50"]},
     entry_points={"console_scripts": ["runs = runs_manager.__main__:console"]},

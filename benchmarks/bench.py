@@ -287,6 +287,23 @@ def check_statuses(repo: str, layout: Layout) -> None:
             raise SystemExit(f"bench: run{i} has status {state}, expected {layout.status(i)}")
 
 
+def check_exports(repo: str, layout: Layout) -> None:
+    """`table --format json`, `list --format json` and completion give what the database holds (untimed)."""
+    import json
+
+    names = [f"run{i}" for i in range(layout.size)]
+    if json.loads(output(RUNS + ["list", "--format", "json"], repo)) != names:
+        raise SystemExit("bench: runs list --format json does not list every run in order")
+    rows = json.loads(output(RUNS + ["table", "--format", "json"], repo))
+    middle = layout.size // 2
+    if [r["name"] for r in rows] != names or rows[middle]["status"] != layout.status(middle) or rows[middle]["host"] != layout.host(middle):
+        raise SystemExit("bench: runs table --format json does not match the database")
+    prefix = f"run{middle}"[:-2]
+    got = output(RUNS + ["__complete", "names", prefix], repo).split()
+    if got != sorted(n for n in names if n.startswith(prefix)):
+        raise SystemExit(f"bench: completing {prefix!r} gave {got[:5]}...")
+
+
 def check_source() -> None:
     """Both the commands and this process use this checkout's runs_manager."""
     import runs_manager
@@ -307,7 +324,9 @@ def warm_up(root: str) -> None:
     layout = Layout(20)
     repo, _ = make_repo(os.path.join(root, "warm-up"), layout)
     for argv in ([sys.executable, "-c", "pass"], RUNS + ["--help"], RUNS + ["list"], RUNS + ["lookup", "run10", "status"],
-                 RUNS + ["lookup", "run10"], RUNS + ["table", "--status", "running"], RUNS + ["list", "--status", "lost"]):
+                 RUNS + ["lookup", "run10"], RUNS + ["table", "--status", "running"], RUNS + ["list", "--status", "lost"],
+                 RUNS + ["table", "--format", "json"], RUNS + ["table", "--sort", "datetime"], RUNS + ["list", "--format", "json"],
+                 RUNS + ["__complete", "names", "run1"]):
         run_once(argv, repo)
     run_once(RUNS + ["new", "warm", "true"], repo)
     wait_for_outcome(repo, "warm")
@@ -328,7 +347,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--sizes", default="100,10000,100000")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory with the databases")
+    parser.add_argument("--check-exports", nargs=2, metavar=("REPO", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.check_exports:
+        check_exports(args.check_exports[0], Layout(int(args.check_exports[1])))
+        return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     check_source()
     from runs_manager import supervisor
@@ -416,6 +439,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 row("runs table (all 10,000 rows)", label, ms, mem, "<= 1000 ms", ms <= 1000)
             ms, mem = measure(lambda i: runs + ["table", "--status", "running"], repo, args.repeat)
             row("runs table --status running", label, ms, mem, "<= 400 ms" if big else "", not big or ms <= 400)
+            # Export, sort and completion (issue 10); their output is checked first, untimed.
+            # In a process of its own: parsing 100,000 rows here would grow this process, and every
+            # later child would report that memory as its peak (a fork starts with its parent's RSS).
+            subprocess.run([sys.executable, os.path.abspath(__file__), "--check-exports", repo, str(size)], env=ENV, check=True)
+            hundred = f"run{size // 1000 + 3}\\d\\d"  # 100 rows, as above
+            prefix = f"run{middle}"[:-2]  # 111 names at 10,000 runs and above
+            for name, cmd, limit, memory in (
+                ("runs table --format json (all)", ["table", "--format", "json"], 3000.0, 300),
+                ("runs table --sort datetime -p P", ["table", "--sort", "datetime", "--pattern", hundred], 400.0, 0),
+                ("runs list --format json", ["list", "--format", "json"], 200.0, 0),
+                ("complete a run name (Tab)", ["__complete", "names", prefix, "runs", "delete", prefix], 150.0, 0),
+            ):
+                ms, mem = measure(lambda i, cmd=cmd: runs + cmd, repo, args.repeat)  # type: ignore[misc]
+                target = f"<= {limit:.0f} ms" + (f", {memory} MB" if memory else "")
+                row(name, label, ms, mem, target if big else "", not big or (ms <= limit and (not memory or mem <= memory)))
 
             # Changes. Each `runs new` starts a supervisor in tmux; wait for its outcome.
             ms, mem = measure(lambda i: runs + ["new", f"bench-{i}", "true"], repo, args.repeat,

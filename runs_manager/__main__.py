@@ -56,6 +56,14 @@ def _ignore_interrupts() -> None:
 
 
 def console() -> None:
+    if sys.argv[1:2] == ["__complete"]:  # shell completion, on every Tab: none of main's imports
+        try:
+            from runs_manager.complete import main as complete
+
+            status = complete(sys.argv[2:])
+        except KeyboardInterrupt:
+            status = 130
+        sys.exit(status)
     try:
         from runs_manager.main import main
 

@@ -13,7 +13,7 @@ import functools
 import json
 import os
 import sqlite3
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple, TypeVar
 
 SCHEMA = 2
 
@@ -161,6 +161,44 @@ class Index:
             params.append(int(has_outcome))
         sql = "SELECT name, entry FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY pos"
         return [(name, json.loads(entry)) for name, entry in self.conn.execute(sql, params) if wanted is None or name in wanted]
+
+    def each_entry(
+        self, names: Optional[Iterable[str]] = None, has_outcome: Optional[bool] = None
+    ) -> Iterator[Tuple[str, Any]]:
+        """(name, entry) in file order, as ``entries`` gives them, one at a time: a caller that
+        keeps a few values of each run never holds 100,000 decoded entries at once."""
+        wanted = None if names is None else set(names)
+        where: List[str] = []
+        params: List[Any] = []
+        if wanted is not None and len(wanted) <= 500:  # a few: look them up, do not scan every run
+            where.append(f"name IN ({','.join('?' * len(wanted))})")
+            params.extend(wanted)
+        if has_outcome is not None:
+            where.append("ended = ?")
+            params.append(int(has_outcome))
+        sql = "SELECT name, entry FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY pos"
+        try:
+            for name, entry in self.conn.execute(sql, params):
+                if wanted is None or name in wanted:
+                    yield name, json.loads(entry)
+        except sqlite3.DatabaseError as e:
+            raise IndexUnusable(str(e)) from None
+
+    @_guarded
+    def keys(self) -> List[str]:
+        """Every key that some run's entry has, in the order they first appear."""
+        try:
+            rows = self.conn.execute(
+                "SELECT json_each.key FROM runs, json_each(runs.entry) "
+                "WHERE json_type(runs.entry) = 'object' GROUP BY json_each.key ORDER BY min(runs.pos)"
+            ).fetchall()
+            return [str(key) for (key,) in rows]
+        except sqlite3.OperationalError:  # an SQLite built without its JSON functions
+            keys: Dict[str, None] = {}
+            for (entry,) in self.conn.execute("SELECT entry FROM runs ORDER BY pos"):
+                value = json.loads(entry)
+                keys.update(dict.fromkeys(value if isinstance(value, dict) else ()))
+            return list(keys)
 
     @_guarded
     def lengths(self) -> List[Tuple[str, int]]:

@@ -6,16 +6,26 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs start-up time that `runs --help` cannot spare
     from typing import Iterable
 
+YES = ("y", "yes")
+
 
 def confirm(question: str) -> bool:
-    """Ask a yes/no question on stderr (stdout may be a file); anything but y/yes, and a
-    stdin that is not a terminal, mean no."""
-    if not sys.stdin.isatty():
-        print(f"{question} no (stdin is not a terminal; pass -y to confirm)", file=sys.stderr)
-        return False
+    """Ask a yes/no question on stderr (stdout may be a file) and read the answer from a
+    line of stdin, a terminal or a pipe, as pip, apt and `rm -i` do (`yes | runs delete ...`).
+    y and yes mean yes; anything else, and an empty or closed stdin, mean no."""
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline()
-    return answer.strip().lower() in ("y", "yes")
+    terminal = False
+    try:
+        terminal = sys.stdin is not None and sys.stdin.isatty()
+        answer = sys.stdin.readline() if sys.stdin is not None else ""
+    except (OSError, ValueError):  # closed, not text, or not readable at all
+        answer = ""
+    if not terminal:  # nothing was echoed: say what was read
+        from runs_manager.output import printable
+
+        shown = printable(answer.strip())[:40]
+        print(shown if shown else "no (nothing on stdin; pass -y to confirm)", file=sys.stderr)
+    return answer.strip().lower() in YES
 
 
 def confirm_runs(verb: str, names: Iterable[str], yes: bool) -> None:

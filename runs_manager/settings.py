@@ -161,8 +161,8 @@ def _width(raw: Any, where: str) -> Any:
         return _DEFAULT
     if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
         raw = int(raw)
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-        raise RunsError(f"{where} must be a whole number of at least 1, got {raw!r}")
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise RunsError(f"{where} must be a whole number (0: cells are never cut), got {raw!r}")
     return raw
 
 

@@ -34,3 +34,19 @@ need_venv() {
     fi
     .venv/bin/python -m pip install -q --disable-pip-version-check ".$1"
 }
+
+# need_test_shells: zsh and fish, in which the tests drive the completion scripts
+# (bash is there already). Installed with apt-get as root; otherwise those tests are skipped.
+need_test_shells() {
+    missing=""
+    command -v zsh >/dev/null 2>&1 || missing="$missing zsh"
+    command -v fish >/dev/null 2>&1 || missing="$missing fish"
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "Installing$missing with apt-get (for the completion tests) ..."
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    else
+        echo "The completion tests for$missing are skipped; to run them: sudo apt-get install -y$missing" >&2
+    fi
+}

@@ -6,6 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 . scripts/_setup.sh
 need_system_packages
+need_test_shells
 need_venv "[test]"
 set +e
 .venv/bin/python -m pytest "$@"

@@ -128,6 +128,7 @@ def run_process(*argv: str, input: Optional[str] = None, timeout: float = 60, en
     done = subprocess.run(
         [sys.executable, "-m", "runs_manager", *argv],
         input=input,
+        stdin=subprocess.DEVNULL if input is None else None,  # never the test runner's stdin: a question reads it
         capture_output=True,
         text=True,
         timeout=timeout,

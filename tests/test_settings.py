@@ -201,7 +201,7 @@ def test_unknown_key_far_from_all_lists_known_keys(rc):
     "text",
     [
         "column-width: abc\n",
-        "column-width: 0\n",
+        "column-width: -1\n",
         "column-width: -5\n",
         "column-width: 2.5\n",
         "column-width: true\n",
@@ -231,7 +231,7 @@ def test_wrong_type_is_an_error_naming_the_file_and_key(rc, text):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("flags", [{"column-width": "abc"}, {"column-width": "0"}, {"tb-dir-flag": " "}])
+@pytest.mark.parametrize("flags", [{"column-width": "abc"}, {"column-width": "-1"}, {"tb-dir-flag": " "}])
 def test_wrong_flag_value_is_an_error_naming_the_flag(rc, flags):
     with pytest.raises(RunsError) as error:
         Settings.load(flags, runsrc=rc(""))
@@ -340,3 +340,8 @@ def test_column_width_from_runsrc_reaches_the_table(runs, repo, runsrc):
     runsrc("column_width: 4\n")
     assert "xxxx..." in runs("table").out
     assert ("x" * 8 + "...") in runs("table", "--column-width=8").out
+
+
+def test_column_width_zero_means_never_cut(rc):
+    assert Settings.load({}, runsrc=rc("column-width: 0\n")).column_width == 0
+    assert Settings.load({"column-width": "0"}, runsrc=rc("column-width: 12\n")).column_width == 0

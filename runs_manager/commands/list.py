@@ -18,11 +18,16 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(NAME, help=HELP, description="Print run names, one per line, oldest first.")
     parser.add_argument("--pattern", "-p", metavar="REGEX", help="only names this regular expression matches in full")
     parser.add_argument("--status", "-s", action="append", metavar="STATUS", help=STATUS_HELP)
+    parser.add_argument("--format", "-f", default="plain", metavar="FORMAT", choices=FORMATS,
+                        help="plain: one name a line (the default); json: a JSON array of names")
     flags.add(parser, "runs-dir", "db-filename")
-    parser.set_defaults(run=lambda args, settings: list_runs(settings, args.pattern, args.status))
+    parser.set_defaults(run=lambda args, settings: list_runs(settings, args.pattern, args.status, args.format))
 
 
-def list_runs(settings: Settings, pattern: Optional[str], statuses: Optional[List[str]] = None) -> int:
+FORMATS = ("plain", "json")
+
+
+def list_runs(settings: Settings, pattern: Optional[str], statuses: Optional[List[str]] = None, fmt: str = "plain") -> int:
     from runs_manager import patterns, runs
     from runs_manager.output import printable
 
@@ -32,6 +37,11 @@ def list_runs(settings: Settings, pattern: Optional[str], statuses: Optional[Lis
         names = [name for name, _, _ in status.matching(settings, pattern, statuses)]
     else:
         names = patterns.matching(pattern, runs.database(settings).read(lambda index: index.names()))
+    if fmt == "json":
+        from runs_manager.tabular import json_text
+
+        print(json_text(names))
+        return 0
     if names and not "".join(names).isprintable():  # checked at once: 100,000 names
         names = [printable(name) for name in names]
     if names:

@@ -20,21 +20,27 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("name", metavar="NAME")
     parser.add_argument("key", metavar="KEY", nargs="?", help="command, commit, datetime, description, host, status, ended, exit_code, ...")
+    parser.add_argument("--format", "-f", default="yaml", metavar="FORMAT", choices=FORMATS,
+                        help="yaml (the default; a value of text as it is) or json")
     flags.add(parser, "runs-dir", "db-filename")
-    parser.set_defaults(run=lambda args, settings: lookup(settings, args.name, args.key))
+    parser.set_defaults(run=lambda args, settings: lookup(settings, args.name, args.key, args.format))
 
 
-def lookup(settings: Settings, name: str, key: Optional[str]) -> int:
+FORMATS = ("yaml", "json")
+
+
+def lookup(settings: Settings, name: str, key: Optional[str], fmt: str = "yaml") -> int:
     from runs_manager.output import printable
 
     entry = find(settings, name)
     if key is None:
-        print(_yaml(entry), end="")
+        print(_json(entry) if fmt == "json" else _yaml(entry), end="")
         return 0
     if key == "status" and "status" not in entry:
         from runs_manager import status
 
-        print(status.derive(settings, [(name, entry)])[name])
+        state = status.derive(settings, [(name, entry)])[name]
+        print(_json(state) if fmt == "json" else state, end="" if fmt == "json" else "\n")
         return 0
     if key in ("ended", "exit_code") and key not in entry:
         from runs_manager import status
@@ -49,7 +55,10 @@ def lookup(settings: Settings, name: str, key: Optional[str]) -> int:
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise RunsError(f"run '{printable(name)}' has no key '{printable(key)}'; {hint}(its keys: {keys})")
     value = entry[key]
-    print(value if isinstance(value, str) else _yaml(value).rstrip("\n").removesuffix("\n..."))
+    if fmt == "json":
+        print(_json(value), end="")
+    else:
+        print(value if isinstance(value, str) else _yaml(value).rstrip("\n").removesuffix("\n..."))
     return 0
 
 
@@ -73,6 +82,12 @@ def _close_names(name: str, names: List[str]) -> List[str]:
     # difflib over 100,000 names takes seconds; names of a similar length are enough.
     similar = [n for n in names if abs(len(n) - len(name)) <= max(3, len(name) // 3)]
     return difflib.get_close_matches(name, similar, n=3, cutoff=0.6)
+
+
+def _json(value: Any) -> str:
+    from runs_manager.tabular import json_text
+
+    return json_text(value) + "\n"
 
 
 def _yaml(value: Any) -> str:

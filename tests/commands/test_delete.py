@@ -120,14 +120,53 @@ def test_answer_at_a_terminal(runs, db, repo, tmux, answer, deleted):
     assert "keep" in tmux.sessions()
 
 
-def test_stdin_not_a_terminal_means_no_even_if_it_says_yes(runs, runs_process, db, repo, tmux):
+@pytest.mark.parametrize("answer, deleted", [("y\n", True), ("YES\n", True), ("y", True), ("n\n", False), ("\n", False), ("", False), ("yep\n", False)])
+def test_answer_from_a_pipe(runs, runs_process, db, repo, tmux, answer, deleted):
+    """A piped answer counts, as for pip, apt and rm -i; an empty stdin is a no."""
     assert runs("new", "exp", "sleep 600; true").code == 0
-    result = runs_process("delete", "exp", input="y\n")
-    assert result.code != 0
+    assert runs("new", "keep", "true").code == 0
+    result = runs_process("delete", "e.*", input=answer)
     assert "Traceback" not in result.err
-    assert list(db()) == ["exp"]
-    assert (repo / ".runs/tensorboard/exp").is_dir()
-    assert "exp" in tmux.sessions()
+    assert PROMPT in result.err and "  exp\n" in result.err.split(PROMPT)[0]
+    if deleted:
+        assert (result.code, result.out) == (0, "Deleted 1 run.\n"), result.err
+        assert list(db()) == ["keep"]
+        assert not (repo / ".runs/tensorboard/exp").exists()
+        assert "exp" not in tmux.sessions()
+    else:
+        assert result.code == 1 and result.err.splitlines()[-1] == "runs: error: not confirmed; nothing was deleted"
+        assert list(db()) == ["exp", "keep"]
+        assert (repo / ".runs/tensorboard/exp").is_dir()
+        assert "exp" in tmux.sessions()
+
+
+@pytest.mark.parametrize("pipeline, deleted", [
+    ("echo y | {runs} delete 'a.*'", True),
+    ("yes | {runs} delete 'a.*'", True),  # `yes` writes forever: one line is read, then it gets SIGPIPE
+    ("yes n | {runs} delete 'a.*'", False),
+    ("{runs} delete 'a.*' < /dev/null", False),
+    ("{runs} delete 'a.*' <&-", False),  # stdin closed
+])
+def test_answer_from_a_shell_pipeline(runs, db, repo, pipeline, deleted):
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    for name in ("a1", "a2", "b1"):
+        assert runs("new", name, "true").code == 0
+    command = pipeline.format(runs=f"{shlex.quote(sys.executable)} -m runs_manager")
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), stdin=subprocess.DEVNULL)
+    assert "Traceback" not in done.stderr
+    if deleted:
+        assert done.returncode == 0, done.stderr
+        assert list(db()) == ["b1"]
+    else:
+        assert done.returncode == 1
+        assert "no (nothing on stdin" in done.stderr or "[y/N] n\n" in done.stderr
+        assert list(db()) == ["a1", "a2", "b1"]
 
 
 def test_stdin_not_a_terminal_in_process(runs, db):

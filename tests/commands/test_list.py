@@ -125,3 +125,37 @@ def test_hand_edit_is_noticed(runs, repo):
     data["added-by-hand"] = {"command": "true"}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert runs("list").out == "exp\nadded-by-hand\n"
+
+
+# --format json ---------------------------------------------------------------------------
+
+import json  # noqa: E402
+
+
+def test_format_json_is_an_array_of_names(runs, repo, runs_process):
+    for name in ("zeta", "alpha", "sweep/lr-0.1", "a,b"):
+        assert runs("new", name, "true").code == 0
+    result = runs("list", "--format", "json")
+    assert (result.code, result.err) == (0, "")
+    assert json.loads(result.out) == ["zeta", "alpha", "sweep/lr-0.1", "a,b"]
+    assert json.loads(runs("list", "-f", "json", "-p", "a.*").out) == ["alpha", "a,b"]
+    assert json.loads(runs("list", "-f", "json", "-s", "killed").out) == []
+    assert runs_process("list", "-f", "json", "-p", "z.*").out == '["zeta"]\n'
+
+
+def test_format_json_keeps_names_a_hand_edit_made_odd(runs, repo):
+    (repo / ".runs").mkdir()
+    (repo / ".runs/.runs.yml").write_text('"tab\\there": {}\n"new\\nline": {}\n"caf\\u00e9": {}\n')
+    assert json.loads(runs("list", "-f", "json").out) == ["tab\there", "new\nline", "café"]
+    assert runs("list").out == "tab\\there\nnew\\nline\ncafé\n"  # the plain list keeps one name a line
+
+
+def test_format_json_of_no_database(runs, repo):
+    assert runs("list", "-f", "json").out == "[]\n"
+    assert not (repo / ".runs").exists()
+
+
+def test_unknown_format_is_a_usage_error(runs, repo):
+    result = runs("list", "--format", "csv")
+    assert result.code == 2 and result.out == ""
+    assert one_error_line(result.err) and "invalid choice: 'csv'" in result.err

@@ -140,3 +140,38 @@ def test_missing_name_is_a_usage_error(runs):
     result = runs("lookup")
     assert result.code != 0
     assert one_error_line(result.err)
+
+
+# --format json ---------------------------------------------------------------------------
+
+
+def test_format_json_prints_the_entry_as_an_object(runs, repo):
+    import json
+
+    from tests.conftest import database
+
+    description = 'a, "quoted"\nsecond line'
+    assert runs("new", "exp", "true", f"--description={description}").code == 0
+    result = runs("lookup", "exp", "--format", "json")
+    assert result.code == 0, result.err
+    assert result.out.count("\n") == 1
+    assert json.loads(result.out) == database(repo)["exp"]
+    assert json.loads(runs("lookup", "exp", "description", "-f", "json").out) == description
+    assert runs("lookup", "exp", "status", "-f", "json").out in ('"running"\n', '"finished"\n')
+    assert json.loads(runs("lookup", "exp", "tmux_session_created", "-f", "json").out) == database(repo)["exp"]["tmux_session_created"]
+
+
+def test_format_json_of_values_that_are_not_text(runs, repo):
+    import json
+
+    (repo / ".runs").mkdir()
+    (repo / ".runs/.runs.yml").write_text("exp:\n  command: [a, b]\n  when: 2026-11-28 10:00:00\n  n: .inf\n")
+    assert json.loads(runs("lookup", "exp", "-f", "json").out) == {"command": ["a", "b"], "when": "2026-11-28T10:00:00", "n": "inf"}
+    assert json.loads(runs("lookup", "exp", "command", "-f", "json").out) == ["a", "b"]
+
+
+def test_unknown_format_is_a_usage_error(runs, repo):
+    assert runs("new", "exp", "true").code == 0
+    result = runs("lookup", "exp", "-f", "xml")
+    assert result.code == 2 and result.out == "" and result.err.count("\n") == 1
+    assert "invalid choice: 'xml'" in result.err

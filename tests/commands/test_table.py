@@ -148,7 +148,7 @@ def test_invalid_pattern_is_a_one_line_error(runs):
     assert result.err.startswith("runs: error:") and len(result.err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("width", ["0", "-3", "abc", "1.5"])
+@pytest.mark.parametrize("width", ["-1", "-3", "abc", "1.5"])
 def test_bad_column_width_flag_is_a_one_line_error(runs, repo, width):
     assert runs("new", "exp", "true").code == 0
     result = runs("table", f"--column-width={width}")
@@ -170,3 +170,243 @@ def test_no_database_prints_a_table_without_rows_and_creates_nothing(runs, repo)
     assert result.code == 0
     assert parse(result.out) == []
     assert not (repo / ".runs").exists()
+
+
+# Columns, sorting and formats --------------------------------------------------------------
+
+import csv  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+
+from tests.conftest import database  # noqa: E402
+
+TRICKY = 'lr 0.1, "warm" start,\nthen a\ttab; back\\slash, \'single\''
+
+
+def write_plain(repo: Path, text: str) -> None:
+    (repo / ".runs").mkdir(exist_ok=True)
+    (repo / ".runs/.runs.yml").write_text(text)
+
+
+def one_error(result, code: int = 1) -> str:
+    assert result.code == code, (result.code, result.out, result.err)
+    assert result.out == ""
+    assert result.err.startswith("runs: error: ") and result.err.count("\n") == 1, result.err
+    return result.err
+
+
+def names_of(out: str) -> List[str]:
+    return [row["name"] for row in json.loads(out)]
+
+
+def test_columns_shows_exactly_those_columns(runs, repo):
+    write_db(repo, {"exp": {"command": "c", "commit": "abc", "host": "gpu1", "seed": 3}, "other": {"host": "gpu2"}})
+    result = runs("table", "--columns", "name,commit,host")
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["name", "commit", "host"]
+    assert lines[2].split() == ["exp", "abc", "gpu1"]
+    assert lines[3].split() == ["other", "_", "gpu2"]
+    # Repeated, with spaces, any key the entries have (a hand-added one too), in the order given.
+    result = runs("table", "-c", "host, seed", "-c", "name", "--format", "csv")
+    assert list(csv.reader(io.StringIO(result.out))) == [["host", "seed", "name"], ["gpu1", "3", "exp"], ["gpu2", "", "other"]]
+
+
+def test_status_ended_and_exit_code_columns_of_real_runs(runs, db):
+    from tests.conftest import start_run, wait_status
+
+    start_run(runs, "good", "true")
+    start_run(runs, "bad", "exit 3")
+    wait_status("good", "finished")
+    wait_status("bad", "failed")
+    rows = json.loads(runs("table", "-c", "name,status,exit_code,ended", "-f", "json").out)
+    stored = db()
+    assert rows == [
+        {"name": "good", "status": "finished", "exit_code": 0, "ended": stored["good"]["ended"]},
+        {"name": "bad", "status": "failed", "exit_code": 3, "ended": stored["bad"]["ended"]},
+    ]
+
+
+def test_keys_runs_writes_are_known_before_any_run_has_them(runs, repo):
+    write_db(repo, {"exp": {"command": "c"}})
+    result = runs("table", "-c", "name,ended,exit_code,killed", "-f", "csv")
+    assert result.out == "name,ended,exit_code,killed\nexp,,,\n"
+    assert runs("table", "-c", "name,commit").code == 0  # no database at all is fine too
+
+
+def test_a_key_only_other_runs_have_is_known(runs, repo):
+    write_db(repo, {"a": {"command": "c"}, "b": {"command": "c", "seed": 7}})
+    result = runs("table", "-p", "a", "-c", "name,seed", "--sort", "seed", "-f", "jsonl")
+    assert result.out == '{"name": "a", "seed": null}\n'
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("-c", "name,nmae"), "unknown column 'nmae' in --columns; did you mean 'name'?"),
+    (("-c", "name,seeds"), "unknown column 'seeds' in --columns; did you mean 'seed'?"),
+    (("--sort", "colour"), "unknown sort key 'colour' in --sort"),
+    (("--sort=-colour",), "unknown sort key 'colour' in --sort"),
+    (("-c", ""), "--columns needs at least one column"),
+    (("-c", " , ,"), "--columns needs at least one column"),
+    (("-c", "name,host,name"), "column 'name' is given twice"),
+    (("--sort", "-"), "--sort needs a key"),
+    (("-f", "xml"), "unknown format 'xml'; (formats: plain, csv, tsv, json, jsonl,"),
+    (("-f", "jsno"), "did you mean 'json'?"),
+    (("-f", "json", "-s", "sleeping"), "unknown status 'sleeping'"),
+    (("-f", "json", "-p", "("), "invalid regular expression"),
+])
+def test_bad_columns_sort_keys_and_formats_are_one_line_errors(runs, repo, argv, message):
+    write_db(repo, {"exp": {"command": "c", "seed": 1}})
+    err = one_error(runs("table", *argv))
+    assert message in err
+    if "unknown column" in err or "unknown sort key" in err:
+        assert "(known: name, status, command, commit, datetime, description, host," in err and "seed" in err
+
+
+def test_sort_times_as_times_numbers_as_numbers_missing_last(runs, repo):
+    write_db(repo, {
+        "a": {"datetime": "2026-11-28T10:00:00+05:00", "loss": 10, "note": "b"},   # 05:00 UTC
+        "b": {"datetime": "2026-11-28T06:00:00+00:00", "loss": 9.5, "note": "a"},  # 06:00 UTC
+        "c": {"datetime": "2026-11-28T04:30:00Z", "loss": "100"},                  # 04:30 UTC
+        "d": {"loss": None, "note": "c"},
+        "e": {"datetime": "2026-11-27", "loss": -1e3},
+    })
+    assert names_of(runs("table", "--sort", "datetime", "-f", "json").out) == ["e", "c", "a", "b", "d"]
+    assert names_of(runs("table", "--sort", "-datetime", "-f", "json").out) == ["b", "a", "c", "e", "d"]
+    assert names_of(runs("table", "--sort=-datetime", "-f", "json").out) == ["b", "a", "c", "e", "d"]
+    assert names_of(runs("table", "--sort", "datetime", "--reverse", "-f", "json").out) == ["b", "a", "c", "e", "d"]
+    assert names_of(runs("table", "--sort", "loss", "-f", "json").out) == ["e", "b", "a", "c", "d"]  # not "10" < "9.5"
+    assert names_of(runs("table", "--sort", "-loss", "-f", "json").out) == ["c", "a", "b", "e", "d"]
+    assert names_of(runs("table", "--sort", "note", "-f", "json").out) == ["b", "a", "d", "c", "e"]
+    # The plain table sorts the same way.
+    assert [r["name"] for r in parse(runs("table", "--sort", "-datetime").out)] == ["b", "a", "c", "e", "d"]
+
+
+def test_sort_ties_keep_file_order_and_later_keys_break_them(runs, repo):
+    write_db(repo, {
+        "r1": {"host": "gpu2", "seed": 2}, "r2": {"host": "gpu1", "seed": 1}, "r3": {"host": "gpu2", "seed": 1},
+        "r4": {"host": "gpu1", "seed": 2}, "r5": {"host": "gpu1"},
+    })
+    assert names_of(runs("table", "--sort", "host", "-f", "json").out) == ["r2", "r4", "r5", "r1", "r3"]
+    assert names_of(runs("table", "--sort", "host", "--sort", "-seed", "-f", "json").out) == ["r4", "r2", "r5", "r1", "r3"]
+    assert names_of(runs("table", "--sort", "host,seed", "-f", "json").out) == ["r2", "r4", "r5", "r3", "r1"]
+    assert names_of(runs("table", "--sort", "name", "--reverse", "-f", "json").out) == ["r5", "r4", "r3", "r2", "r1"]
+    assert names_of(runs("table", "--reverse", "-f", "json").out) == ["r5", "r4", "r3", "r2", "r1"]  # newest first
+    assert names_of(runs("table", "--sort", "status", "-f", "json").out) == ["r1", "r2", "r3", "r4", "r5"]  # all unknown
+
+
+def test_sort_of_mixed_kinds_is_no_error(runs, repo):
+    write_db(repo, {"a": {"x": [1, 2]}, "b": {"x": "text"}, "c": {"x": 3}, "d": {"x": {"k": 1}}, "e": {"x": True},
+                    "f": {"x": "2026-01-01T00:00:00"}, "g": {"x": float("nan")}})
+    result = runs("table", "--sort", "x", "-c", "name,x", "-f", "json")
+    assert result.code == 0, result.err
+    assert names_of(result.out) == ["e", "c", "g", "f", "b", "a", "d"]
+
+
+def test_machine_formats_round_trip_every_value_uncut(runs, repo):
+    long = "x" * 200
+    write_db(repo, {
+        "tricky": {"command": long, "description": TRICKY, "host": "gpu1"},
+        "plain": {"command": "python t.py", "description": "short"},
+        "sweep/lr-0.1": {"description": "", "host": None},
+    })
+    stored = database(repo)
+    columns = ["name", "command", "description", "host"]
+    for fmt, dialect in (("csv", "excel"), ("tsv", "excel-tab")):
+        result = runs("table", "-c", ",".join(columns), "-f", fmt, "--column-width", "3")
+        assert result.code == 0, result.err
+        rows = list(csv.reader(io.StringIO(result.out, newline=""), dialect=dialect))
+        assert rows[0] == columns
+        assert rows[1:] == [[name] + ["" if stored[name].get(c) is None else stored[name][c] for c in columns[1:]] for name in stored]
+    for fmt in ("json", "jsonl"):
+        result = runs("table", "-c", ",".join(columns), "-f", fmt, "--column-width", "3")
+        rows = json.loads(result.out) if fmt == "json" else [json.loads(line) for line in result.out.splitlines()]
+        assert rows == [{"name": name, **{c: stored[name].get(c) for c in columns[1:]}} for name in stored]
+        if fmt == "jsonl":
+            assert len(result.out.splitlines()) == 3  # one run a line: newlines inside values are escaped
+
+
+def test_machine_formats_have_the_rows_and_columns_of_the_table(runs, repo):
+    write_db(repo, {f"run{i}": {"command": f"python t.py --seed {i}", "host": f"gpu{i % 3}", "seed": i % 4}
+                    for i in range(12)})
+    argv = ("-p", "run1.*", "--sort", "-seed", "--sort", "host", "-c", "name,status,host,seed,command")
+    table = parse_any(runs("table", *argv).out)
+    as_csv = list(csv.reader(io.StringIO(runs("table", *argv, "-f", "csv").out)))
+    as_tsv = list(csv.reader(io.StringIO(runs("table", *argv, "-f", "tsv").out), dialect="excel-tab"))
+    as_json = json.loads(runs("table", *argv, "-f", "json").out)
+    assert table == as_csv == as_tsv
+    assert [[str(v) for v in row.values()] for row in as_json] == table[1:]
+    assert [row["name"] for row in as_json] == ["run11", "run10", "run1"]
+
+
+def parse_any(out: str) -> List[List[str]]:
+    lines = out.rstrip("\n").split("\n")
+    spans = [m.span() for m in re.finditer(r"-+", lines[1])]
+    return [[line[a:b].strip() for a, b in spans[:-1]] + [line[spans[-1][0]:].strip()] for line in [lines[0]] + lines[2:]]
+
+
+def test_values_that_are_not_text_render_faithfully_in_every_format(runs, repo):
+    write_plain(repo, "exp:\n  command: [python, x.py]\n  description: {a: 1, b: [true, null]}\n  host: 42\n"
+                      "  commit: true\n  seed: .nan\n  when: 2026-11-28 10:00:00\n  ratio: 1.5e-3\n")
+    columns = "name,command,description,host,commit,seed,when,ratio"
+    rows = json.loads(runs("table", "-c", columns, "-f", "json").out)
+    assert rows == [{"name": "exp", "command": ["python", "x.py"], "description": {"a": 1, "b": [True, None]}, "host": 42,
+                     "commit": True, "seed": "nan", "when": "2026-11-28T10:00:00", "ratio": 0.0015}]
+    result = runs("table", "-c", columns, "-f", "csv")
+    assert list(csv.reader(io.StringIO(result.out)))[1] == [
+        "exp", '["python", "x.py"]', '{"a": 1, "b": [true, null]}', "42", "true", "NaN", "2026-11-28T10:00:00", "0.0015"]
+    for fmt in ("plain", "github", "grid", "rst", "tsv", "jsonl"):
+        result = runs("table", "-c", columns, "-f", fmt)
+        assert result.code == 0 and "Traceback" not in result.err, (fmt, result.err)
+        assert "exp" in result.out
+
+
+@pytest.mark.parametrize("fmt, marker", [("github", "|"), ("grid", "+="), ("rst", "===="), ("psql", "+-"), ("pipe", "|:")])
+def test_tabulate_formats(runs, repo, fmt, marker):
+    write_db(repo, {"exp": {"command": "c" * 40, "host": "gpu1"}})
+    result = runs("table", "-f", fmt, "-c", "name,command,host")
+    assert result.code == 0, result.err
+    assert marker in result.out and "exp" in result.out and "gpu1" in result.out
+    assert "c" * 30 + "..." in result.out and "c" * 31 not in result.out  # human formats cut cells
+
+
+def test_column_width_zero_never_cuts(runs, repo, runsrc):
+    write_db(repo, {"exp": {"command": "c" * 300, "description": "line\nbreak"}})
+    row = parse(runs("table", "--column-width", "0").out)[0]
+    assert row["command"] == "c" * 300
+    assert row["description"] == "line\\nbreak"  # still one run a line
+    runsrc({"column-width": 0})
+    assert parse(runs("table").out)[0]["command"] == "c" * 300
+
+
+def test_status_filter_and_missing_entries_in_json(runs, repo):
+    write_db(repo, {"done": {"exit_code": 0}, "bad": {"exit_code": 2}, "empty": None, "old": {"command": "c"}})
+    assert names_of(runs("table", "-s", "failed,finished", "-f", "json").out) == ["done", "bad"]
+    assert json.loads(runs("table", "-s", "unknown", "-c", "name,command", "-f", "json").out) == [
+        {"name": "empty", "command": None}, {"name": "old", "command": "c"}]
+    assert runs("table", "-s", "running", "-f", "json").out == "[]\n"
+    assert runs("table", "-s", "running", "-f", "csv").out == "name,status,command,commit,datetime,description,host\n"
+
+
+def test_no_database_machine_formats(runs, repo):
+    assert runs("table", "-f", "json").out == "[]\n"
+    assert runs("table", "-f", "jsonl").out == ""
+    assert not (repo / ".runs").exists()
+
+
+def test_json_of_runs_made_by_runs_new_matches_the_database(runs, db):
+    assert runs("new", "exp", "true", f"--description={TRICKY}").code == 0
+    assert runs("new", "exp,2", "true", "--description=second").code == 0
+    stored = db()
+    keys = list(stored["exp"])
+    rows = json.loads(runs("table", "-c", ",".join(["name"] + keys), "-f", "json").out)
+    assert rows == [{"name": name, **{k: entry.get(k) for k in keys}} for name, entry in stored.items()]
+    assert rows[0]["description"] == TRICKY
+
+
+def test_sort_key_after_a_space_may_start_with_a_dash(runs, repo):
+    write_db(repo, {"a": {"exit_code": 0}, "b": {"exit_code": 1}, "c": {"command": "x"}})
+    assert names_of(runs("table", "--sort", "-status", "-f", "json").out) == ["c", "a", "b"]  # unknown, finished, failed
+    assert names_of(runs("table", "--sort", "-exit_code", "--sort", "name", "-f", "json").out) == ["b", "a", "c"]
+    result = runs("table", "--sort", "-p", "a")  # a flag, not a key
+    assert result.code == 2 and "--sort" in result.err and result.out == ""
+    result = runs("table", "--sort", "--reverse")
+    assert result.code == 2 and result.out == ""

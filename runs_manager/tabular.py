@@ -1,0 +1,228 @@
+"""Rows of runs for `runs table`: choosing columns, sorting, and writing them in a format.
+
+Human formats (``plain`` and tabulate's) keep one run on one line and cut long cells;
+machine formats (csv, tsv, json, jsonl) write every value whole, quoted by the standard
+library, so that Python's csv and json modules read back exactly what the database holds.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import re
+import sys
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
+
+from runs_manager.errors import RunsError
+from runs_manager.output import as_text, cell, printable
+
+DEFAULT_COLUMNS = ("name", "status", "command", "commit", "datetime", "description", "host")
+# Keys runs itself writes: always known, even before any run has one.
+RUNS_KEYS = (
+    "command", "commit", "datetime", "description", "host", "launched", "launcher", "tmux_session",
+    "tmux_session_id", "tmux_session_created", "tmux_server_pid", "ended", "exit_code", "killed",
+)
+DERIVED = ("name", "status")  # not stored in entries: the run's name and its derived status
+MACHINE_FORMATS = ("csv", "tsv", "json", "jsonl")
+DEFAULT_FORMAT = "plain"  # the table runs always printed: tabulate's "simple"
+
+Row = List[Any]  # the values of one run, in the order of the keys asked for
+SortKey = Tuple[str, bool]  # (key, descending)
+
+
+def check_format(name: str) -> str:
+    """The tabulate format (or machine format) that ``--format name`` asks for."""
+    if name == DEFAULT_FORMAT:
+        return "simple"
+    if name in MACHINE_FORMATS:
+        return name
+    import tabulate
+
+    if name in tabulate.tabulate_formats:
+        return name
+    import difflib
+
+    # tabulate's own "plain" and "tsv" are shadowed by runs' (its "simple" is runs' plain).
+    known = [DEFAULT_FORMAT, *MACHINE_FORMATS, *sorted(f for f in tabulate.tabulate_formats if f not in ("plain", "tsv"))]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise RunsError(f"unknown format '{printable(name)}'; {hint}(formats: {', '.join(known)})")
+
+
+def parse_columns(values: Optional[Sequence[str]]) -> List[str]:
+    """The columns of --columns (comma-separated, or repeated), or the default ones."""
+    if values is None:
+        return list(DEFAULT_COLUMNS)
+    columns = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    if not columns:
+        raise RunsError(f"--columns needs at least one column, such as {','.join(DEFAULT_COLUMNS[:3])}")
+    for i, column in enumerate(columns):
+        if column in columns[:i]:
+            raise RunsError(f"column '{printable(column)}' is given twice in --columns")
+    return columns
+
+
+def parse_sort(values: Optional[Sequence[str]], reverse: bool) -> List[SortKey]:
+    """(key, descending) for each --sort KEY (-KEY: descending); --reverse turns each around."""
+    keys = []
+    for value in values or ():
+        for part in value.split(","):
+            part = part.strip()
+            descending = part.startswith("-")
+            key = part[1:].strip() if descending else part
+            if not key:
+                raise RunsError(f"--sort needs a key, such as datetime or -datetime, not '{printable(value)}'")
+            keys.append((key, descending != reverse))
+    return keys
+
+
+def check_keys(asked: Iterable[Tuple[str, str]], seen: Iterable[str], all_keys: Callable[[], List[str]]) -> None:
+    """Every (key, flag) asked for is a known key: one that runs writes, or that some run's
+    entry has (``seen``: of the rows shown; ``all_keys()``: of every run, asked only if needed)."""
+    known = set(DERIVED) | set(RUNS_KEYS) | set(seen)
+    unknown = [(key, flag) for key, flag in asked if key not in known]
+    if not unknown:
+        return
+    everything = list(DERIVED) + list(RUNS_KEYS)
+    everything += [key for key in all_keys() if key not in everything]
+    for key, flag in unknown:
+        if key not in everything:
+            import difflib
+
+            close = difflib.get_close_matches(key, everything, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            what = "column" if flag == "--columns" else "sort key"
+            names = ", ".join(printable(k) for k in everything)
+            raise RunsError(f"unknown {what} '{printable(key)}' in {flag}; {hint}(known: {names})")
+
+
+def value_of(name: str, entry: Any, key: str) -> Any:
+    """A run's value for ``key``; None when it has none. ``status`` is filled in later."""
+    if key == "name":
+        return name
+    return entry.get(key) if isinstance(entry, dict) else None
+
+
+# Sorting ---------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_TIME = re.compile(r"\d{4}-\d\d-\d\d([T ]\d\d:\d\d.*)?")
+
+
+def sort_value(value: Any) -> Tuple[int, Any]:
+    """What a value sorts by: numbers as numbers, times as times, then text; each kind
+    before the next, so a column of mixed kinds still sorts."""
+    if isinstance(value, (bool, int, float)):
+        if isinstance(value, float) and math.isnan(value):
+            return (1, 0)
+        return (0, value)
+    if isinstance(value, str):
+        if _TIME.fullmatch(value):
+            moment = _time(value)
+            if moment is not None:
+                return (2, moment)
+        if _NUMBER.fullmatch(value):
+            return (0, float(value))
+        return (3, value)
+    return (4, as_text(value))
+
+
+def _time(text: str) -> Optional[float]:
+    try:
+        moment = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.astimezone()).timestamp()  # a time without zone: local
+
+
+def sort_rows(rows: List[Row], keys: Sequence[Tuple[int, bool]]) -> List[Row]:
+    """``rows`` sorted by the values at each (position, descending); missing values last
+    whatever the direction; ties keep their order (oldest first)."""
+    for position, descending in reversed(keys):  # stable sorts, the last key first
+        present = [row for row in rows if row[position] is not None]
+        missing = [row for row in rows if row[position] is None]
+        present.sort(key=lambda row: sort_value(row[position]), reverse=descending)
+        rows = present + missing
+    return rows
+
+
+# Writing ---------------------------------------------------------------------------------
+
+def write(rows: Iterable[Row], columns: Sequence[str], fmt: str, width: Optional[int]) -> None:
+    """Print ``rows`` (values in the order of ``columns``) in format ``fmt``."""
+    if fmt in ("csv", "tsv"):
+        _write_csv(rows, columns, "excel" if fmt == "csv" else "excel-tab")
+    elif fmt in ("json", "jsonl"):
+        _write_json(rows, columns, lines=fmt == "jsonl")
+    else:
+        _write_table(rows, columns, fmt, width)
+
+
+def _write_table(rows: Iterable[Row], columns: Sequence[str], fmt: str, width: Optional[int]) -> None:
+    cells = [
+        [printable(v) if column in DERIVED else cell(v, width) for column, v in zip(columns, row)]
+        for row in rows
+    ]
+    import tabulate  # here: slow to import, and only human tables need it
+
+    print(tabulate.tabulate(cells, headers=[printable(c) for c in columns], tablefmt=fmt, disable_numparse=True))
+
+
+def _write_csv(rows: Iterable[Row], columns: Sequence[str], dialect: str) -> None:
+    import csv
+
+    writer = csv.writer(sys.stdout, dialect=dialect, lineterminator="\n")
+    writer.writerow([_encodable(c) for c in columns])
+    for row in rows:
+        writer.writerow(["" if v is None else _encodable(as_text(v)) for v in row])
+
+
+def _write_json(rows: Iterable[Row], columns: Sequence[str], lines: bool) -> None:
+    out = sys.stdout
+    first = True
+    if not lines:
+        out.write("[")
+    for row in rows:
+        text = json_text(dict(zip(columns, row)))
+        if lines:
+            out.write(text + "\n")
+        else:
+            out.write(("\n" if first else ",\n") + text)
+        first = False
+    if not lines:
+        out.write("\n]\n" if not first else "]\n")
+
+
+def json_text(value: Any) -> str:
+    """``value`` as one line of JSON, whatever a hand edit put in it."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # NaN or infinity, which JSON cannot hold: written as text
+        return json_text(_finite(value))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a hand edit: JSON's own \\u escape
+            return json.dumps(_finite(value), ensure_ascii=True, allow_nan=False)
+    return text
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _encodable(text: str) -> str:
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
