@@ -24,7 +24,8 @@ import yaml
 from tests.conftest import ROOT
 
 FAKE = """#!{python}
-import json, os, sys, time
+import json, os, signal, sys, time
+signal.signal(signal.SIGINT, lambda *_: sys.exit(0))  # a real TensorBoard ends quietly on Ctrl-C, at any moment
 args = sys.argv[1:]
 view = args[args.index("--logdir") + 1] if "--logdir" in args else None
 links = {{}}
