@@ -13,6 +13,8 @@ KEYS = (
     "virtualenv-path",
     "extra-flags",
     "allow-dirty",
+    "launcher",
+    "sbatch-args",
 )
 # Keys whose flag takes no value: given, it is true.
 SWITCHES = ("allow-dirty",)
@@ -25,6 +27,9 @@ _HELP = {
     "column-width": "cut table cells longer than this many characters (default 30; 0: never cut)",
     "virtualenv-path": "virtualenv to activate before the program starts",
     "allow-dirty": "start from uncommitted changes, stored as <runs-dir>/patches/NAME.patch for reproduce",
+    "launcher": "where runs start: tmux (default) or slurm (submitted with sbatch)",
+    "sbatch-args": "sbatch options for --launcher slurm, as one quoted string: '--partition=gpu --gres=gpu:1' "
+    "(added after .runsrc's sbatch-args)",
 }
 
 

@@ -62,6 +62,10 @@ def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
         return
     from runs_manager import tmux
 
+    if intent.get("job_id") is not None:  # submitted, never recorded: it must not run
+        from runs_manager.launchers import slurm
+
+        slurm.cancel(intent["job_id"])
     session = intent.get("session")
     live = tmux.sessions() if tmux.installed() else {}
     known = all(field in intent for field in launch.SESSION_FIELDS) and intent.get("host") in (None, launch.host())

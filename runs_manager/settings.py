@@ -22,6 +22,8 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
     virtualenv_path: Optional[str] = None
     extra_flags: Flags = ()
     allow_dirty: bool = False
+    launcher: str = "tmux"
+    sbatch_args: Tuple[str, ...] = ()
 
     @property
     def db_path(self) -> str:
@@ -50,7 +52,8 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
         ``cli`` maps keys (``runs-dir`` or ``runs_dir``) to the strings the user typed; keys
         the user did not give must be absent.
         """
-        sources = {key: (value, runsrc) for key, value in _read_runsrc(runsrc).items()}
+        file = _read_runsrc(runsrc)
+        sources = {key: (value, runsrc) for key, value in file.items()}
         for key, value in cli.items():
             sources[_normalize(key)] = (value, "--" + _normalize(key))
         values = {}
@@ -58,6 +61,9 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
             value = _PARSERS[key](raw, f"{source}: {key}" if source == runsrc else source)
             if value is not _DEFAULT:
                 values[key.replace("-", "_")] = value
+        if "sbatch-args" in map(_normalize, cli) and "sbatch-args" in file:
+            # The command line's sbatch options add to .runsrc's (later ones win in sbatch).
+            values["sbatch_args"] = _sbatch_args(file["sbatch-args"], f"{runsrc}: sbatch-args") + values["sbatch_args"]
         return cls(**values)
 
 
@@ -197,6 +203,32 @@ def _switch(raw: Any, where: str) -> Any:
     raise RunsError(f"{where} must be true or false, got {raw!r}")
 
 
+def _launcher(raw: Any, where: str) -> Any:
+    if _is_null(raw) or raw == "":
+        return _DEFAULT
+    if raw not in LAUNCHERS:
+        raise RunsError(f"{where} must be one of {', '.join(LAUNCHERS)}, got {raw!r}")
+    return raw
+
+
+def _sbatch_args(raw: Any, where: str) -> Tuple[str, ...]:
+    """A list in .runsrc; one string, split as a shell would, on the command line."""
+    if _is_null(raw) or raw == "":
+        return ()
+    if isinstance(raw, str):
+        import shlex
+
+        try:
+            return tuple(shlex.split(raw))
+        except ValueError as e:
+            raise RunsError(f"{where}: {e}") from None
+    if isinstance(raw, list) and all(isinstance(arg, (str, int)) and not isinstance(arg, bool) for arg in raw):
+        return tuple(str(arg) for arg in raw)
+    raise RunsError(f"{where} must be a list of sbatch options, such as [--partition=gpu, --time=04:00:00]")
+
+
+LAUNCHERS = ("tmux", "slurm")
+
 _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "runs-dir": _path,
     "db-filename": _file_name,
@@ -206,5 +238,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "virtualenv-path": _optional_path,
     "extra-flags": _extra_flags,
     "allow-dirty": _switch,
+    "launcher": _launcher,
+    "sbatch-args": _sbatch_args,
 }
 

@@ -1,9 +1,12 @@
 """A run's status, derived when it is read from its recorded outcome and its liveness.
 
-- running: no outcome yet, and its supervisor is verifiably alive on this host;
+- pending: queued by a scheduler (Slurm), not started yet;
+- running: no outcome yet, and its supervisor is verifiably alive on this host (or its
+  batch job is running);
 - finished: exit status 0; failed: any other exit status;
 - killed: ended by a signal (exit status 128+N), by `runs kill`, or by a hang-up;
-- lost: no outcome, and its supervisor is gone (a reboot, a SIGKILL of the session);
+- lost: no outcome, and its supervisor is gone (a reboot, a SIGKILL of the session, a
+  batch job the scheduler no longer knows);
 - unknown: no outcome, and liveness cannot be checked from here (another host, or an
   entry recorded before runs supervised its runs).
 """
@@ -13,8 +16,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 
 from runs_manager.errors import RunsError
 
-STATUSES = ("running", "finished", "failed", "killed", "lost", "unknown")
-WITHOUT_OUTCOME = frozenset(("running", "lost", "unknown"))
+STATUSES = ("pending", "running", "finished", "failed", "killed", "lost", "unknown")
+WITHOUT_OUTCOME = frozenset(("pending", "running", "lost", "unknown"))
+LIVE = frozenset(("pending", "running"))  # may still start or write: kill, delete and mv take care
+_LIVENESS: Dict[Any, str] = {True: "running", False: "lost", None: "unknown", "pending": "pending"}  # launchers' answers
 MAX_SIGNAL = 64  # Linux's signals are 1 to 64: a shell reports death by one as 128+N
 
 Entry = Mapping[str, Any]
@@ -45,7 +50,7 @@ def derive(settings: Any, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, str]:
     for launcher_name, waiting in pending.items():
         alive = launchers.get(launcher_name).alive(settings, waiting)
         for name, _ in waiting:
-            statuses[name] = {True: "running", False: "lost", None: "unknown"}[alive.get(name)]
+            statuses[name] = _LIVENESS.get(alive.get(name), "unknown")
     return statuses
 
 

@@ -27,6 +27,7 @@ from runs_manager.settings import Settings
 
 POLL = 0.2  # seconds between checks of the terminal when nothing wakes the relay
 STARTING_POLL = 0.02  # seconds, growing to STARTING_POLL_MAX: `runs new` may have died
+STARTING_LIMIT = 300.0  # seconds: `runs new` records a run within seconds of starting it
 STARTING_POLL_MAX = 0.1  # an undone run's supervisor must end within runs.SESSION_EXIT_WAIT
 RECORD_ATTEMPTS = 30
 RECORD_RETRY = 2.0  # seconds
@@ -60,7 +61,10 @@ def main(args: Sequence[str]) -> int:
     _load_recording()
     tensorboard = runfiles.tensorboard_dir(settings, name)
     delay = STARTING_POLL
+    deadline = time.monotonic() + STARTING_LIMIT
     while os.path.exists(os.path.join(tensorboard, runfiles.STARTING)):
+        if time.monotonic() > deadline:
+            return 0  # `runs new` died before recording the run: never run it (a batch job would hold its node)
         time.sleep(delay)
         delay = min(delay * 1.5, STARTING_POLL_MAX)
     if not os.path.isdir(tensorboard):

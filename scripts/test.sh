@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 . scripts/_setup.sh
 need_system_packages
 need_test_shells
+sh scripts/slurm-cluster.sh install || [ "${CI:-}" != true ]  # the Slurm tests need a real cluster (skipped without, outside CI)
 need_venv "[test]"
 set +e
 .venv/bin/python -m pytest "$@"

@@ -252,3 +252,23 @@ def wait_status(name: str, wanted: str, timeout: float = 20.0) -> None:
     """Wait until run ``name`` has status ``wanted``; fail with the status it has otherwise."""
     if not wait_for(lambda: status_of(name) == wanted, timeout):
         raise AssertionError(f"run {name!r} is {status_of(name)!r}, not {wanted!r}, after {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def slurm_conf() -> str:
+    """A real single-node Slurm cluster on localhost (scripts/slurm-cluster.sh), shared by
+    the session's tests. Without Slurm the tests are skipped, except under CI=true, where
+    a missing component is a failure."""
+    done = subprocess.run(["sh", str(ROOT / "scripts" / "slurm-cluster.sh"), "start"], capture_output=True, text=True)
+    if done.returncode != 0:
+        message = f"no Slurm cluster: {done.stderr.strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def slurm(slurm_conf: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("SLURM_CONF", slurm_conf)
+    return slurm_conf

@@ -345,3 +345,28 @@ def test_column_width_from_runsrc_reaches_the_table(runs, repo, runsrc):
 def test_column_width_zero_means_never_cut(rc):
     assert Settings.load({}, runsrc=rc("column-width: 0\n")).column_width == 0
     assert Settings.load({"column-width": "0"}, runsrc=rc("column-width: 12\n")).column_width == 0
+
+
+def test_launcher_and_sbatch_args(rc):
+    path = rc("launcher: slurm\nsbatch-args: [--partition=gpu, --time=04:00:00]\n")
+    settings = Settings.load({}, runsrc=path)
+    assert settings.launcher == "slurm" and settings.sbatch_args == ("--partition=gpu", "--time=04:00:00")
+    # The command line's options come after .runsrc's (sbatch takes the last of a repeated one).
+    given = Settings.load({"sbatch-args": "--time=00:10:00 --comment='a b'", "launcher": "tmux"}, runsrc=path)
+    assert given.sbatch_args == ("--partition=gpu", "--time=04:00:00", "--time=00:10:00", "--comment=a b")
+    assert given.launcher == "tmux"
+    assert Settings.load({"sbatch_args": "--x"}, runsrc=rc("")).sbatch_args == ("--x",)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("launcher: pbs\n", "launcher must be one of tmux, slurm, got 'pbs'"),
+    ("sbatch-args: --partition=gpu\n", None),
+    ("sbatch-args: {a: 1}\n", "must be a list of sbatch options"),
+])
+def test_bad_launcher_settings(rc, text, message):
+    if message is None:  # a single string is split like the command line's
+        assert Settings.load({}, runsrc=rc(text)).sbatch_args == ("--partition=gpu",)
+        return
+    with pytest.raises(RunsError) as error:
+        Settings.load({}, runsrc=rc(text))
+    assert message in str(error.value)

@@ -76,8 +76,9 @@ def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: f
     matches = status.matching(settings, pattern, None)
     if not matches:
         raise RunsError(f"no runs match {pattern!r}")
-    targets = {name: entry.get("datetime") for name, entry, state in matches if state == "running"}
-    idle = [(name, state) for name, _, state in matches if state != "running"]
+    targets = {name: entry.get("datetime") for name, entry, state in matches if state in status.LIVE}
+    queued = {name for name, _, state in matches if state == "pending"}
+    idle = [(name, state) for name, _, state in matches if state not in status.LIVE]
     if not targets:
         raise RunsError(f"none of the runs matching {pattern!r} is running ({_counts(idle)})")
     if len(idle) <= SHOW_IDLE:
@@ -90,7 +91,7 @@ def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: f
     from runs_manager import runs
 
     db = runs.database(settings)
-    signalled = _signal(settings, db, targets, signum)
+    signalled = _signal(settings, db, targets, signum, queued=queued)
     name_of = signal.Signals(signum).name
     left = _wait(db, signalled, grace if signum != signal.SIGKILL else AFTER_SIGKILL)
     if left and signum != signal.SIGKILL:
@@ -105,9 +106,10 @@ def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: f
     return 1 if left or len(signalled) < len(targets) else 0
 
 
-def _signal(settings: Settings, db: Database, targets: Dict[str, Any], signum: int, mark: bool = True) -> List[str]:
+def _signal(settings: Settings, db: Database, targets: Dict[str, Any], signum: int, mark: bool = True, queued: Iterable[str] = ()) -> List[str]:
     """Signal the programs of runs still running (under the lock, so none ends unseen),
-    and record that `runs kill` stopped them. Returns the runs signalled."""
+    and record that `runs kill` stopped them. Returns the runs signalled. A queued run is
+    cancelled and its outcome recorded here: no supervisor of it will ever record one."""
     import signal
 
     from runs_manager import interrupts, launchers
@@ -127,6 +129,12 @@ def _signal(settings: Settings, db: Database, targets: Dict[str, Any], signum: i
             signalled.append(name)
             if mark and "killed" not in entry:
                 entry["killed"] = f"runs kill ({signal.Signals(signum).name})"
+                marked[name] = (name, entry)
+            if name in queued:
+                import datetime
+
+                entry.update(killed="runs kill (cancelled while queued)", exit_code=128 + signum,
+                             ended=datetime.datetime.now().astimezone().isoformat())
                 marked[name] = (name, entry)
         txn.change(marked)
     return signalled

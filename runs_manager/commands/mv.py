@@ -88,10 +88,11 @@ def _require_movable(settings: Settings, txn: Transaction, moves: List[Tuple[str
     from runs_manager.output import printable
 
     entries = txn.entries(before for before, _ in moves)
-    running = [name for name, state in status.derive(settings, entries).items() if state == "running"]
+    states = status.derive(settings, entries)
+    running = [name for name, state in states.items() if state in status.LIVE]
     if running:
         raise RunsError(
-            f"run '{printable(running[0])}' is running, and its program holds the old paths; "
+            f"run '{printable(running[0])}' is {states[running[0]]}, and its program holds the old paths; "
             "wait for it to end or 'runs kill' it first"
         )
     live = tmux.sessions() if tmux.installed() else {}

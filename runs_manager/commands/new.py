@@ -39,7 +39,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--description", "-d", default="", help="what this run is for")
     parser.add_argument("--overwrite", action="store_true", help="delete an existing run of this name first")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask before overwriting")
-    flags.add(parser, "runs-dir", "db-filename", "tb-dir-flag", "save-path-flag", "virtualenv-path", "allow-dirty")
+    flags.add(parser, "runs-dir", "db-filename", "tb-dir-flag", "save-path-flag", "virtualenv-path", "allow-dirty", "launcher", "sbatch-args")
     parser.set_defaults(
         run=lambda args, settings: new(settings, args.name, args.command, args.description, args.overwrite, args.yes)
     )
@@ -64,7 +64,7 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
         dirty = git.dirty_paths(directory, except_under=settings.runs_dir)
     _require_own_runs_dir(settings.runs_dir, top, directory)
     patch = _dirty_patch(settings, directory, dirty)
-    launcher = launchers.get(None)
+    launcher = launchers.get(settings.launcher)
     prepared = launcher.check(settings)
     outside = runfiles.outside_runs_dir(settings, name)
     if outside:
@@ -85,13 +85,13 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
             if not (existed or yes):
                 raise RunsError(f"run '{name}' appeared while you were asked; nothing changed, try again")
             _delete(settings, txn, name)
-        final = _free_name(settings, name, txn, tmux.sessions())
+        final = _free_name(settings, name, txn, tmux.sessions() if tmux.installed() else {})  # a login node may have no tmux
         # Held back from here until the run is whole or undone, and the user told which.
         with interrupts.deferred() as interrupted:
             entry = _start(settings, txn, final, command, description, commit, directory, launcher, prepared, interrupted, patch)
             if final != name:
                 print(f"The name '{name}' is taken; this run is named '{final}'.")
-            _print_started(final, commit, entry["tmux_session"])
+            _print_started(final, commit, entry)
             _print_patch(settings, final, patch)
     _note_flags(settings, final, command)
     return 0
@@ -107,9 +107,14 @@ def _note_flags(settings: Settings, name: str, command: str) -> None:
         print(f"runs: note: {note}", file=sys.stderr)
 
 
-def _print_started(name: str, commit: str, session: str) -> None:
+def _print_started(name: str, commit: str, entry: Dict[str, Any]) -> None:
     import shlex
 
+    if "job_id" in entry:
+        print(f"Submitted run '{name}' at commit {commit[:12]} as Slurm job {entry['job_id']}.")
+        print(f"Its output: runs logs -f {shlex.quote(name)}   (its state: runs lookup {shlex.quote(name)} status)")
+        return
+    session = entry["tmux_session"]
     print(f"Started run '{name}' at commit {commit[:12]} in tmux session '{session}'.")
     attach = "switch-client" if os.environ.get("TMUX") else "attach"
     print(f"To watch it: tmux {attach} -t {shlex.quote('=' + session)}   (its output: runs logs -f {shlex.quote(name)})")
@@ -244,7 +249,7 @@ def _start(
     tb = runfiles.tensorboard_dir(settings, name)
     line = launch.program_line(settings, name, command)
     session = names.session_name(name)
-    intent: Dict[str, Any] = {"op": "new", "name": name, "session": session, "host": launch.host()}
+    intent: Dict[str, Any] = {"op": "new", "name": name, "session": session, "host": launch.host(), "launcher": launcher.name}
     entry: Dict[str, Any] = {
         "command": command,
         "commit": commit,
@@ -283,6 +288,10 @@ def _start(
     except BaseException:
         if "tmux_session_id" in entry:  # only the session this process started
             launch.stop_session(name, entry, tmux.sessions())
+        if "job_id" in entry:  # only the job this process submitted
+            from runs_manager.launchers import slurm
+
+            slurm.cancel(entry["job_id"])
         runfiles.remove(settings, name, txn)
         txn.done()
         raise

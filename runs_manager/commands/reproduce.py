@@ -50,6 +50,11 @@ def reproduce(settings: Settings, name: str) -> int:
     words = [shlex.quote(name), shlex.quote(entry["command"]), "--description=" + shlex.quote(description)]
     if apply is not None:
         words.append("--allow-dirty")
+    if entry.get("launcher") == "slurm":  # resubmitted as it was, with the same sbatch options
+        words.append("--launcher=slurm")
+        args = entry.get("sbatch_args")
+        if isinstance(args, list) and args:
+            words.append("--sbatch-args=" + shlex.quote(shlex.join(str(arg) for arg in args)))
     if name.startswith("-") or entry["command"].startswith("-"):
         words = words[2:] + ["--"] + words[:2]  # so `runs new` does not take them for options
     print(" runs new " + " ".join(words))

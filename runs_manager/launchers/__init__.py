@@ -35,8 +35,9 @@ class Launcher(Protocol):
     def start(self, run: Start, prepared: Any) -> Dict[str, Any]:
         """Start the run's supervisor; returns the fields that identify it, for the entry."""
 
-    def alive(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[bool]]:
-        """For each run: whether its program is alive, or None if that cannot be told from here."""
+    def alive(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Any]:
+        """For each run: whether its program is alive (True, False), None if that cannot be
+        told from here, or "pending" for a run a scheduler has queued."""
 
     def signal(self, settings: Settings, name: str, entry: Entry, signum: int) -> bool:
         """Send ``signum`` to the run's program; False if it is not running."""
@@ -51,9 +52,9 @@ class Launcher(Protocol):
 
 
 def get(name: Optional[str]) -> Launcher:
-    from runs_manager.launchers import tmux
+    from runs_manager.launchers import slurm, tmux
 
-    launchers: Dict[str, Launcher] = {tmux.NAME: tmux.TmuxLauncher()}
+    launchers: Dict[str, Launcher] = {tmux.NAME: tmux.TmuxLauncher(), slurm.NAME: slurm.SlurmLauncher()}
     if name is None:
         name = DEFAULT
     if name not in launchers:

@@ -1,0 +1,162 @@
+"""The Slurm launcher against a real slurmctld and slurmd on localhost."""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import NO_FLAGS, ROOT, error_line, git, run_process, status_of, wait_for, wait_status
+
+pytestmark = pytest.mark.usefixtures("slurm")
+
+
+def entry(repo: Path, name: str):
+    return (yaml.safe_load((repo / ".runs/.runs.yml").read_text()) or {}).get(name)
+
+
+def job_state(job_id: str) -> str:
+    done = subprocess.run(["squeue", "--noheader", "--states=all", f"--jobs={job_id}", "--format=%T"], capture_output=True, text=True)
+    return done.stdout.strip() or "gone"
+
+
+def submit(runs, name: str, command: str, *more: str):
+    result = runs("new", name, command, "--launcher", "slurm", *NO_FLAGS, *more)
+    assert result.code == 0, result.err
+    return result
+
+
+def test_a_job_records_its_outcome_and_log(runs, repo):
+    result = submit(runs, "a", "echo hello from slurm; exit 3")
+    job = entry(repo, "a")["job_id"]
+    assert f"Submitted run 'a' at commit " in result.out and f"as Slurm job {job}." in result.out
+    wait_status("a", "failed", timeout=60)
+    recorded = entry(repo, "a")
+    assert recorded["launcher"] == "slurm" and recorded["exit_code"] == 3 and "ended" in recorded
+    assert "hello from slurm" in (repo / ".runs/logs/a.log").read_text()
+    assert runs("lookup", "a", "job_id").out == f"{job}\n"
+    follow = run_process("logs", "-f", "a", timeout=30)
+    assert follow.code == 0 and "hello from slurm" in follow.out
+
+
+def test_the_program_gets_flags_environment_and_directory(runs, repo):
+    out = repo / "seen.txt"
+    (repo / ".gitignore").write_text("seen.txt\n")
+    git("add", ".gitignore", cwd=repo)
+    git("commit", "-qm", "ignore", cwd=repo)
+    result = runs("new", "env", f"sh -c 'pwd; echo \"$RUNS_NAME\" \"$@\"' x > {out}", "--launcher=slurm")
+    assert result.code == 0, result.err
+    wait_status("env", "finished", timeout=60)
+    assert out.read_text().splitlines() == [str(repo), "env --tb-dir .runs/tensorboard/env/ --save-path .runs/checkpoints/env"]
+
+
+def test_a_queued_job_is_pending_cannot_move_and_is_killed(runs, repo):
+    submit(runs, "later", "echo never", "--sbatch-args", "--begin=now+600 --time=00:05:00")
+    recorded = entry(repo, "later")
+    assert recorded["sbatch_args"] == ["--begin=now+600", "--time=00:05:00"]
+    assert status_of("later") == "pending"
+    assert "pending" in runs("table").out
+    assert "is pending" in error_line(runs("mv", "later", "moved"))
+    killed = runs("kill", "later", "-y")
+    assert killed.code == 0, killed.err
+    assert status_of("later") == "killed" and entry(repo, "later")["killed"] == "runs kill (cancelled while queued)"
+    assert wait_for(lambda: job_state(recorded["job_id"]) in ("CANCELLED", "gone"))
+    assert "never" not in (repo / ".runs/logs/later.log").read_text()
+
+
+def test_kill_of_a_running_job_is_recorded_by_its_supervisor(runs, repo):
+    submit(runs, "long", "sleep 120")
+    wait_status("long", "running", timeout=60)
+    assert runs("kill", "long", "-y").code == 0
+    recorded = entry(repo, "long")
+    assert recorded["exit_code"] == 143 and recorded["killed"] == "runs kill (SIGTERM)"
+    assert status_of("long") == "killed"
+
+
+def test_delete_cancels_a_pending_job_first(runs, repo):
+    submit(runs, "gone", "echo never", "--sbatch-args=--begin=now+600")
+    job = entry(repo, "gone")["job_id"]
+    assert runs("delete", "gone", "-y").code == 0
+    assert job_state(job) in ("CANCELLED", "gone")
+    assert entry(repo, "gone") is None and not (repo / ".runs/logs/gone.log").exists()
+
+
+def test_a_job_killed_outside_runs_is_lost(runs, repo):
+    submit(runs, "victim", "sleep 120")
+    wait_status("victim", "running", timeout=60)
+    subprocess.run(["scancel", "--signal=KILL", "--batch", entry(repo, "victim")["job_id"]], check=True)
+    wait_status("victim", "lost", timeout=60)
+    assert "exit_code" not in entry(repo, "victim")
+
+
+def test_sbatch_rejecting_the_job_records_nothing(runs, repo):
+    message = error_line(runs("new", "bad", "true", "--launcher=slurm", "--sbatch-args=--partition=nope"))
+    assert "sbatch did not accept the job" in message and "partition" in message.lower()
+    assert not (repo / ".runs/.runs.yml").exists() or entry(repo, "bad") is None
+    assert not (repo / ".runs/tensorboard/bad").exists() and not (repo / ".runs/logs/bad.log").exists()
+
+
+def test_sbatch_missing_and_cluster_unreachable_are_one_line_errors(runs, repo, tmp_path, monkeypatch, slurm):
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for program in ("git", "tmux"):
+        (bare / program).symlink_to(subprocess.run(["which", program], capture_output=True, text=True).stdout.strip())
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", str(bare))
+    assert "sbatch is not installed" in error_line(runs("new", "x", "true", "--launcher=slurm"))
+    monkeypatch.setenv("PATH", path)
+    conf = tmp_path / "slurm.conf"
+    text = Path(slurm).read_text().replace("SlurmctldHost=localhost", "SlurmctldHost=localhost\nSlurmctldPort=9\nMessageTimeout=1")
+    conf.write_text(text)
+    monkeypatch.setenv("SLURM_CONF", str(conf))
+    assert "the Slurm cluster cannot be reached" in error_line(runs("new", "x", "true", "--launcher=slurm"))
+    assert not (repo / ".runs").exists()
+
+
+def test_reproduce_resubmits_with_the_same_sbatch_options(runs, repo, runsrc):
+    runsrc({"launcher": "slurm", "sbatch-args": ["--time=00:05:00"]})
+    git("add", ".runsrc", cwd=repo)
+    git("commit", "-qm", "rc", cwd=repo)
+    submit(runs, "r", "true", "--sbatch-args", "--nice=1 --comment='a b'")
+    assert entry(repo, "r")["sbatch_args"] == ["--time=00:05:00", "--nice=1", "--comment=a b"]
+    line = runs("reproduce", "r").out.splitlines()[-1]
+    words = shlex.split(line)
+    assert words[-2:] == ["--launcher=slurm", "--sbatch-args=--time=00:05:00 --nice=1 '--comment=a b'"]
+    assert shlex.split(words[-1].split("=", 1)[1]) == entry(repo, "r")["sbatch_args"]
+
+
+def test_a_runs_new_killed_after_submitting_leaves_no_job(runs, repo):
+    marker = repo / "ran.txt"
+    before = set(_jobs_named("crash"))
+    env = {"RUNS_CRASH_AT": "new:session-started"}
+    result = run_process("new", "crash", f"touch {marker}", "--launcher=slurm", *NO_FLAGS, env=env)
+    assert result.code != 0
+    assert runs("new", "next", "true").code == 0  # the next writer undoes the half-made run
+    assert runs("list").out == "next\n"
+    assert not (repo / ".runs/tensorboard/crash").exists()
+    mine = {job: state for job, state in _jobs_named("crash").items() if job not in before}
+    assert len(mine) == 1 and set(mine.values()) <= {"CANCELLED", "COMPLETED"}, mine
+    import time
+
+    time.sleep(2)
+    assert not marker.exists()
+
+
+def _jobs_named(name: str):
+    done = subprocess.run(["squeue", "--noheader", "--states=all", f"--name={name}", "--format=%i %T"], capture_output=True, text=True)
+    return dict(line.split() for line in done.stdout.splitlines())
+
+
+def test_a_login_node_without_tmux_submits_all_the_same(runs, repo, tmp_path, monkeypatch):
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for program in ("git", "sbatch", "squeue", "scancel", "sh", "env"):
+        (bare / program).symlink_to(subprocess.run(["which", program], capture_output=True, text=True).stdout.strip())
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", str(bare))
+    submit(runs, "no-tmux", "exit 0")  # the job gets this PATH too (--export=ALL)
+    monkeypatch.setenv("PATH", path)
+    wait_status("no-tmux", "finished", timeout=60)
