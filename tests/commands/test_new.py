@@ -210,7 +210,7 @@ def test_failed_launch_rolls_back(runs, repo, db, tmp_path, monkeypatch):
 
 def test_overwrite_asks_and_no_keeps_the_old_run(runs, db, repo):
     assert runs("new", "exp", "true", "--description=old").code == 0
-    result = runs("new", "exp", "true", "--overwrite")  # stdin is not a terminal: that is a no
+    result = runs("new", "exp", "true", "--overwrite")  # stdin (pytest's, unreadable) gives no answer: that is a no
     assert result.code == 1
     assert db()["exp"]["description"] == "old"
 
@@ -296,3 +296,12 @@ def test_run_does_not_see_variables_this_shell_lacks(runs, repo, tmux, monkeypat
     assert runs("new", "fresh", writes(out, "[${RUNS_STALE_VAR-unset}]")).code == 0
     wait_for(lambda: out.exists() and out.read_text())
     assert out.read_text() == "[unset]\n"
+
+
+@pytest.mark.parametrize("answer, replaced", [("y\n", True), ("n\n", False), ("", False)])
+def test_overwrite_reads_a_piped_answer(runs, runs_process, db, repo, answer, replaced):
+    assert runs("new", "exp", "true", "--description=old").code == 0
+    result = runs_process("new", "exp", "true", "--description=new", "--overwrite", input=answer)
+    assert "Traceback" not in result.err and "[y/N]" in result.err
+    assert result.code == (0 if replaced else 1), result.err
+    assert db()["exp"]["description"] == ("new" if replaced else "old")
