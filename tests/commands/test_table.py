@@ -410,3 +410,19 @@ def test_sort_key_after_a_space_may_start_with_a_dash(runs, repo):
     assert result.code == 2 and "--sort" in result.err and result.out == ""
     result = runs("table", "--sort", "--reverse")
     assert result.code == 2 and result.out == ""
+
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(descriptions=st.lists(st.text(max_size=40), min_size=1, max_size=3))
+def test_any_description_round_trips_through_csv_and_json(runs, repo, descriptions):
+    write_db(repo, {f"run{i}": {"description": text} for i, text in enumerate(descriptions)})
+    as_json = json.loads(runs("table", "-c", "name,description", "-f", "json").out)
+    assert [row["description"] for row in as_json] == descriptions
+    lines = runs("table", "-c", "description", "-f", "jsonl").out.splitlines()
+    assert [json.loads(line)["description"] for line in lines] == descriptions
+    for fmt, dialect in (("csv", "excel"), ("tsv", "excel-tab")):
+        out = runs("table", "-c", "description", "-f", fmt).out
+        assert [row[0] for row in csv.reader(io.StringIO(out, newline=""), dialect=dialect)][1:] == descriptions
