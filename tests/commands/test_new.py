@@ -215,6 +215,15 @@ def test_overwrite_asks_and_no_keeps_the_old_run(runs, db, repo):
     assert db()["exp"]["description"] == "old"
 
 
+@pytest.mark.parametrize("answer, replaced", [("y\n", True), ("n\n", False), ("", False)])
+def test_overwrite_reads_a_piped_answer(runs, runs_process, db, repo, answer, replaced):
+    assert runs("new", "exp", "true", "--description=old").code == 0
+    result = runs_process("new", "exp", "true", "--description=new", "--overwrite", input=answer)
+    assert "Traceback" not in result.err and "[y/N]" in result.err
+    assert result.code == (0 if replaced else 1), result.err
+    assert db()["exp"]["description"] == ("new" if replaced else "old")
+
+
 def test_overwrite_with_yes_replaces_the_run(runs, db, repo, tmux):
     tmux.new("keeps-the-server-up")  # so session ids are not reused
     assert runs("new", "exp", "sleep 600; true", "--description=old").code == 0
@@ -296,12 +305,3 @@ def test_run_does_not_see_variables_this_shell_lacks(runs, repo, tmux, monkeypat
     assert runs("new", "fresh", writes(out, "[${RUNS_STALE_VAR-unset}]")).code == 0
     wait_for(lambda: out.exists() and out.read_text())
     assert out.read_text() == "[unset]\n"
-
-
-@pytest.mark.parametrize("answer, replaced", [("y\n", True), ("n\n", False), ("", False)])
-def test_overwrite_reads_a_piped_answer(runs, runs_process, db, repo, answer, replaced):
-    assert runs("new", "exp", "true", "--description=old").code == 0
-    result = runs_process("new", "exp", "true", "--description=new", "--overwrite", input=answer)
-    assert "Traceback" not in result.err and "[y/N]" in result.err
-    assert result.code == (0 if replaced else 1), result.err
-    assert db()["exp"]["description"] == ("new" if replaced else "old")
