@@ -57,7 +57,8 @@ class _Subcommands:
 
 
 def _top_parser() -> argparse.ArgumentParser:
-    listing = "\n".join(f"  {name:<10} {command.HELP}" for name, command in COMMANDS.items())
+    width = max(len(name) for name in COMMANDS)
+    listing = "\n".join(f"  {name:<{width}} {command.HELP}" for name, command in COMMANDS.items())
     parser = _Parser(
         prog="runs",
         usage="runs [-h] [--version] COMMAND ...",

@@ -24,6 +24,7 @@ RUNS_KEYS = (
 )
 DERIVED = ("name", "status")  # not stored in entries: the run's name and its derived status
 MACHINE_FORMATS = ("csv", "tsv", "json", "jsonl")
+_LINE_ENDS = ("\x85", "\u2028", "\u2029")  # json.dumps escapes the ASCII ones already
 DEFAULT_FORMAT = "plain"  # the table runs always printed: tabulate's "simple"
 
 Row = List[Any]  # the values of one run, in the order of the keys asked for
@@ -171,10 +172,14 @@ def _write_table(rows: Iterable[Row], columns: Sequence[str], fmt: str, width: O
 def _write_csv(rows: Iterable[Row], columns: Sequence[str], dialect: str) -> None:
     import csv
 
+    # Lines end in \n, so the writer no longer quotes a lone \r by itself: rows holding one are quoted whole.
     writer = csv.writer(sys.stdout, dialect=dialect, lineterminator="\n")
-    writer.writerow([_encodable(c) for c in columns])
-    for row in rows:
-        writer.writerow(["" if v is None else _encodable(as_text(v)) for v in row])
+    careful = csv.writer(sys.stdout, dialect=dialect, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    import itertools
+
+    body = (["" if v is None else _encodable(as_text(v)) for v in row] for row in rows)
+    for cells in itertools.chain([[_encodable(c) for c in columns]], body):  # a row at a time
+        (careful if any("\r" in c for c in cells) else writer).writerow(cells)
 
 
 def _write_json(rows: Iterable[Row], columns: Sequence[str], lines: bool) -> None:
@@ -204,6 +209,10 @@ def json_text(value: Any) -> str:
             text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate from a hand edit: JSON's own \\u escape
             return json.dumps(_finite(value), ensure_ascii=True, allow_nan=False)
+        # Characters that str.splitlines() and JavaScript take for line ends (only ever inside strings here).
+        for char in _LINE_ENDS:
+            if char in text:
+                text = text.replace(char, f"\\u{ord(char):04x}")
     return text
 
 

@@ -114,7 +114,7 @@ def test_only_running_runs_are_killed(repo: Path, runs: Callable[..., Result]) -
         (("kill", "busy", "-y", "--signal", "SIGNOPE"), "unknown signal 'SIGNOPE'"),
         (("kill", "busy", "-y", "--signal", "99"), "unknown signal '99'"),
         (("kill", "busy", "-y", "--grace", "-1"), "--grace takes a number of seconds"),
-        (("kill", "busy"), "not confirmed"),  # stdin is not a terminal: the question is answered no
+        (("kill", "busy"), "not confirmed"),  # no answer on stdin: the question is answered no
     ],
 )
 def test_refusals_change_nothing(repo: Path, runs: Callable[..., Result], argv: tuple, message: str) -> None:
@@ -180,3 +180,15 @@ def test_kill_right_after_new_finds_the_program(runs: Callable[..., Result]) -> 
         result = runs("kill", f"quick{i}", "-y", "--grace", "2")
         assert result.code == 0, result.err
         assert status_of(f"quick{i}") == "killed"
+
+
+def test_a_piped_yes_kills_and_an_empty_stdin_does_not(repo: Path, runs: Callable[..., Result]) -> None:
+    from tests.conftest import run_process
+
+    start_run(runs, "busy", "sleep 600")
+    wait_status("busy", "running")
+    result = run_process("kill", "busy", input="")
+    assert result.code == 1 and "not confirmed" in result.err and status_of("busy") == "running"
+    result = run_process("kill", "busy", "--grace", "5", input="yes\n")
+    assert result.code == 0, result.err
+    assert status_of("busy") == "killed"

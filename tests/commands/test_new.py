@@ -210,9 +210,18 @@ def test_failed_launch_rolls_back(runs, repo, db, tmp_path, monkeypatch):
 
 def test_overwrite_asks_and_no_keeps_the_old_run(runs, db, repo):
     assert runs("new", "exp", "true", "--description=old").code == 0
-    result = runs("new", "exp", "true", "--overwrite")  # stdin is not a terminal: that is a no
+    result = runs("new", "exp", "true", "--overwrite")  # stdin (pytest's, unreadable) gives no answer: that is a no
     assert result.code == 1
     assert db()["exp"]["description"] == "old"
+
+
+@pytest.mark.parametrize("answer, replaced", [("y\n", True), ("n\n", False), ("", False)])
+def test_overwrite_reads_a_piped_answer(runs, runs_process, db, repo, answer, replaced):
+    assert runs("new", "exp", "true", "--description=old").code == 0
+    result = runs_process("new", "exp", "true", "--description=new", "--overwrite", input=answer)
+    assert "Traceback" not in result.err and "[y/N]" in result.err
+    assert result.code == (0 if replaced else 1), result.err
+    assert db()["exp"]["description"] == ("new" if replaced else "old")
 
 
 def test_overwrite_with_yes_replaces_the_run(runs, db, repo, tmux):

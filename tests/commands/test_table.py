@@ -410,3 +410,29 @@ def test_sort_key_after_a_space_may_start_with_a_dash(runs, repo):
     assert result.code == 2 and "--sort" in result.err and result.out == ""
     result = runs("table", "--sort", "--reverse")
     assert result.code == 2 and result.out == ""
+
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(descriptions=st.lists(st.text(max_size=40), min_size=1, max_size=3))
+def test_any_description_round_trips_through_csv_and_json(runs, repo, descriptions):
+    write_db(repo, {f"run{i}": {"description": text} for i, text in enumerate(descriptions)})
+    # What the database holds, as a strict YAML parser reads it (PyYAML's dumper folds a few, such as \x85).
+    descriptions = [entry["description"] for entry in database(repo).values()]
+    as_json = json.loads(runs("table", "-c", "name,description", "-f", "json").out)
+    assert [row["description"] for row in as_json] == descriptions
+    lines = runs("table", "-c", "description", "-f", "jsonl").out.splitlines()
+    assert [json.loads(line)["description"] for line in lines] == descriptions
+    for fmt, dialect in (("csv", "excel"), ("tsv", "excel-tab")):
+        out = runs("table", "-c", "description", "-f", fmt).out
+        assert [row[0] for row in csv.reader(io.StringIO(out, newline=""), dialect=dialect)][1:] == descriptions
+
+
+@pytest.mark.parametrize("text", ["\r", "0\r", "a\rb", "\r\n", "x\n"])
+def test_carriage_returns_survive_csv(runs, repo, text):
+    write_db(repo, {"exp": {"description": text}})
+    for fmt, dialect in (("csv", "excel"), ("tsv", "excel-tab")):
+        out = runs("table", "-c", "name,description", "-f", fmt).out
+        assert list(csv.reader(io.StringIO(out, newline=""), dialect=dialect)) == [["name", "description"], ["exp", text]]
