@@ -342,11 +342,45 @@ def warm_up(root: str) -> None:
     subprocess.run(["tmux", "kill-server"], env=ENV, capture_output=True)
 
 
+def slurm_rows(root: str, repeat: int, row: Callable[..., None]) -> None:
+    """`runs new --launcher slurm` against sbatch alone, and a table of 100 Slurm runs
+    (one squeue call). The jobs wait (--begin) so the node's load does not skew the times;
+    they are cancelled at the end."""
+    started = subprocess.run(["sh", os.path.join(ROOT, "scripts", "slurm-cluster.sh"), "start"], capture_output=True, text=True)
+    if started.returncode != 0:
+        raise SystemExit(f"bench: no Slurm cluster: {started.stderr.strip()}")
+    ENV["SLURM_CONF"] = started.stdout.strip().splitlines()[-1]
+    later = "--begin=now+3600"
+    repo = os.path.join(root, "slurm")
+    os.makedirs(repo)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    subprocess.run(git + ["init", "-q"], cwd=repo, check=True)
+    subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", "bench"], cwd=repo, check=True)
+    try:
+        base, _ = measure(lambda i: ["sbatch", "--parsable", later, "--job-name=bench", "--wrap=true"], repo, repeat)
+        row("sbatch alone", "", base, 0, "", True)
+        ms, mem = measure(lambda i: RUNS + ["new", f"slurm-{i}", "true", "--launcher=slurm", f"--sbatch-args={later}"], repo, repeat)
+        row("runs new --launcher slurm", "", ms, mem, f"<= sbatch + 600 ms ({base + 600:.0f} ms)", ms <= base + 600)
+        for i in range(repeat, 100):
+            run_once(RUNS + ["new", f"slurm-{i}", "true", "--launcher=slurm", f"--sbatch-args={later}"], repo)
+        table = output(RUNS + ["table", "--status", "pending"], repo)
+        if table.count("pending") != 100:
+            raise SystemExit("bench: not every Slurm run of the table is pending")
+        time.sleep(2.1)
+        ms, mem = measure(lambda i: RUNS + ["table"], repo, repeat)
+        row("runs table (100 Slurm runs)", "100", ms, mem, "<= 500 ms", ms <= 500)
+    finally:
+        subprocess.run(["scancel", "--name=bench"], env=ENV, capture_output=True)
+        run_once(RUNS + ["delete", "slurm-.*", "-y"], repo)  # cancels their jobs
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--sizes", default="100,10000,100000")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory with the databases")
+    parser.add_argument("--slurm", action="store_true",
+                        help="also time --launcher slurm on a single-node cluster (scripts/slurm-cluster.sh start)")
     parser.add_argument("--check-exports", nargs=2, metavar=("REPO", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.check_exports:
@@ -405,6 +439,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ms, mem = statistics.median(LAST_TIMES), max(m for _, m in clean["clean-allowed"])
         row("runs new --allow-dirty (clean)", "", ms, mem, f"<= 1.1x that ({1.1 * plain:.0f} ms)", ms <= 1.1 * plain)
         subprocess.run(["tmux", "kill-server"], env=ENV, capture_output=True)
+        if args.slurm:
+            slurm_rows(root, args.repeat, row)
 
         for size in sizes:
             label = f"{size:,}"

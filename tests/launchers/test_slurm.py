@@ -160,3 +160,44 @@ def test_a_login_node_without_tmux_submits_all_the_same(runs, repo, tmp_path, mo
     submit(runs, "no-tmux", "exit 0")  # the job gets this PATH too (--export=ALL)
     monkeypatch.setenv("PATH", path)
     wait_status("no-tmux", "finished", timeout=60)
+
+
+def test_a_job_waits_behind_another_then_runs(runs, repo):
+    submit(runs, "first", "sleep 60", "--sbatch-args=--exclusive")
+    wait_status("first", "running", timeout=60)
+    submit(runs, "second", "echo second ran", "--sbatch-args=--exclusive")
+    assert status_of("second") == "pending"  # the node is taken
+    assert runs("kill", "first", "-y").code == 0
+    wait_status("second", "finished", timeout=60)
+    assert "second ran" in (repo / ".runs/logs/second.log").read_text()
+
+
+def test_delete_of_a_running_job_stops_it_before_its_files_go(runs, repo):
+    submit(runs, "busy", "while true; do date >> busy.txt; sleep 0.1; done")
+    wait_status("busy", "running", timeout=60)
+    job = entry(repo, "busy")["job_id"]
+    assert runs("delete", "busy", "-y").code == 0
+    assert job_state(job) in ("CANCELLED", "COMPLETED", "gone")
+    assert not (repo / ".runs/logs/busy.log").exists() and not (repo / ".runs/tensorboard/busy").exists()
+
+
+def test_a_table_mixes_tmux_and_slurm_runs(runs, repo):
+    assert runs("new", "local", "sleep 60", *NO_FLAGS).code == 0
+    submit(runs, "remote", "exit 0")
+    submit(runs, "queued", "true", "--sbatch-args=--begin=now+600")
+    wait_status("remote", "finished", timeout=60)
+    rows = {line.split()[0]: line.split()[1] for line in runs("table").out.splitlines()[2:]}
+    assert rows == {"local": "running", "remote": "finished", "queued": "pending"}
+    assert runs("list", "--status", "pending").out == "queued\n"
+    assert runs("delete", ".*", "-y").code == 0
+
+
+def test_many_submissions_lose_nothing(runs, repo):
+    """Concurrent `runs new` processes, each submitting a job: every run recorded, once."""
+    procs = [subprocess.Popen([__import__("sys").executable, "-m", "runs_manager", "new", f"many/{i}", "exit 0", "--launcher=slurm", *NO_FLAGS],
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(12)]
+    assert all(proc.wait(timeout=120) == 0 for proc in procs)
+    recorded = yaml.safe_load((repo / ".runs/.runs.yml").read_text())
+    assert sorted(recorded) == sorted(f"many/{i}" for i in range(12))
+    assert len({run["job_id"] for run in recorded.values()}) == 12
+    assert wait_for(lambda: all(status_of(f"many/{i}") == "finished" for i in range(12)), timeout=120)
