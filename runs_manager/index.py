@@ -13,7 +13,7 @@ import functools
 import json
 import os
 import sqlite3
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar
 
 SCHEMA = 2
 
@@ -150,16 +150,7 @@ class Index:
     ) -> List[Tuple[str, Dict[str, Any]]]:
         """(name, entry) in file order, for all runs or for ``names``; with ``has_outcome``,
         only runs that have (or have not) recorded an exit code."""
-        wanted = None if names is None else set(names)
-        where: List[str] = []
-        params: List[Any] = []
-        if wanted is not None and len(wanted) <= 500:  # a few: look them up, do not scan every run
-            where.append(f"name IN ({','.join('?' * len(wanted))})")
-            params.extend(wanted)
-        if has_outcome is not None:
-            where.append("ended = ?")
-            params.append(int(has_outcome))
-        sql = "SELECT name, entry FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY pos"
+        wanted, sql, params = _entries_query(names, has_outcome)
         return [(name, json.loads(entry)) for name, entry in self.conn.execute(sql, params) if wanted is None or name in wanted]
 
     def each_entry(
@@ -167,16 +158,7 @@ class Index:
     ) -> Iterator[Tuple[str, Any]]:
         """(name, entry) in file order, as ``entries`` gives them, one at a time: a caller that
         keeps a few values of each run never holds 100,000 decoded entries at once."""
-        wanted = None if names is None else set(names)
-        where: List[str] = []
-        params: List[Any] = []
-        if wanted is not None and len(wanted) <= 500:  # a few: look them up, do not scan every run
-            where.append(f"name IN ({','.join('?' * len(wanted))})")
-            params.extend(wanted)
-        if has_outcome is not None:
-            where.append("ended = ?")
-            params.append(int(has_outcome))
-        sql = "SELECT name, entry FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY pos"
+        wanted, sql, params = _entries_query(names, has_outcome)
         try:
             for name, entry in self.conn.execute(sql, params):
                 if wanted is None or name in wanted:
@@ -307,3 +289,19 @@ def _key(key: Any) -> str:
     if isinstance(key, bool):
         return str(key).lower()
     return key if isinstance(key, str) else str(_plain(key))
+
+
+def _entries_query(names: Optional[Iterable[str]], has_outcome: Optional[bool]) -> Tuple[Optional[Set[str]], str, List[Any]]:
+    """The runs ``names`` (all when None) with or without an outcome: the names wanted (to
+    filter what a full scan returns), the SQL and its parameters."""
+    wanted = None if names is None else set(names)
+    where: List[str] = []
+    params: List[Any] = []
+    if wanted is not None and len(wanted) <= 500:  # a few: look them up, do not scan every run
+        where.append(f"name IN ({','.join('?' * len(wanted))})")
+        params.extend(wanted)
+    if has_outcome is not None:
+        where.append("ended = ?")
+        params.append(int(has_outcome))
+    sql = "SELECT name, entry FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY pos"
+    return wanted, sql, params

@@ -10,15 +10,21 @@ need_system_packages() {
         missing="$missing python3-venv"
     fi
     [ -z "$missing" ] && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "Installing$missing with apt-get ..."
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-    else
+    if ! apt_install "" $missing; then
         echo "runs needs$missing. Install with:" >&2
         echo "    sudo apt-get install -y$missing" >&2
         exit 1
     fi
+}
+
+# apt_install WHY PACKAGE...: install with apt-get when root; fails (status 1) otherwise.
+apt_install() {
+    why=$1
+    shift
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 1
+    echo "Installing $*$why with apt-get ..."
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
 # need_venv EXTRA: create .venv (if needed) and install runs into it, with extras EXTRA.
@@ -42,11 +48,7 @@ need_test_shells() {
     command -v zsh >/dev/null 2>&1 || missing="$missing zsh"
     command -v fish >/dev/null 2>&1 || missing="$missing fish"
     [ -z "$missing" ] && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "Installing$missing with apt-get (for the completion tests) ..."
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-    else
+    if ! apt_install " (for the completion tests)" $missing; then
         echo "The completion tests for$missing are skipped; to run them: sudo apt-get install -y$missing" >&2
     fi
 }

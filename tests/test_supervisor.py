@@ -202,13 +202,7 @@ def test_an_old_supervisor_never_records_into_a_new_run_of_the_same_name(repo: P
 
 
 def test_a_supervisor_killed_while_recording_leaves_the_database_whole(repo: Path, runs: Callable[..., Result]) -> None:
-    start_run(runs, "first", "true")
-    wait_status("first", "finished")
-    started = "2026-01-01T00:00:00+00:00"
-    with open(repo / ".runs/.runs.yml", "a") as f:
-        f.write(f"crash:\n  command: 'true'\n  datetime: '{started}'\n  host: {_host()}\n  launcher: tmux\n")
-    (repo / ".runs/logs/crash.log").touch()
-    (repo / ".runs/tensorboard/crash").mkdir()
+    started = _recorded_not_started(repo, runs, "crash")
     before = (repo / ".runs/.runs.yml").read_bytes()
     from runs_manager import supervisor
     from runs_manager.settings import Settings
@@ -222,6 +216,19 @@ def test_a_supervisor_killed_while_recording_leaves_the_database_whole(repo: Pat
     # Without the crash the same supervisor records the outcome.
     done = subprocess.run(argv, env=dict(env, RUNS_CRASH_AT=""), stdin=subprocess.DEVNULL, timeout=60)
     assert entry(repo, "crash")["exit_code"] == 5 and status_of("crash") == "failed"
+
+
+def _recorded_not_started(repo: Path, runs: Callable[..., Result], name: str) -> str:
+    """An entry of run ``name`` as `runs new` records it, with its files, but no supervisor
+    (after a first run has ended, so the database exists); returns its start time."""
+    start_run(runs, "first", "true")
+    wait_status("first", "finished")
+    started = "2026-01-01T00:00:00+00:00"
+    with open(repo / ".runs/.runs.yml", "a") as f:
+        f.write(f"{name}:\n  command: 'true'\n  datetime: '{started}'\n  host: {_host()}\n  launcher: tmux\n")
+    (repo / f".runs/logs/{name}.log").touch()
+    (repo / f".runs/tensorboard/{name}").mkdir()
+    return started
 
 
 def _alive(pid: int) -> bool:
@@ -318,13 +325,7 @@ def test_the_shell_left_in_the_session_has_a_shells_signals(repo: Path, runs: Ca
 def test_the_supervisor_gives_every_program_the_runs_environment(repo: Path, runs: Callable[..., Result]) -> None:
     """Set by the supervisor, not the launcher: a supervisor started without tmux (as a
     batch job starts it) gives the same variables, replacing any the caller had."""
-    start_run(runs, "first", "true")
-    wait_status("first", "finished")
-    started = "2026-01-01T00:00:00+00:00"
-    with open(repo / ".runs/.runs.yml", "a") as f:
-        f.write(f"env:\n  command: x\n  datetime: '{started}'\n  host: {_host()}\n  launcher: tmux\n")
-    (repo / ".runs/logs/env.log").touch()
-    (repo / ".runs/tensorboard/env").mkdir()
+    started = _recorded_not_started(repo, runs, "env")
     from runs_manager import supervisor
     from runs_manager.settings import Settings
 
