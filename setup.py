@@ -19,7 +19,8 @@ setup(
         "libtmux>=0.15",
         "shtab>=1.13",  # runs completion: fish support, and the `.complete` of custom functions
     ],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6.50"]},
+    # TensorBoard is no dependency of runs; the tests start the real one once (runs tensorboard).
+    extras_require={"test": ["pytest>=7", "hypothesis>=6.50", "tensorboard>=2.10"]},
     entry_points={"console_scripts": ["runs = runs_manager.__main__:console"]},
     classifiers=[
         "Environment :: Console",
