@@ -231,13 +231,20 @@ def _read_all(todo: List[Tuple[str, os.stat_result, Optional[State]]]) -> Dict[s
     workers = min(len(todo), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
     if total > PARALLEL_BYTES and workers > 1:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
 
-        jobs = sorted(todo, key=lambda job: -job[1].st_size)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            states = list(pool.map(_read_job, jobs))
+        jobs = sorted(todo, key=lambda job: -job[1].st_size)  # the largest first: the workers finish together
+        # Forked workers that ignore Ctrl-C: the parent's KeyboardInterrupt ends the pool
+        # (terminate, on leaving the block), and no worker prints a traceback.
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_quiet) as pool:
+            states = pool.map(_read_job, jobs, chunksize=1)
         return {path: state for (path, _, _), state in zip(jobs, states)}
     return {path: _read_job((path, st, old)) for path, st, old in todo}
+
+
+def _quiet() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _read_job(job: Tuple[str, os.stat_result, Optional[State]]) -> State:

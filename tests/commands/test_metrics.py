@@ -496,3 +496,15 @@ def test_nothing_but_the_metrics_path_imports_tensorboard(repo):
     # Read once, cached: a table of unchanged files imports no TensorBoard at all.
     assert [m for m in imported("table", "--metrics", "loss") if m.startswith("tensorboard")] == []
 
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: the files are read in this process")
+def test_much_to_read_is_read_by_one_process_per_core_with_the_same_result(runs, repo, monkeypatch):
+    from runs_manager import metrics
+
+    sweep(repo)
+    serial = table_json(runs, "--metrics", "loss,acc:max,loss:count")
+    (repo / CACHE).unlink()
+    monkeypatch.setattr(metrics, "PARALLEL_BYTES", 0)  # any amount is "much" here
+    assert table_json(runs, "--metrics", "loss,acc:max,loss:count") == serial
+    assert len(cached(repo)) == 3 and all(s["offset"] == s["size"] for s in cached(repo).values())
