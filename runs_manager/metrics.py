@@ -395,9 +395,8 @@ def _accumulate(state: State, events: Any) -> None:
                 state["disorder"] = True
             prev = step
             for v in event.summary.value:
-                if v.HasField("simple_value"):
-                    x, narrow = v.simple_value, True
-                else:
+                x, narrow = v.simple_value, True
+                if not x and not v.HasField("simple_value"):  # 0.0 is also what other kinds of value read as
                     scalar = _value(v, state)
                     if scalar is None:
                         continue

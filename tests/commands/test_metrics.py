@@ -456,6 +456,15 @@ def test_a_restart_with_purge_step_drops_the_orphaned_points_as_tensorboard_does
     assert table_json(runs, "--metrics", "loss,loss:max") == [{"name": "exp", "loss": 27.0, "loss:max": 27.0}]
 
 
+def test_a_first_start_is_no_restart_so_one_purge_step_purges_nothing(runs, repo):
+    write_db(repo, ended("exp"))
+    logdir = tb(repo, "exp")
+    write_scalars(logdir, [("loss", step, 10.0 - step) for step in range(10)], suffix=".1")
+    # The run directory's only START: TensorBoard's accumulator takes it for the start of a session.
+    write_scalars(logdir, [("loss", step, 20.0 + step) for step in range(5, 8)], suffix=".2", purge_step=5)
+    assert metrics_json(runs, "exp")["loss"]["count"] == 13
+
+
 # Installation and imports -----------------------------------------------------------------
 
 def run_without(module: str, *argv: str) -> subprocess.CompletedProcess:
