@@ -22,6 +22,10 @@ def database(settings: Settings) -> Database:
 def _recover(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
     if intent.get("op") == "mv":
         _undo_mv(settings, intent, index)
+    elif intent.get("op") == "start":
+        from runs_manager import queue
+
+        queue.undo_start(settings, intent, index)
     else:
         _undo_new(settings, intent, index)
 

@@ -51,9 +51,9 @@ class Transaction:
     def entry(self, name: str) -> Optional[Entry]:
         return self._ask(lambda index: index.entry(name))
 
-    def entries(self, names: Iterable[str]) -> List[Tuple[str, Entry]]:
-        wanted = list(names)
-        return self._ask(lambda index: index.entries(wanted))
+    def entries(self, names: Optional[Iterable[str]] = None, has_outcome: Optional[bool] = None) -> List[Tuple[str, Entry]]:
+        wanted = None if names is None else list(names)
+        return self._ask(lambda index: index.entries(wanted, has_outcome))
 
     def has(self, name: str) -> bool:
         return self._ask(lambda index: index.has(name))
