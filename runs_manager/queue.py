@@ -90,21 +90,27 @@ class Plan:
         return chosen
 
 
-def advance(settings: Settings, txn: Any, only: Optional[Set[str]] = None) -> Tuple[List[str], List[str], int]:
+TreeKey = Tuple[Any, ...]  # (directory, commit, patch SHA-256 or None): the tree a queued run needs
+
+
+def advance(settings: Settings, txn: Any, only: Optional[Set[str]] = None, fresh: Optional[TreeKey] = None) -> Tuple[List[str], List[str], int]:
     """Start the queued runs that fit now (of ``only``, if given), oldest first; the
-    caller holds the lock. Returns (started, notes, how many stay queued)."""
+    caller holds the lock. Returns (started, notes, how many stay queued). ``fresh``: a
+    tree the caller (`runs new`) has just checked, not to be checked again."""
     plan = Plan(settings, txn.entries(has_outcome=False), only)
     if not plan.queued:
         return [], [], 0
-    chosen, notes = _tree_checked(settings, plan.fitting())
+    chosen, notes = _tree_checked(settings, plan.fitting(), fresh)
     if chosen:
         _start(settings, txn, chosen)
     return [name for name, _, _ in chosen], notes, len(plan.queued) - len(chosen)
 
 
-def _tree_checked(settings: Settings, chosen: List[Tuple[str, Entry, Optional[str]]]) -> Tuple[List[Tuple[str, Entry, Optional[str]]], List[str]]:
+def _tree_checked(
+    settings: Settings, chosen: List[Tuple[str, Entry, Optional[str]]], fresh: Optional[TreeKey]
+) -> Tuple[List[Tuple[str, Entry, Optional[str]]], List[str]]:
     """The chosen runs whose work tree is still what they were recorded from."""
-    verdicts: Dict[Tuple[Any, ...], Optional[str]] = {}
+    verdicts: Dict[TreeKey, Optional[str]] = {} if fresh is None else {fresh: None}
     kept, notes = [], []
     for name, entry, gpu in chosen:
         key = (_queue_of(entry).get("directory"), entry.get("commit"), entry.get("patch_sha256"))
@@ -139,39 +145,42 @@ def _tree_problem(settings: Settings, entry: Mapping[str, Any]) -> Optional[str]
 
 
 def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional[str]]]) -> None:
-    """Start the chosen runs, then record them as started in one change of the file; a
-    crash half-way is undone by the next command (runs._undo_start)."""
+    """Start the chosen runs side by side, then record them as started in one change of
+    the file; a crash half-way is undone by the next command (undo_start)."""
     from runs_manager import faults, interrupts, names, tmux
     from runs_manager.launchers import Start
     from runs_manager.launchers import tmux as tmux_launcher
 
     launcher = tmux_launcher.TmuxLauncher()
     base = launcher.check(settings)
-    intent: Entry = {"op": "start", "host": launch.host(), "runs": []}
+    # Journaled twice, not twice per run (each write is synced): the sessions' identities
+    # come after; a session the journal has none for is ended by its own supervisor,
+    # which finds its TensorBoard directory gone.
+    intent: Entry = {"op": "start", "host": launch.host(), "runs": [{"name": name, "session": names.session_name(name)} for name, _, _ in chosen]}
     txn.intend(intent)
     started: Dict[str, Tuple[str, Entry]] = {}
     markers, created = [], []
-    with interrupts.deferred() as interrupted:
+    with interrupts.deferred():  # a Ctrl-C stops once these are started and recorded
         try:
+            starts = []
             for name, entry, gpu in chosen:
                 queue = _queue_of(entry)
                 run_settings = settings._replace(virtualenv_path=queue.get("virtualenv_path"))
-                intent["runs"].append({"name": name, "session": names.session_name(name)})
-                txn.intend(intent)
                 markers.append(runfiles.create(run_settings, name))
                 created.append(name)
-                env = _environment(base, gpu)
-                start = Start(run_settings, name, entry["datetime"], entry["launched"], str(queue.get("directory")))
-                identity = launcher.start(start, env)
-                intent["runs"][-1].update(identity)
-                txn.intend(intent)
+                starts.append((Start(run_settings, name, entry["datetime"], entry["launched"], str(queue.get("directory")), wait=False),
+                               _environment(base, gpu)))
+            for (name, entry, gpu), fields in zip(chosen, _start_sessions(launcher, starts)):
                 record = {key: value for key, value in entry.items() if key != "queued"}
-                record.update(identity, started=datetime.datetime.now().astimezone().isoformat())
+                record.update(fields, started=datetime.datetime.now().astimezone().isoformat())
                 if gpu is not None:
                     record["cuda_visible_devices"] = gpu
                 started[name] = (name, record)
-                faults.point("queue:session-started")
-            interrupted.check()
+            for run in intent["runs"]:
+                run.update({key: started[run["name"]][1][key] for key in launch.SESSION_FIELDS})
+            txn.intend(intent)
+            faults.point("queue:session-started")
+            tmux_launcher.wait_for_supervisors([(runfiles.log_path(settings, name), record) for name, (_, record) in started.items()])
             txn.change(started)
         except BaseException:
             live = tmux.sessions()
@@ -185,6 +194,40 @@ def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional
         with contextlib.suppress(OSError):
             os.unlink(marker)
     txn.done()
+
+
+SESSION_THREADS = 8  # tmux clients at once: each waits for the server's answer
+
+
+def _start_sessions(launcher: Any, starts: List[Tuple[Any, launch.Environment]]) -> List[Entry]:
+    """Each run's session fields, in order. The first session is started alone (it may
+    start the tmux server), the others by a few tmux clients at a time."""
+    if not starts:
+        return []
+    first = launcher.start(*starts[0])
+    if len(starts) == 1:
+        return [first]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(SESSION_THREADS) as pool:
+        futures = [pool.submit(launcher.start, *start) for start in starts[1:]]
+    fields, failed = [first], None
+    for future in futures:
+        if future.exception() is not None:
+            failed = failed or future.exception()
+            fields.append({})
+        else:
+            fields.append(future.result())
+    if failed is not None:
+        # Stop the ones that did start before saying why.
+        from runs_manager import tmux
+
+        live = tmux.sessions()
+        for (start, _), started in zip(starts, fields):
+            if started:
+                launch.stop_session(start.name, started, live)
+        raise failed
+    return fields
 
 
 def _environment(base: launch.Environment, gpu: Optional[str]) -> launch.Environment:

@@ -26,6 +26,10 @@ def _recover(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
         from runs_manager import queue
 
         queue.undo_start(settings, intent, index)
+    elif intent.get("op") == "sweep":  # died storing the sweep's patches: those of unrecorded runs go
+        for name in intent.get("names") or ():
+            if isinstance(name, str) and names.is_valid(name) and not index.has(name):
+                runfiles.remove(settings, name, index)
     else:
         _undo_new(settings, intent, index)
 

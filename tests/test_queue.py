@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List
 import pytest
 import yaml
 
-from tests.conftest import Result, git, status_of, wait_for, wait_status
+from tests.conftest import NO_FLAGS, Result, git, status_of, wait_for, wait_status
 
 # Records what the program saw (argv, GPU) and when it ran, beside its checkpoint path.
 PROBE = """\
@@ -57,7 +57,17 @@ def overlapping(runs: List[Dict[str, Any]]) -> int:
     return most
 
 
-NO_FLAGS = ("--tb-dir-flag", "None", "--save-path-flag", "None")
+def lose(repo: Path, name: str) -> None:
+    """Every process of a running run dies without a word, as in a reboot: no supervisor
+    records its end or starts the next queued run."""
+    from runs_manager import processes
+
+    holder = processes.lock_holder(str(repo / ".runs/logs" / f"{name}.log"))
+    assert holder is not None
+    assert wait_for(lambda: processes.program_group(holder)[0] == "running")
+    os.killpg(processes.program_group(holder)[1], signal.SIGKILL)
+    os.killpg(os.getpgid(holder), signal.SIGKILL)
+    assert wait_for(lambda: status_of(name) == "lost", timeout=10)
 
 
 def test_max_parallel_runs_at_most_n_at_once_and_all_of_them(runs: Callable[..., Result], repo: Path, probe: str) -> None:
@@ -165,14 +175,7 @@ def test_an_allow_dirty_sweep_starts_queued_runs_from_the_same_changes(runs: Cal
 
 def test_lost_predecessors_leave_the_queue_to_resume(runs: Callable[..., Result], repo: Path, probe: str, tmux: Any) -> None:
     assert runs("new", "l", f"{probe} {{t}}", "--grid", "t=600,0", "--max-parallel", "1", *NO_FLAGS).code == 0
-    from runs_manager import processes
-
-    holder = processes.lock_holder(str(repo / ".runs/logs/l/t=600.log"))
-    assert holder is not None
-    assert wait_for(lambda: processes.program_group(holder)[0] == "running")
-    # Every process of the run dies without a word, as in a reboot: no supervisor starts the next.
-    os.killpg(processes.program_group(holder)[1], signal.SIGKILL)
-    os.killpg(os.getpgid(holder), signal.SIGKILL)
+    lose(repo, "l/t=600")
     assert wait_for(lambda: status_of("l/t=600") == "lost", timeout=10)
     assert status_of("l/t=0") == "queued"
     waiting = runs("resume", "nothing-matches")

@@ -399,32 +399,55 @@ def _new_sweep(
             _require_free(settings, members, txn, sessions)
         now = datetime.datetime.now().astimezone().isoformat()
         extra: Dict[str, Any] = {} if single else {"sweep": name}
-        if sweep.queues:
+        states: Dict[str, str] = {}
+        if launcher.name != "tmux":  # a scheduler queues them: each run is submitted as it is recorded
+            with interrupts.deferred() as interrupted:
+                for member in members:
+                    entry = _start(settings, txn, member.name, member.command, member.description, commit, directory,
+                                   launcher, prepared, interrupted, patch, {**extra, "grid": member.values})
+                    states[member.name] = _where(entry)
+                    interrupted.check()
+        else:
+            # Recorded as queued, all in one append; then started as many at once as fit (all
+            # of them, without --max-parallel and --gpus), by the code that starts queued runs.
             extra["queue"] = queue.fields(f"{name}@{now}", sweep.max_parallel, gpus, settings, directory)
             extra["queued"] = True
-        with interrupts.deferred() as interrupted:
-            states = {}
-            for member in members:
-                fields = {**extra, **({"grid": member.values} if member.values else {})}
-                if sweep.queues:
-                    entry = _entry(settings, member.name, member.command, member.description, commit, launcher.name, fields)
-                    _store_patch(settings, member.name, entry, patch)
-                    txn.add(member.name, entry)
-                    states[member.name] = "queued"
-                else:
-                    entry = _start(settings, txn, member.name, member.command, member.description, commit, directory,
-                                   launcher, prepared, interrupted, patch, fields)
-                    states[member.name] = _where(entry)
-                interrupted.check()
-            if sweep.queues:
-                started, notes, _ = queue.advance(settings, txn)
-                for note in notes:
-                    print(f"runs: note: {note}", file=sys.stderr)
-                started_entries = dict(txn.entries(started))
-                states.update({member: _where(entry) for member, entry in started_entries.items()})
+            with interrupts.deferred():  # a Ctrl-C stops runs new once its runs are recorded and started
+                _record_queued(settings, txn, members, extra, commit, launcher.name, patch)
+                states = {member.name: "queued" for member in members}
+                fresh = (os.path.abspath(directory), commit, patch.sha256 if patch else None)
+                started, notes, _ = queue.advance(settings, txn, fresh=fresh)
+            for note in notes:
+                print(f"runs: note: {note}", file=sys.stderr)
+            states.update({member: _where(entry) for member, entry in txn.entries(started)})
     _print_sweep(name, commit, states, single)
     _note_flags(settings, members[0].name, members[0].command)
     return 0
+
+
+def _record_queued(settings: Settings, txn: Transaction, members: List[Member], extra: Dict[str, Any], commit: str,
+                   launcher: str, patch: Optional[Patch]) -> None:
+    """Append the sweep's runs as queued, in one write; their patches (stored first) are
+    removed again if that fails, and by the next command if this one dies."""
+    from runs_manager import runfiles
+
+    entries = []
+    for member in members:
+        fields = {**extra, **({"grid": member.values} if member.values else {})}
+        entries.append((member.name, _entry(settings, member.name, member.command, member.description, commit, launcher, fields)))
+    if patch is not None:
+        txn.intend({"op": "sweep", "names": [member.name for member in members]})
+    try:
+        for member_name, entry in entries:
+            _store_patch(settings, member_name, entry, patch)
+        txn.add_all(entries)
+    except BaseException:
+        for member_name, entry in entries:
+            if "patch" in entry:
+                runfiles.remove(settings, member_name, txn)
+        raise
+    finally:
+        txn.done()
 
 
 def _require_free(settings: Settings, members: List[Member], txn: Transaction, sessions: Mapping[str, Identity]) -> None:

@@ -38,8 +38,12 @@ def resume(settings: Settings, pattern: Optional[str]) -> int:
     only = None
     if pattern is not None:
         patterns.compile_pattern(pattern)
+    db = runs.database(settings)
+    # Without the lock first: nothing queued (no database, even) is an answer, not a write.
+    if not db.read(lambda index: any(queue.is_queued(entry) for _, entry in index.entries(has_outcome=False))):
+        raise RunsError("no runs are queued")
     tmux.require()
-    with runs.database(settings).writing() as txn:
+    with db.writing() as txn:
         if pattern is not None:
             only = set(patterns.matching(pattern, txn.names()))
         started, notes, waiting = queue.advance(settings, txn, only)
