@@ -1,10 +1,10 @@
 """The queue of runs waiting for a slot or a GPU, run without a daemon.
 
-`runs new --max-parallel N` or `--gpus 0,1` records the runs it cannot start yet as
-``queued`` (the entry holds ``queued: true`` and what starting it later needs, under
-``queue``). Whenever a run ends, its supervisor, still holding the database lock it
-recorded the outcome under, calls :func:`advance`: that starts the queued runs that now
-fit, oldest first. Under the lock, two ending runs never start the same run or give two
+`runs new` of a sweep (and of any run given --max-parallel or --gpus) records its runs
+as ``queued`` (``queued: true``, and under ``queue`` what starting them needs), all in one
+append, then starts as many as fit: all of them, without limits. Whenever a run of a
+queue ends, its supervisor calls :func:`advance` under the database lock: that starts
+the queued runs that now fit, oldest first. Under the lock, two ending runs never start the same run or give two
 runs one GPU. GPUs are shared by all the queues of a host: a GPU is busy while any run
 on it is alive. `runs resume` calls :func:`advance` too: for queued runs whose running
 predecessors were lost (a reboot), which no supervisor will ever start.

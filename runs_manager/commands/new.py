@@ -482,6 +482,7 @@ SHOW_MEMBERS = 20
 
 
 def _print_sweep(name: str, commit: str, states: Dict[str, str], single: bool) -> None:
+    import re
     import shlex
 
     queued = sum(state == "queued" for state in states.values())
@@ -500,6 +501,6 @@ def _print_sweep(name: str, commit: str, states: Dict[str, str], single: bool) -
             print(f"  ... and {len(states) - SHOW_MEMBERS} more")
             break
         print(f"  {member.ljust(width)}  {state}")
-    shown = f"{name}/.*" if all(member.startswith(name + "/") for member in states) else "|".join(states)
+    shown = f"{name}/.*" if all(member.startswith(name + "/") for member in states) else "|".join(map(re.escape, states))
     if len(shown) < 200:
         print(f"See them: runs table --pattern {shlex.quote(shown)}")

@@ -428,7 +428,8 @@ def test_a_grid_records_and_starts_every_run_with_its_values(runs, dump, db, rep
     assert list(entries) == names
     for name in names:
         lr, seed = entries[name]["grid"]["lr"], entries[name]["grid"]["seed"]
-        assert entries[name]["sweep"] == "sw" and "queue" not in entries[name]
+        assert entries[name]["sweep"] == "sw" and "queued" not in entries[name]
+        assert entries[name]["queue"] == {"id": entries[names[0]]["queue"]["id"], "directory": str(repo)}  # no limits
         assert entries[name]["command"] == f"python3 dump.py --lr {lr} --seed={seed} '{lr}' {{tb_dir}}"
         assert entries[name]["description"] == f"lr {lr}, seed {seed}"
         argv = dump(name)["argv"]
