@@ -337,6 +337,9 @@ def warm_up(root: str) -> None:
         run_once(argv, repo)
     run_once(RUNS + ["new", "warm", "true"], repo)
     wait_for_outcome(repo, "warm")
+    run_once(RUNS + ["new", "warm-grid", "sleep {t}", "--grid", "t=0,0.1", "--max-parallel", "1",
+                     "--tb-dir-flag", "None", "--save-path-flag", "None"], repo)
+    wait_for_outcome(repo, "warm-grid/t=0.1")
     run_once(RUNS + ["delete", "run3", "-y"], repo)
     run_once(RUNS + ["describe", "run4", "warm"], repo)
     give_files(repo, "run8")
@@ -503,6 +506,30 @@ def metrics_rows(root: str, repeat: int, row: Callable[..., None]) -> None:
     row("runs metrics NAME", "100", ms, mem, "", True)
 
 
+def sweep_rows(repo: str, label: str, big: bool, repeat: int, row: Callable[..., None]) -> None:
+    """`runs new` of a 100-run grid (one hold of the lock), queued four at a time or all
+    started; and how soon a run that ends starts the next queued one (issue 11)."""
+    grid = ["--grid", "i=" + ",".join(map(str, range(100)))]
+    quiet = ["--tb-dir-flag", "None", "--save-path-flag", "None"]
+    for kind, extra in (("queued", ["--max-parallel", "4"]), ("started", [])):
+        ms, mem = measure(lambda i, kind=kind, extra=extra: RUNS + ["new", f"grid-{kind}-{i}", "sleep 600 {i}", *grid, *extra, *quiet],  # type: ignore[misc]
+                          repo, repeat, after=lambda i, kind=kind: run_once(RUNS + ["delete", f"grid-{kind}-{i}/.*", "-y"], repo))  # type: ignore[misc]
+        started = "4 started, 96 queued" if extra else "100 started"
+        row(f"runs new --grid (100 runs, {started})", label, ms, mem, "<= 3000 ms" if big else "", not big or ms <= 3000)
+    lags = []
+    for i in range(repeat):
+        name = f"lag-{i}"
+        run_once(RUNS + ["new", name, "sleep {t}", "--grid", "t=0.1,0", "--max-parallel", "1", *quiet], repo)
+        wait_for_outcome(repo, f"{name}/t=0")
+        first, second = entry_of(repo, f"{name}/t=0.1"), entry_of(repo, f"{name}/t=0")
+        assert first is not None and second is not None
+        lag = datetime.datetime.fromisoformat(second["started"]) - datetime.datetime.fromisoformat(first["ended"])
+        lags.append(lag.total_seconds() * 1000)
+    LAST_TIMES[:] = lags
+    ms = statistics.median(lags)
+    row("a run ends: the next queued starts", label, ms, 0.0, "<= 2000 ms" if big else "", not big or ms <= 2000)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
@@ -653,6 +680,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 give_files(repo, f"run{j}")
             ms, mem = measure(lambda i: runs + ["mv", f"run{movable[i]}", f"run{movable[i]}-renamed"], repo, args.repeat)
             row("runs mv OLD NEW", label, ms, mem, "<= 500 ms, 100 MB" if big else "", not big or (ms <= 500 and mem <= 100))
+
+            sweep_rows(repo, label, big, args.repeat, row)
+            subprocess.run(["tmux", "kill-server"], env=ENV, capture_output=True)
 
             # The supervisor of a run whose program exits at once: start-up, program, recording the outcome.
             settings = settings_of(repo)

@@ -13,6 +13,7 @@ POINTS = (
     "new:patch-written",
     "new:dirs-created",
     "new:session-started",
+    "queue:session-started",
     "append:journal-written",
     "append:torn",
     "append:written",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from typing import List, Mapping, NamedTuple, Optional, Sequence, Set, Union
+from typing import List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 from runs_manager.errors import RunsError
 
@@ -36,9 +36,14 @@ Piece = Union[str, Placeholder]
 
 def parse(template: str, what: str = "the command") -> List[Piece]:
     """The template as literal text and placeholders; a brace that starts none is an error."""
-    pieces: List[Piece] = []
+    return [piece for piece, _ in _pieces(template, what)]
+
+
+def _pieces(template: str, what: str) -> List[Tuple[Piece, str]]:
+    """Each piece of the template with the text it was written as (``{{`` for ``{``)."""
+    pieces: List[Tuple[Piece, str]] = []
     text: List[str] = []
-    i, n = 0, len(template)
+    start, i, n = 0, 0, len(template)
     while i < n:
         c = template[i]
         if template.startswith("${", i):
@@ -55,16 +60,19 @@ def parse(template: str, what: str = "the command") -> List[Piece]:
                     f"'{{' at column {i + 1} of {what} starts no placeholder such as {{tb_dir}}; "
                     "write '{{' for a literal '{'"
                 )
-            pieces += ["".join(text), Placeholder(match.group(), i + 1)]
+            if text:
+                pieces.append(("".join(text), template[start:i]))
+            pieces.append((Placeholder(match.group(), i + 1), template[i:match.end() + 1]))
             text = []
-            i = match.end() + 1
+            i = start = match.end() + 1
         elif c == "}":
             raise RunsError(f"'}}' at column {i + 1} of {what} closes no placeholder; write '}}}}' for a literal '}}'")
         else:
             text.append(c)
             i += 1
-    pieces.append("".join(text))
-    return [piece for piece in pieces if piece != ""]
+    if text:
+        pieces.append(("".join(text), template[start:]))
+    return pieces
 
 
 def _parameter_end(template: str, start: int, what: str) -> int:
@@ -117,6 +125,27 @@ def substitute(command: str, values: Mapping[str, str]) -> str:
         if refusal:
             raise RunsError(f"placeholder {{{piece.name}}} at column {piece.column} of the command is {refusal}")
         out += encode(values[piece.name], out)
+    return out
+
+
+def substitute_some(command: str, values: Mapping[str, str]) -> str:
+    """The command as a template still: the placeholders of ``values`` (a sweep's grid keys)
+    written as :func:`substitute` writes them, braces in them doubled, every other
+    placeholder and literal kept as typed. Filling the rest later gives what substituting
+    all at once would."""
+    shell, out = "", ""
+    for piece, source in _pieces(command, "the command"):
+        if isinstance(piece, str):
+            shell, out = shell + piece, out + source
+            continue
+        refusal = _refusal(_scan(shell))
+        if refusal:
+            raise RunsError(f"placeholder {{{piece.name}}} at column {piece.column} of the command is {refusal}")
+        if piece.name in values:
+            written = encode(values[piece.name], shell)
+            shell, out = shell + written, out + written.replace("{", "{{").replace("}", "}}")
+        else:  # a path placeholder, filled when the run starts: any plain word keeps the quoting state
+            shell, out = shell + encode("x", shell), out + source
     return out
 
 

@@ -65,6 +65,32 @@ def patch_path(settings: Settings, name: str) -> str:
     return os.path.join(settings.patches_root, name + ".patch")
 
 
+def create(settings: Settings, name: str) -> str:
+    """Make a starting run's TensorBoard directory (holding the STARTING marker, whose path
+    is returned), its log and the directory of its checkpoints. The TensorBoard directory
+    and the log must not exist yet: the run's name was chosen so that they do not."""
+    tb = tensorboard_dir(settings, name)
+    os.makedirs(os.path.dirname(tb.rstrip(os.sep)), exist_ok=True)
+    os.mkdir(tb)
+    starting = os.path.join(tb, STARTING)
+    open(starting, "x").close()
+    os.makedirs(os.path.dirname(checkpoint_path(settings, name)), exist_ok=True)
+    log = log_path(settings, name)
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    open(log, "x").close()  # the supervisor starts only if it finds it (not undone)
+    return starting
+
+
+def uncreate(settings: Settings, name: str, others: RunSet) -> None:
+    """Undo :func:`create` for a run that stays recorded (a queued run whose start failed):
+    its patch, made when it was queued, stays."""
+    if not names.is_valid(name):
+        return
+    for path in (tensorboard_dir(settings, name).rstrip(os.sep), log_path(settings, name)):
+        fsutil.remove(path, settings.runs_dir)
+    prune(settings, name, others)
+
+
 def ensure_gitignore(settings: Settings) -> None:
     """Make git ignore the runs directory, so checkpoints never end up in a commit.
 

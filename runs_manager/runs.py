@@ -22,6 +22,14 @@ def database(settings: Settings) -> Database:
 def _recover(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
     if intent.get("op") == "mv":
         _undo_mv(settings, intent, index)
+    elif intent.get("op") == "start":
+        from runs_manager import queue
+
+        queue.undo_start(settings, intent, index)
+    elif intent.get("op") == "sweep":  # died storing the sweep's patches: those of unrecorded runs go
+        for name in intent.get("names") or ():
+            if isinstance(name, str) and names.is_valid(name) and not index.has(name):
+                runfiles.remove(settings, name, index)
     else:
         _undo_new(settings, intent, index)
 

@@ -1,10 +1,12 @@
 """A run's status, derived when it is read from its recorded outcome and its liveness.
 
+- queued: waiting in runs' own queue for a slot or a GPU (queue.py), not started yet;
 - pending: queued by a scheduler (Slurm), not started yet;
 - running: no outcome yet, and its supervisor is verifiably alive on this host (or its
   batch job is running);
 - finished: exit status 0; failed: any other exit status;
-- killed: ended by a signal (exit status 128+N), by `runs kill`, or by a hang-up;
+- killed: ended by a signal (exit status 128+N), by `runs kill`, or by a hang-up; or
+  removed from runs' queue before it started (``killed`` and ``ended``, no exit status);
 - lost: no outcome, and its supervisor is gone (a reboot, a SIGKILL of the session, a
   batch job the scheduler no longer knows);
 - unknown: no outcome, and liveness cannot be checked from here (another host, or an
@@ -16,9 +18,9 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 
 from runs_manager.errors import RunsError
 
-STATUSES = ("pending", "running", "finished", "failed", "killed", "lost", "unknown")
-WITHOUT_OUTCOME = frozenset(("pending", "running", "lost", "unknown"))
-LIVE = frozenset(("pending", "running"))  # may still start or write: kill, delete and mv take care
+STATUSES = ("queued", "pending", "running", "finished", "failed", "killed", "lost", "unknown")
+WITHOUT_OUTCOME = frozenset(("queued", "pending", "running", "lost", "unknown"))
+LIVE = frozenset(("queued", "pending", "running"))  # may still start or write: kill, delete and mv take care
 _LIVENESS: Dict[Any, str] = {True: "running", False: "lost", None: "unknown", "pending": "pending"}  # launchers' answers
 MAX_SIGNAL = 64  # Linux's signals are 1 to 64: a shell reports death by one as 128+N
 
@@ -29,7 +31,8 @@ def outcome(entry: Entry) -> Optional[str]:
     """The status a recorded outcome gives, or None if the run has none."""
     code = entry.get("exit_code")
     if isinstance(code, bool) or not isinstance(code, int):
-        return None
+        # Taken out of runs' queue before it started: no program, so no exit status.
+        return "killed" if entry.get("killed") and entry.get("ended") and "queue" in entry else None
     if entry.get("killed") or 128 < code <= 128 + MAX_SIGNAL:
         return "killed"
     return "finished" if code == 0 else "failed"
@@ -42,7 +45,7 @@ def derive(settings: Any, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, str]:
     statuses: Dict[str, str] = {}
     pending: Dict[str, List[Tuple[str, Entry]]] = {}
     for name, entry in runs:
-        status = outcome(entry)
+        status = outcome(entry) or ("queued" if entry.get("queued") is True else None)
         launcher = None if status else launchers.of(entry)
         if status is None and launcher is not None:
             pending.setdefault(launcher.name, []).append((name, entry))

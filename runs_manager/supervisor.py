@@ -21,7 +21,7 @@ import select
 import signal
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from runs_manager.settings import Settings
 
@@ -76,7 +76,10 @@ def main(args: Sequence[str]) -> int:
     outcome: Dict[str, Any] = {"ended": ended, "exit_code": code}
     if relay.hung_up:
         outcome["killed"] = HANGUP
-    relay.note(record(settings, name, started, outcome))
+    note, in_queue = record(settings, name, started, outcome)
+    relay.note(note)
+    if in_queue:  # its end may free a slot or a GPU for queued runs: no daemon starts them
+        relay.note(advance_queue(settings))
     os.close(log)  # drops the lock: the run is over, and its outcome recorded
     if keep == "keep-open" and not relay.detached:
         relay.restore_terminal()
@@ -98,8 +101,9 @@ def _load_recording() -> None:
     from runs_manager import indexing, journal, runs, transaction, yamlfile  # noqa: F401
 
 
-def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any]) -> Optional[str]:
-    """Add the outcome to the run's entry; returns a note if it could not be done."""
+def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any]) -> Tuple[Optional[str], bool]:
+    """Add the outcome to the run's entry; returns a note if it could not be done, and
+    whether the run was one of a queue's."""
     from runs_manager import runs
     from runs_manager.errors import RunsError
 
@@ -109,18 +113,30 @@ def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any])
             with runs.database(settings).writing() as txn:
                 entry = txn.entry(name)
                 if entry is None or entry.get("datetime") != started:
-                    return None  # deleted (or deleted and made anew) while it ran
+                    return None, False  # deleted (or deleted and made anew) while it ran
                 if "exit_code" not in entry:
                     if "killed" in entry:
                         outcome.pop("killed", None)  # `runs kill` said why first
                     entry.update(outcome)
                     txn.update(name, entry)
-                return None
+                return None, "queue" in entry
         except Exception as e:  # a full disk, a damaged file, a value YAML cannot hold: try again for a while
             problem = str(e) if isinstance(e, (RunsError, OSError)) else f"{type(e).__name__}: {e}"
             if attempt + 1 < RECORD_ATTEMPTS:
                 time.sleep(RECORD_RETRY)
-    return f"could not record how run '{name}' ended ({problem})"
+    return f"could not record how run '{name}' ended ({problem})", False
+
+
+def advance_queue(settings: Settings) -> Optional[str]:
+    """Start the queued runs that fit now; a note of what was started, or why not."""
+    try:
+        from runs_manager import queue, runs
+
+        with runs.database(settings).writing() as txn:
+            started, notes, _ = queue.advance(settings, txn)
+    except Exception as e:  # the run's outcome is recorded; `runs resume` can start the queue
+        return f"could not start the next queued runs ({e}); 'runs resume' starts them"
+    return "; ".join([f"started queued run '{name}'" for name in started] + notes) or None
 
 
 def _now() -> str:

@@ -73,6 +73,31 @@ def test_runs_ending_at_once_lose_no_outcome(repo: Path, runs: Callable[..., Res
     assert leftovers(repo) == []
 
 
+
+def test_queued_runs_started_by_runs_ending_at_once_start_once_each(repo: Path, runs: Callable[..., Result]) -> None:
+    """Four runs on four GPUs end at the same moment, and each supervisor starts queued
+    runs: under the lock, no queued run starts twice and no GPU gets two runs."""
+    go = repo.parent / "go"
+    marks = repo.parent / "marks"
+    marks.mkdir()
+    # Every run appends its name and GPU to a file of its own; the first four wait for go.
+    command = f'echo "$CUDA_VISIBLE_DEVICES" >> {marks}/{{i}}; while [ {{i}} -lt 4 ] && [ ! -e {go} ]; do sleep 0.01; done; sleep 0.{{i}}'
+    result = runs("new", "c", command, "--grid", "i=" + ",".join(map(str, range(12))), "--gpus", "0,1,2,3", *NO_FLAGS)
+    assert result.code == 0, result.err
+    assert "4 started, 8 queued" in result.out
+    go.touch()
+    names = [f"c/i={i}" for i in range(12)]
+    assert wait_for(lambda: all("exit_code" in load_db(repo).get(name, {}) for name in names), timeout=60)
+    db = load_db(repo)
+    assert all(db[name]["exit_code"] == 0 for name in names)
+    for i, name in enumerate(names):
+        assert (marks / str(i)).read_text() == db[name]["cuda_visible_devices"] + "\n", f"{name} started twice or on another GPU"
+    # No GPU ran two runs at once: on each GPU, each run started after the one before it ended.
+    for gpu in "0123":
+        on_gpu = sorted((db[name]["started"], db[name]["ended"]) for name in names if db[name]["cuda_visible_devices"] == gpu)
+        assert all(later[0] >= earlier[1] for earlier, later in zip(on_gpu, on_gpu[1:])), on_gpu
+    assert leftovers(repo) == []
+
 def test_twelve_concurrent_new(repo: Path) -> None:
     assert tmux_sessions() == {}  # no tmux server yet, no runs directory yet
     names = [f"c{i:02d}" for i in range(12)]

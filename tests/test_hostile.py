@@ -266,6 +266,47 @@ def test_hostile_new(arena: Arena, name: str, command: str, description: str) ->
     arena.check()
 
 
+# Mostly values a run name can hold (else the sweep is refused: test_sweeps.py gives
+# such values to a real shell), with the shell's metacharacters that names allow.
+GRID_VALUES = st.lists(
+    st.one_of(st.from_regex(r"[A-Za-z0-9._+=@-]{1,8}", fullmatch=True), st.sampled_from(["-", "--x=1", "..a", "@", "+"]), _hostile(8)),
+    min_size=1, max_size=3,
+)
+# Hostile commands with their braces literal, so that most sweeps are made.
+SWEEP_COMMANDS = st.one_of(COMMANDS.map(lambda c: c.replace("{", "{{").replace("}", "}}")), COMMANDS)
+
+
+@settings(HYPOTHESIS, max_examples=50)
+@given(name=st.one_of(VALID_NAMES, NAMES), values=GRID_VALUES, command=SWEEP_COMMANDS, description=DESCRIPTIONS)
+def test_hostile_sweeps(arena: Arena, name: str, values: List[str], command: str, description: str) -> None:
+    """A grid of hostile values (and names, commands, descriptions): a one-line error that
+    recorded nothing, or every run of the grid, each with its value written into its
+    command so that filling the paths in later gives the very line that filling everything
+    at once would, and a reproduce line that round-trips."""
+    from runs_manager import placeholders
+
+    before = db_names(arena.repo)
+    template = f"{command} {{v}}"
+    description = description.replace("{", "{{").replace("}", "}}")
+    result = arena.new("--grid", "v=" + ",".join(values), f"--description={description}", "--", name, template)
+    assert result.code in (0, 1, 2), result
+    arena.check()
+    if result.code != 0:
+        assert one_line_error(result), result.err
+        assert db_names(arena.repo) == before
+        return
+    db = load_db(arena.repo)
+    made = [f"{name}/v={value}" for value in values]
+    assert db_names(arena.repo) == before + made
+    paths = {key: f"/p/{key} 'x'" for key in placeholders.RESERVED}
+    for member, value in zip(made, values):
+        assert db[member]["grid"] == {"v": value}
+        assert db[member]["description"] == description.replace("{{", "{").replace("}}", "}")
+        assert placeholders.substitute(db[member]["command"], paths) == placeholders.substitute(template, {**paths, "v": value})
+    arena.round_trip(made[0])
+    arena.check()
+
+
 @HYPOTHESIS
 @given(name=NAMES, new=NAMES, text=DESCRIPTIONS, pattern=PATTERNS)
 def test_hostile_lifecycle_commands(arena: Arena, name: str, new: str, text: str, pattern: str) -> None:

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from runs_manager import faults
-from tests.conftest import ROOT, Result, run_process, wait_for
+from tests.conftest import NO_FLAGS, ROOT, Result, run_process, wait_for
 
 WAITING = "waiting for another runs command"
 STARTED = re.compile(r"^Started run '([^']*)' at commit", re.M)
@@ -346,6 +346,8 @@ MV_POINTS = ("mv:files-moved", "atomic-write:temp-written", "index:rebuilding")
 DESCRIBE_POINTS = ("atomic-write:temp-written", "index:rebuilding")
 # Reached only from a dirty tree: tests/test_patches.py crashes there.
 PATCH_POINTS = ("new:patch-written",)
+# Starting queued runs: test_crash_while_starting_queued_runs below.
+QUEUE_POINTS = ("queue:session-started",)
 
 CRASH_CASES = (
     [("new", point, "existing") for point in NEW_POINTS]
@@ -358,7 +360,7 @@ CRASH_CASES = (
 
 
 def test_every_fault_point_is_exercised() -> None:
-    exercised = set(NEW_POINTS) | set(DELETE_POINTS) | set(MV_POINTS) | set(DESCRIBE_POINTS) | set(PATCH_POINTS)
+    exercised = set(NEW_POINTS) | set(DELETE_POINTS) | set(MV_POINTS) | set(DESCRIBE_POINTS) | set(PATCH_POINTS) | set(QUEUE_POINTS)
     assert set(faults.POINTS) <= exercised, "a new fault point needs a crash test"
 
 
@@ -718,3 +720,31 @@ def test_sigkill_while_tmux_is_starting_the_session(repo: Path, runs: Callable[.
     assert_intact(victims, db, live)
     assert_whole_or_nothing(repo, "slow", db, live)
     assert_no_orphans(repo)
+
+
+def test_crash_while_starting_queued_runs(repo: Path, runs: Callable[..., Result]) -> None:
+    """A sweep killed after starting a queued run's session, before recording it as
+    started: the next command stops that session and puts the run back in the queue,
+    whole; every run of the sweep is recorded once (queued runs are recorded first)."""
+    argv = ("new", "q", "sleep {t}", "--grid", "t=600,601,602", "--max-parallel", "1", *NO_FLAGS)
+    crashed = run_process(*argv, env={"RUNS_CRASH_AT": "queue:session-started"}, timeout=30)
+    assert crashed.code == -signal.SIGKILL, f"queue:session-started was not reached: {crashed}"
+    names = ["q/t=600", "q/t=601", "q/t=602"]
+    assert_consistent_listing(runs("list"), must=names, may=())
+    assert "q/t=600" in tmux_sessions()  # started, never recorded: the journal knows it
+
+    follow = runs("new", "follow", "sleep 600; true")  # a writer: recovery runs first
+    assert follow.code == 0, follow.err
+    db, live = load_db(repo), tmux_sessions()
+    assert [db[name].get("queued") for name in names] == [True, True, True]
+    assert "q/t=600" not in live and not tb_dir(repo, "q/t=600").exists()
+    assert not (runs_dir(repo) / "logs/q/t=600.log").exists()
+    assert_whole(repo, "follow", db, live)
+    assert leftovers(repo) == []
+
+    resumed = runs("resume")
+    assert resumed.code == 0, resumed.err
+    assert resumed.out == "Started queued run 'q/t=600'.\n"
+    db, live = load_db(repo), tmux_sessions()
+    assert_whole(repo, "q/t=600", db, live)
+    assert db["q/t=601"]["queued"] is True

@@ -27,7 +27,7 @@ INSTALL = {
 NAMED = {
     "delete": ("pattern",), "kill": ("pattern",), "tensorboard": ("pattern",), "lookup": ("name",),
     "reproduce": ("name",), "logs": ("name",), "metrics": ("name",), "describe": ("name",), "mv": ("old",), "diff": ("a", "b"),
-    "list": ("pattern",), "table": ("pattern",),
+    "list": ("pattern",), "table": ("pattern",), "resume": ("pattern",),
 }
 NAMES: Dict[str, Any] = {
     "bash": "_runs_complete_names",
@@ -84,6 +84,8 @@ def full_parser() -> argparse.ArgumentParser:
                 action.complete = NAMES  # type: ignore[attr-defined]
             elif action.dest in ("runs_dir", "virtualenv_path"):
                 action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
+            elif action.dest == "grid_file":
+                action.complete = shtab.FILE  # type: ignore[attr-defined]
             elif action.dest == "status":
                 action.choices = status.STATUSES
             elif action.dest == "key" and name == "lookup":

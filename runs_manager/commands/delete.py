@@ -74,8 +74,27 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
             deleted.append(name)
         faults.point("delete:files-removed")
         txn.remove(deleted)
+        started = _advance_queue(settings, txn, [entry for name, entry in doomed if name in deleted])
     print(f"Deleted {len(deleted)} run{'s' if len(deleted) != 1 else ''}.")
+    for name in started:
+        print(f"Started queued run '{printable(name)}' in its place.")
     return 1 if kept else 0
+
+
+def _advance_queue(settings: Settings, txn: Any, deleted: List[Any]) -> List[str]:
+    """A deleted run of a queue that had started freed its slot (or GPU) without recording an
+    end, so no supervisor will start the next queued runs: start them here."""
+    from runs_manager import queue
+
+    if not any("queue" in entry and not queue.is_queued(entry) and "exit_code" not in entry for entry in deleted):
+        return []
+    try:
+        started, notes, _ = queue.advance(settings, txn)
+    except RunsError as e:
+        notes, started = [f"{e}; 'runs resume' starts them"], []
+    for note in notes:
+        _note(f"note: {note}")
+    return started
 
 
 def stop(settings: Settings, runs: List[Tuple[str, Any]]) -> Dict[str, Optional[str]]:

@@ -91,34 +91,44 @@ def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: f
     from runs_manager import runs
 
     db = runs.database(settings)
-    signalled = _signal(settings, db, targets, signum, queued=queued)
+    signalled, dequeued = _signal(settings, db, targets, signum, queued=queued)
     name_of = signal.Signals(signum).name
     left = _wait(db, signalled, grace if signum != signal.SIGKILL else AFTER_SIGKILL)
     if left and signum != signal.SIGKILL:
         for name in left:
             _note(f"'{printable(name)}' still runs {grace:g} s after {name_of}; sending SIGKILL")
-        _signal(settings, db, {name: targets[name] for name in left}, signal.SIGKILL, mark=False)
+        _signal(settings, db, {name: targets[name] for name in left}, signal.SIGKILL, mark=False, queued=queued)
         left = _wait(db, left, AFTER_SIGKILL)
     for name in left:
         _note(f"'{printable(name)}' was sent SIGKILL but its end was not recorded; see 'runs lookup {name} status'")
     done = [name for name in signalled if name not in left]
-    print(f"Killed {len(done)} run{'s' if len(done) != 1 else ''}.")
-    return 1 if left or len(signalled) < len(targets) else 0
+    if done or not dequeued:
+        print(f"Killed {len(done)} run{'s' if len(done) != 1 else ''}.")
+    if dequeued:
+        print(f"Removed {len(dequeued)} queued run{'s' if len(dequeued) != 1 else ''} from the queue; {'they' if len(dequeued) != 1 else 'it'} never started.")
+    return 1 if left or len(signalled) + len(dequeued) < len(targets) else 0
 
 
-def _signal(settings: Settings, db: Database, targets: Dict[str, Any], signum: int, mark: bool = True, queued: Iterable[str] = ()) -> List[str]:
+def _signal(
+    settings: Settings, db: Database, targets: Dict[str, Any], signum: int, mark: bool = True, queued: Iterable[str] = ()
+) -> Tuple[List[str], List[str]]:
     """Signal the programs of runs still running (under the lock, so none ends unseen),
-    and record that `runs kill` stopped them. Returns the runs signalled. A queued run is
-    cancelled and its outcome recorded here: no supervisor of it will ever record one."""
+    and record that `runs kill` stopped them. Returns the runs signalled, and those taken
+    out of runs' own queue. A run queued by Slurm is cancelled and its outcome recorded
+    here: no supervisor of it will ever record one; one in runs' queue never starts."""
     import signal
 
-    from runs_manager import interrupts, launchers
+    from runs_manager import interrupts, launchers, queue
     from runs_manager.output import printable
 
-    signalled, marked = [], {}
+    signalled, dequeued, marked = [], [], {}
     with db.writing() as txn, interrupts.deferred():
         for name, started in targets.items():
             entry = txn.entry(name)
+            if entry is not None and entry.get("datetime") == started and queue.is_queued(entry):
+                marked[name] = (name, queue.remove_from_queue(entry, "runs kill (removed from the queue before it started)"))
+                dequeued.append(name)
+                continue
             launcher = None if entry is None else launchers.of(entry)
             if entry is None or entry.get("datetime") != started or "exit_code" in entry or launcher is None:
                 _note(f"'{printable(name)}' ended or changed meanwhile; left alone")
@@ -137,7 +147,7 @@ def _signal(settings: Settings, db: Database, targets: Dict[str, Any], signum: i
                              ended=datetime.datetime.now().astimezone().isoformat())
                 marked[name] = (name, entry)
         txn.change(marked)
-    return signalled
+    return signalled, dequeued
 
 
 def _wait(db: Database, names: Iterable[str], seconds: float) -> List[str]:

@@ -90,6 +90,11 @@ def _require_movable(settings: Settings, txn: Transaction, moves: List[Tuple[str
     entries = txn.entries(before for before, _ in moves)
     states = status.derive(settings, entries)
     running = [name for name, state in states.items() if state in status.LIVE]
+    if running and states[running[0]] == "queued":
+        raise RunsError(
+            f"run '{printable(running[0])}' is queued, and its command line holds the old paths; "
+            "wait for it to end, or 'runs kill' it to take it out of the queue"
+        )
     if running:
         raise RunsError(
             f"run '{printable(running[0])}' is {states[running[0]]}, and its program holds the old paths; "

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --h
     from runs_manager.tmux import Identity
     from runs_manager.runfiles import RunSet
     from runs_manager.settings import Settings
+    from runs_manager.sweeps import Member
 
 SHOW_DIRTY = 10
 
@@ -38,23 +39,70 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("command", metavar="COMMAND", help="the command to run, as one quoted argument")
     parser.add_argument("--description", "-d", default="", help="what this run is for")
     parser.add_argument("--overwrite", action="store_true", help="delete an existing run of this name first")
-    parser.add_argument("-y", "--yes", action="store_true", help="do not ask before overwriting")
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask before overwriting (or before a sweep of over 10,000 runs)")
+    sweep = parser.add_argument_group("sweeps", "a run for each combination of values, each value written where "
+                                      "COMMAND (and NAME, --description) has {KEY}")
+    sweep.add_argument("--grid", action="append", metavar="KEY=V1,V2", help="values of {KEY}, separated by commas (repeat it for more keys)")
+    sweep.add_argument("--grid-file", metavar="FILE", help="a YAML mapping of keys to lists of values (for values with commas)")
+    sweep.add_argument("--max-parallel", type=_positive, metavar="N",
+                       help="start at most N of these runs at once; the others are queued and start as earlier ones end")
+    sweep.add_argument("--gpus", metavar="0,1,...",
+                       help="give each run one of these GPUs (CUDA_VISIBLE_DEVICES), never one that a live run has; "
+                       "runs wait in the queue for a free one")
     flags.add(parser, "runs-dir", "db-filename", "tb-dir-flag", "save-path-flag", "virtualenv-path", "allow-dirty", "launcher", "sbatch-args")
     parser.set_defaults(
-        run=lambda args, settings: new(settings, args.name, args.command, args.description, args.overwrite, args.yes)
+        run=lambda args, settings: new(settings, args.name, args.command, args.description, args.overwrite, args.yes,
+                                       Sweep(args.grid, args.grid_file, args.max_parallel, args.gpus))
     )
 
 
-def new(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool) -> int:
-    from runs_manager import git, interrupts, launch, launchers, names, runfiles, runs, tmux
+def _positive(text: str) -> int:
+    import argparse
+
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+class Sweep:
+    """The sweep options of `runs new`: a grid, and how its runs are queued."""
+
+    def __init__(self, grid: Optional[List[str]] = None, grid_file: Optional[str] = None,
+                 max_parallel: Optional[int] = None, gpus: Optional[str] = None) -> None:
+        self.grid, self.grid_file, self.max_parallel, self.gpus = grid, grid_file, max_parallel, gpus
+
+    @property
+    def is_grid(self) -> bool:
+        return bool(self.grid) or self.grid_file is not None
+
+    @property
+    def queues(self) -> bool:
+        return self.max_parallel is not None or self.gpus is not None
+
+
+def new(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool,
+        sweep: Optional[Sweep] = None) -> int:
+    from runs_manager import git, interrupts, launch, launchers, names, runfiles, runs, sweeps, tmux
 
     # Everything that can be checked is checked before anything is written.
-    problem = names.problem(name)
-    if problem:
-        raise RunsError(f"invalid run name: {problem}; {names.RULE}")
+    sweep = sweep or Sweep()
+    gpus = sweeps.parse_gpus(sweep.gpus)
+    if sweep.queues and settings.launcher != "tmux":
+        raise RunsError(f"--max-parallel and --gpus queue runs on this machine; with --launcher {settings.launcher} the "
+                        "scheduler queues them (ask it for GPUs in --sbatch-args, such as '--gres=gpu:1')")
+    if sweep.is_grid:
+        members = sweeps.members(name, command, description, sweeps.parse_grid(sweep.grid, sweep.grid_file))
+        if len(members) > sweeps.MAX_MEMBERS and not yes:
+            raise RunsError(f"the grid makes {len(members):,} runs, more than {sweeps.MAX_MEMBERS:,}; pass --yes if you mean it")
+    else:
+        problem = names.problem(name)
+        if problem:
+            raise RunsError(f"invalid run name: {problem}; {names.RULE}")
+        members = [sweeps.Member(name, command, description, {})]
     if not command.strip():
         raise RunsError("the command is empty")
-    launch.program_line(settings, name, command)  # a wrong placeholder fails here, before anything is written
+    for member in members:
+        launch.program_line(settings, member.name, member.command)  # a wrong placeholder fails here, before anything is written
     directory = os.getcwd()
     # GitPython objects interrupted half-built complain as they are collected: the git
     # questions take milliseconds, so a Ctrl-C is acted on after them.
@@ -66,14 +114,18 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
     patch = _dirty_patch(settings, directory, dirty)
     launcher = launchers.get(settings.launcher)
     prepared = launcher.check(settings)
-    outside = runfiles.outside_runs_dir(settings, name)
-    if outside:
-        raise RunsError(f"{outside} would be outside the runs directory: a symbolic link leads out of it")
+    for member in members:
+        outside = runfiles.outside_runs_dir(settings, member.name)
+        if outside:
+            raise RunsError(f"{outside} would be outside the runs directory: a symbolic link leads out of it")
     activate = launch.activate_script(settings)
     if activate and not os.path.isfile(activate):
         raise RunsError(f"virtualenv-path: {activate} does not exist")
-    _require_storable(name, command, description)
+    for member in members:
+        _require_storable(member.name, member.command, member.description)
     db = runs.database(settings)
+    if sweep.is_grid or sweep.queues:
+        return _new_sweep(settings, name, members, sweep, gpus, overwrite, yes, commit, directory, launcher, prepared, patch)
     existed = overwrite and _exists(db, name)
     if existed and not yes:
         _confirm_overwrite(name)
@@ -239,44 +291,22 @@ def _start(
     prepared: Any,
     interrupted: Deferred,
     patch: Optional[Patch] = None,
+    extra: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     import contextlib
-    import datetime
 
     from runs_manager import faults, launch, names, runfiles, tmux
     from runs_manager.launchers import Start
 
-    tb = runfiles.tensorboard_dir(settings, name)
-    line = launch.program_line(settings, name, command)
     session = names.session_name(name)
-    intent: Dict[str, Any] = {"op": "new", "name": name, "session": session, "host": launch.host(), "launcher": launcher.name}
-    entry: Dict[str, Any] = {
-        "command": command,
-        "commit": commit,
-        "datetime": datetime.datetime.now().astimezone().isoformat(),
-        "description": description,
-        "host": intent["host"],
-        "launched": line,
-        "launcher": launcher.name,
-    }
+    entry = _entry(settings, name, command, description, commit, launcher.name, extra)
+    line = entry["launched"]
+    intent: Dict[str, Any] = {"op": "new", "name": name, "session": session, "host": entry["host"], "launcher": launcher.name}
     txn.intend(intent)
     faults.point("new:journal-written")
     try:
-        if patch is not None:  # first: if it cannot be stored, nothing is started
-            from runs_manager import patches
-
-            entry["patch"] = runfiles.patch_path(settings, name)
-            entry["patch_sha256"] = patch.sha256
-            patches.store(entry["patch"], patch.data)
-            faults.point("new:patch-written")
-        os.makedirs(os.path.dirname(tb.rstrip(os.sep)), exist_ok=True)
-        os.mkdir(tb)  # not exist_ok: the name was chosen so that it does not exist
-        starting = os.path.join(tb, runfiles.STARTING)
-        open(starting, "x").close()
-        os.makedirs(os.path.dirname(runfiles.checkpoint_path(settings, name)), exist_ok=True)
-        log = runfiles.log_path(settings, name)
-        os.makedirs(os.path.dirname(log), exist_ok=True)
-        open(log, "x").close()  # the supervisor starts only if it finds it (not undone)
+        _store_patch(settings, name, entry, patch)  # first: if it cannot be stored, nothing is started
+        starting = runfiles.create(settings, name)
         faults.point("new:dirs-created")
         fields = launcher.start(Start(settings, name, entry["datetime"], line, directory), prepared)
         entry.update(fields)
@@ -300,3 +330,177 @@ def _start(
         os.unlink(starting)
     txn.done()
     return entry
+
+
+def _entry(settings: Settings, name: str, command: str, description: str, commit: str, launcher: str,
+           extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """A new run's entry, before anything of it is started."""
+    import datetime
+
+    from runs_manager import launch
+
+    return {
+        "command": command,
+        "commit": commit,
+        "datetime": datetime.datetime.now().astimezone().isoformat(),
+        "description": description,
+        "host": launch.host(),
+        "launched": launch.program_line(settings, name, command),
+        "launcher": launcher,
+        **(extra or {}),
+    }
+
+
+def _store_patch(settings: Settings, name: str, entry: Dict[str, Any], patch: Optional[Patch]) -> None:
+    if patch is None:
+        return
+    from runs_manager import faults, patches, runfiles
+
+    entry["patch"] = runfiles.patch_path(settings, name)
+    entry["patch_sha256"] = patch.sha256
+    patches.store(entry["patch"], patch.data)
+    faults.point("new:patch-written")
+
+
+def _new_sweep(
+    settings: Settings, name: str, members: List[Member], sweep: Sweep, gpus: Optional[List[str]], overwrite: bool,
+    yes: bool, commit: str, directory: str, launcher: Launcher, prepared: Any, patch: Optional[Patch],
+) -> int:
+    """Record (and start, or queue) every run of a sweep, all in one hold of the lock: every
+    name is checked free before the first run is recorded."""
+    import datetime
+
+    from runs_manager import interrupts, queue, runfiles, runs, tmux
+
+    db = runs.database(settings)
+    single = not sweep.is_grid
+    taken = db.read(lambda index: [member.name for member in members if index.has(member.name)])
+    if single and not overwrite:
+        taken = []  # a single run takes a free name, as any other run does
+    if taken and not overwrite:
+        more = f" (and {len(taken) - 1} more of the sweep's runs)" if len(taken) > 1 else ""
+        raise RunsError(f"run '{taken[0]}' exists{more}; pass --overwrite to replace them, or name the sweep differently")
+    if taken and not yes:
+        from runs_manager.prompt import confirm_runs
+
+        confirm_runs("delete and start anew", taken, yes)
+    os.makedirs(settings.runs_dir, exist_ok=True)
+    with db.writing() as txn:
+        runfiles.ensure_gitignore(settings)
+        for member in members:
+            if overwrite and txn.has(member.name):
+                if member.name not in taken:
+                    raise RunsError(f"run '{member.name}' appeared while you were asked; nothing changed, try again")
+                _delete(settings, txn, member.name)
+        sessions = tmux.sessions() if tmux.installed() else {}
+        if single:  # one run given --gpus or --max-parallel: named like any other run
+            members = [members[0]._replace(name=_free_name(settings, name, txn, sessions))]
+        else:
+            _require_free(settings, members, txn, sessions)
+        now = datetime.datetime.now().astimezone().isoformat()
+        extra: Dict[str, Any] = {} if single else {"sweep": name}
+        states: Dict[str, str] = {}
+        if launcher.name != "tmux":  # a scheduler queues them: each run is submitted as it is recorded
+            with interrupts.deferred() as interrupted:
+                for member in members:
+                    entry = _start(settings, txn, member.name, member.command, member.description, commit, directory,
+                                   launcher, prepared, interrupted, patch, {**extra, "grid": member.values})
+                    states[member.name] = _where(entry)
+                    interrupted.check()
+        else:
+            # Recorded as queued, all in one append; then started as many at once as fit (all
+            # of them, without --max-parallel and --gpus), by the code that starts queued runs.
+            extra["queue"] = queue.fields(f"{name}@{now}", sweep.max_parallel, gpus, settings, directory)
+            extra["queued"] = True
+            with interrupts.deferred():  # a Ctrl-C stops runs new once its runs are recorded and started
+                _record_queued(settings, txn, members, extra, commit, launcher.name, patch)
+                states = {member.name: "queued" for member in members}
+                fresh = (os.path.abspath(directory), commit, patch.sha256 if patch else None)
+                started, notes, _ = queue.advance(settings, txn, fresh=fresh)
+            for note in notes:
+                print(f"runs: note: {note}", file=sys.stderr)
+            states.update({member: _where(entry) for member, entry in txn.entries(started)})
+    _print_sweep(name, commit, states, single)
+    _note_flags(settings, members[0].name, members[0].command)
+    return 0
+
+
+def _record_queued(settings: Settings, txn: Transaction, members: List[Member], extra: Dict[str, Any], commit: str,
+                   launcher: str, patch: Optional[Patch]) -> None:
+    """Append the sweep's runs as queued, in one write; their patches (stored first) are
+    removed again if that fails, and by the next command if this one dies."""
+    from runs_manager import runfiles
+
+    entries = []
+    for member in members:
+        fields = {**extra, **({"grid": member.values} if member.values else {})}
+        entries.append((member.name, _entry(settings, member.name, member.command, member.description, commit, launcher, fields)))
+    if patch is not None:
+        txn.intend({"op": "sweep", "names": [member.name for member in members]})
+    try:
+        for member_name, entry in entries:
+            _store_patch(settings, member_name, entry, patch)
+        txn.add_all(entries)
+    except BaseException:
+        for member_name, entry in entries:
+            if "patch" in entry:
+                runfiles.remove(settings, member_name, txn)
+        raise
+    finally:
+        txn.done()
+
+
+def _require_free(settings: Settings, members: List[Member], txn: Transaction, sessions: Mapping[str, Identity]) -> None:
+    """Every run name of the sweep is free, and none is a group of another."""
+    from runs_manager import names, runfiles
+
+    wanted = {member.name for member in members}
+    for member in members:
+        inside = next((group for group in names.groups(member.name) if group in wanted), None)
+        if inside:
+            raise RunsError(f"the sweep names runs '{inside}' and '{member.name}': a run cannot also be a group of runs")
+        conflict = names.group_conflict(member.name, txn.has, txn.first_in_group)
+        if conflict:
+            raise RunsError(f"run '{conflict}' exists, so the sweep's run '{member.name}' cannot be made: "
+                            "a run cannot also be a group of runs ('a' and 'a/b')")
+        if names.session_name(member.name) in sessions:
+            raise RunsError(f"a tmux session '{names.session_name(member.name)}' exists, not one of runs': "
+                            f"the sweep's run '{member.name}' cannot use it")
+        files = runfiles.existing(settings, member.name, txn)
+        if files:
+            raise RunsError(f"{files[0]} exists without a run recorded for it: the sweep's run '{member.name}' cannot use it")
+
+
+def _where(entry: Dict[str, Any]) -> str:
+    if "job_id" in entry:
+        return f"submitted as Slurm job {entry['job_id']}"
+    gpu = f" on GPU {entry['cuda_visible_devices']}" if "cuda_visible_devices" in entry else ""
+    return f"started in tmux session '{entry.get('tmux_session')}'{gpu}"
+
+
+SHOW_MEMBERS = 20
+
+
+def _print_sweep(name: str, commit: str, states: Dict[str, str], single: bool) -> None:
+    import re
+    import shlex
+
+    queued = sum(state == "queued" for state in states.values())
+    if single:
+        member, state = next(iter(states.items()))
+        if member != name:
+            print(f"The name '{name}' is taken; this run is named '{member}'.")
+        print(f"Run '{member}' at commit {commit[:12]}: {state}" + (" until a slot or GPU is free." if state == "queued" else "."))
+        print(f"Its state: runs lookup {shlex.quote(member)} status   (its output: runs logs -f {shlex.quote(member)})")
+        return
+    waiting = f", {queued} queued (they start as earlier ones end)" if queued else ""
+    print(f"Sweep '{name}': {len(states)} runs at commit {commit[:12]}, {len(states) - queued} started{waiting}.")
+    width = max(len(member) for member in states)
+    for i, (member, state) in enumerate(states.items()):
+        if i == SHOW_MEMBERS and len(states) > SHOW_MEMBERS + 1:
+            print(f"  ... and {len(states) - SHOW_MEMBERS} more")
+            break
+        print(f"  {member.ljust(width)}  {state}")
+    shown = f"{name}/.*" if all(member.startswith(name + "/") for member in states) else "|".join(map(re.escape, states))
+    if len(shown) < 200:
+        print(f"See them: runs table --pattern {shlex.quote(shown)}")

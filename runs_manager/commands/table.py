@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --h
     from runs_manager.index import Index
     from runs_manager.settings import Settings
 
-STATUS_HELP = ("only runs in this state: running, finished, failed, killed, lost, unknown "
+STATUS_HELP = ("only runs in this state: queued, pending, running, finished, failed, killed, lost, unknown "
                "(repeat it, or separate states with commas)")
 
 NAME = "table"

@@ -24,6 +24,7 @@ class Start(NamedTuple):
     started: str  # the entry's datetime: tells this run from a later one of the same name
     line: str  # the shell command line of the program, flags included
     directory: str
+    wait: bool = True  # until the run's supervisor is up; a batch of starts waits once, for all
 
 
 class Launcher(Protocol):

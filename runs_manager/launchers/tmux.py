@@ -38,7 +38,8 @@ class TmuxLauncher:
         argv = (["env", *assignments] if assignments else []) + words
         identity = tmux.new_session(session, run.directory, argv)
         fields = {"tmux_session": session, **launch.session_fields(identity)}
-        _wait_for_supervisor(runfiles.log_path(run.settings, run.name), fields)
+        if run.wait:
+            wait_for_supervisors([(runfiles.log_path(run.settings, run.name), fields)])
         return fields
 
     def alive(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[bool]]:
@@ -110,17 +111,21 @@ def program_script(settings: Settings, line: str, env: launch.Environment) -> st
     return script + (f". {shlex.quote(activate)} && {{\n{line}\n}}\n" if activate else f"{line}\n")
 
 
-def _wait_for_supervisor(log: str, fields: Dict[str, Any]) -> None:
-    """Until the new session's supervisor holds its lock, the run would look lost."""
+def wait_for_supervisors(started: Sequence[Tuple[str, Dict[str, Any]]]) -> None:
+    """Until each new session's supervisor holds the lock on its log (path, session fields),
+    the run would look lost. Sessions started together start their supervisors at once."""
     deadline = time.monotonic() + LOCK_WAIT
     polls = 0
-    while processes.lock_holder(log) is None and time.monotonic() < deadline:
+    waiting = list(started)
+    while waiting and time.monotonic() < deadline:
+        waiting = [(log, fields) for log, fields in waiting if processes.lock_holder(log) is None]
         polls += 1
-        if polls % 50 == 0 and not _session_alive(fields):
+        if waiting and polls % 50 == 0 and not all(_session_alive(fields) for _, fields in waiting):
             from runs_manager.errors import RunsError
 
             raise RunsError(f"the run's supervisor ended at once (is {sys.executable} still usable?)")
-        time.sleep(0.005)
+        if waiting:
+            time.sleep(0.005)
 
 
 def _session_alive(fields: Dict[str, Any]) -> bool:

@@ -410,3 +410,149 @@ def test_bad_placeholder_in_extra_flags_writes_nothing(runs, repo, runsrc):
     git("commit", "-qm", "rc", cwd=repo)
     assert "unknown placeholder {nme} in extra-flags" in error_line(runs("new", "bad", "python3 t.py"))
     assert not (repo / ".runs").exists()
+
+
+
+# Sweeps (issue 11): --grid, --grid-file, --max-parallel, --gpus -----------------------
+
+
+def test_a_grid_records_and_starts_every_run_with_its_values(runs, dump, db, repo, tmux):
+    (repo / "sw").mkdir()  # dump.py writes sw/lr=...json
+    result = runs("new", "sw", "python3 dump.py --lr {lr} --seed={seed} '{lr}' {tb_dir}", "--grid", "lr=0.1,0.01,0.001",
+                  "--grid", "seed=1,2", "-d", "lr {lr}, seed {seed}")
+    assert result.code == 0, result.err
+    names = [f"sw/lr={lr},seed={seed}" for lr in ("0.1", "0.01", "0.001") for seed in (1, 2)]
+    assert "Sweep 'sw': 6 runs" in result.out and "6 started" in result.out
+    assert "runs table --pattern 'sw/.*'" in result.out
+    entries = db()
+    assert list(entries) == names
+    for name in names:
+        lr, seed = entries[name]["grid"]["lr"], entries[name]["grid"]["seed"]
+        assert entries[name]["sweep"] == "sw" and "queued" not in entries[name]
+        assert entries[name]["queue"] == {"id": entries[names[0]]["queue"]["id"], "directory": str(repo)}  # no limits
+        assert entries[name]["command"] == f"python3 dump.py --lr {lr} --seed={seed} '{lr}' {{tb_dir}}"
+        assert entries[name]["description"] == f"lr {lr}, seed {seed}"
+        argv = dump(name)["argv"]
+        assert argv[:4] == ["--lr", lr, f"--seed={seed}", lr]
+        assert argv[4] == str(repo / ".runs/tensorboard" / name) + "/"
+    assert sorted(tmux.sessions()) == sorted(name.replace(".", "~") for name in names)
+    assert runs("list", "--pattern", "sw/.*").out.split() == names
+
+
+
+NO_FLAGS_NEW = ("--tb-dir-flag", "None", "--save-path-flag", "None")
+
+
+def write_grid(repo: Path, text: str) -> Path:
+    path = repo.parent / "grid.yml"  # outside the work tree, which it would make dirty
+    path.write_text(text)
+    return path
+
+
+def test_a_member_reproduces_as_a_plain_run(runs, db):
+    result = runs("new", "rp{i}", "echo {opt} {i}", "--grid", "opt=it's", "--grid", "i=1,2", *NO_FLAGS_NEW)
+    assert result.code == 0, result.err
+    command = db()["rp1"]["command"]
+    assert command == "echo 'it'\"'\"'s' 1"
+    printed = runs("reproduce", "rp1").out.splitlines()
+    assert printed[-1] == f" runs new rp1 {shlex.quote(command)} --description=''"
+    assert shlex.split(printed[-1])[3] == command  # the plain run's command, placeholders already filled
+
+
+def test_grid_file_values_with_commas(runs, dump, db, repo):
+    grid = write_grid(repo, "layers: ['64,64', '128,128,128']\n")
+    (repo / "net").mkdir()  # dump.py writes net/layers=...json
+    result = runs("new", "net", "python3 dump.py --layers {layers}", "--grid-file", str(grid))
+    assert result.code == 0, result.err
+    assert list(db()) == ["net/layers=64,64", "net/layers=128,128,128"]
+    assert dump("net/layers=128,128,128")["argv"][:2] == ["--layers", "128,128,128"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--grid", "lr=1,2", "--grid", "seed=1"], "grid key 'seed' is not used in COMMAND"),
+    (["--grid", "lr="], "has an empty value"),
+    (["--grid", "lr=1", "--grid", "lr=2"], "given twice"),
+    (["--grid", "lr=1,1"], "twice"),
+    (["--grid", "lr=a b"], "Name the runs with placeholders instead"),
+    (["--grid", "lr=1", "--gpus", "0,x"], "not a GPU number"),
+    (["--grid", "lr=1", "--gpus", ""], "give GPU numbers"),
+    (["--grid", "lr=1", "--launcher", "slurm", "--gpus", "0"], "the scheduler queues them"),
+    (["--grid", "lr=1", "--launcher", "slurm", "--max-parallel", "2"], "the scheduler queues them"),
+    (["--grid", "lr=1", "-d", "{seed}"], "unknown placeholder {seed} in the description"),
+])
+def test_bad_grids_write_nothing(runs, repo, tmux, args, message):
+    from tests.conftest import error_line
+
+    assert message in error_line(runs("new", "bad", "echo {lr}", *args))
+    assert not (repo / ".runs").exists() and tmux.sessions() == []
+
+
+def test_max_parallel_must_be_a_positive_number(runs, repo):
+    result = runs("new", "bad", "echo {lr}", "--grid", "lr=1", "--max-parallel", "0")
+    assert result.code == 2 and "at least 1" in result.err and not (repo / ".runs").exists()
+
+
+def test_a_sweep_over_ten_thousand_runs_needs_yes(runs, repo):
+    from tests.conftest import error_line
+
+    result = runs("new", "big", "echo {a} {b}", "--grid", "a=" + ",".join(map(str, range(101))), "--grid", "b=" + ",".join(map(str, range(100))))
+    assert "makes 10,100 runs, more than 10,000; pass --yes" in error_line(result)
+    assert not (repo / ".runs").exists()
+
+
+def test_a_name_taken_anywhere_in_the_grid_records_none_of_it(runs, db, tmux):
+    assert runs("new", "s/lr=2", "sleep 600", *NO_FLAGS_NEW).code == 0
+    before = db()
+    from tests.conftest import error_line
+
+    message = error_line(runs("new", "s", "echo {lr}", "--grid", "lr=1,2,3", *NO_FLAGS_NEW))
+    assert "run 's/lr=2' exists" in message and "--overwrite" in message
+    assert db() == before and tmux.sessions() == ["s/lr=2"]
+    # A run that would be the sweep's group, and a stranger's session of a member's name.
+    assert "run 's/lr=2' exists, so the sweep's run 's/lr=2/x=1'" in error_line(
+        runs("new", "s/lr=2", "echo {x}", "--grid", "x=1", *NO_FLAGS_NEW))
+    tmux.new("t/x=2")
+    assert "a tmux session 't/x=2' exists" in error_line(runs("new", "t", "echo {x}", "--grid", "x=1,2", *NO_FLAGS_NEW))
+    assert db() == before
+
+
+def test_a_grid_naming_a_run_and_its_group_records_nothing(runs, repo):
+    from tests.conftest import error_line
+
+    assert "'g' and 'g/b': a run cannot also be a group" in error_line(runs("new", "{a}", "echo {a}", "--grid", "a=g,g/b"))
+    assert not (repo / ".runs" / ".runs.yml").exists()
+
+
+def test_overwrite_replaces_the_taken_runs_of_a_grid(runs, db):
+    assert runs("new", "o", "echo {lr}", "--grid", "lr=1,2", *NO_FLAGS_NEW).code == 0
+    old = db()["o/lr=2"]["datetime"]
+    result = runs("new", "o", "echo {lr}", "--grid", "lr=2,3", "--overwrite", "-y", *NO_FLAGS_NEW)
+    assert result.code == 0, result.err
+    entries = db()
+    assert list(entries) == ["o/lr=1", "o/lr=2", "o/lr=3"]
+    assert entries["o/lr=2"]["datetime"] != old
+
+
+def test_a_plain_run_given_gpus_is_named_as_usual_and_queued(runs, db):
+    assert runs("new", "solo", "sleep 600", "--gpus", "3", *NO_FLAGS_NEW).code == 0
+    second = runs("new", "solo", "sleep 600", "--gpus", "3", *NO_FLAGS_NEW)
+    assert second.code == 0, second.err
+    names = list(db())
+    assert f"The name 'solo' is taken; this run is named '{names[1]}'." in second.out  # as any single run
+    assert names[0] == "solo" and names[1].startswith("solo") and len(names) == 2
+    assert db()["solo"]["cuda_visible_devices"] == "3" and db()[names[1]]["queued"] is True
+    assert "sweep" not in db()["solo"]
+
+
+def test_a_slurm_grid_submits_a_job_per_run(runs, db, slurm):
+    result = runs("new", "js", "echo {lr}", "--grid", "lr=1,2,3", "--launcher", "slurm", "--sbatch-args=--time=1", *NO_FLAGS_NEW)
+    assert result.code == 0, result.err
+    entries = db()
+    assert [entries[f"js/lr={lr}"]["launcher"] for lr in (1, 2, 3)] == ["slurm"] * 3
+    assert len({entries[f"js/lr={lr}"]["job_id"] for lr in (1, 2, 3)}) == 3
+    assert all("--time=1" in entries[f"js/lr={lr}"]["sbatch_args"] for lr in (1, 2, 3))
+    assert "submitted as Slurm job" in result.out
+    from tests.conftest import wait_status
+
+    wait_status("js/lr=3", "finished", timeout=60)
+    assert (Path(".runs/logs/js/lr=3.log")).read_text().startswith("3")
