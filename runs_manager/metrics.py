@@ -10,10 +10,10 @@ same records but says nothing of its offset, and would import numpy and its Tens
 stub (150 ms).
 
 Cache: ``<db>.metrics``, an SQLite file beside the index, holds for each event file its
-identity (device, inode), size, modification time, the offset after the last whole
+identity (device, inode), size, modification and change times, the offset after the last whole
 record read, a CRC-32 of its first bytes, and per tag the aggregates of the points read
-(count, last step, value at the last step, min, max, sum). A file whose size and time
-are unchanged is not opened; one that grew is read from the stored offset; one that
+(count, last step, value at the last step, min, max, sum). A file whose identity, size
+and times are unchanged (the index's rule for the YAML file) is not opened; one that grew is read from the stored offset; one that
 shrank, changed identity or first bytes, or was rewritten in place, is read again from
 the start. A torn record at the end (a writer that has not flushed it whole yet) ends
 the reading there: the next read starts at it.
@@ -198,15 +198,18 @@ def _event_files(directory: str) -> List[Tuple[str, str, os.stat_result]]:
 
 
 def _unchanged(state: State, st: os.stat_result) -> bool:
+    """As the index's FileState.same_stat: identity, size and times as when it was read."""
     return bool(
         state.get("schema") == SCHEMA
-        and (state["dev"], state["ino"], state["size"], state["mtime_ns"]) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        and (state["dev"], state["ino"], state["size"], state["mtime_ns"], state.get("ctime_ns"))
+        == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     )
 
 
 def _fresh(st: os.stat_result) -> State:
     return {
         "schema": SCHEMA, "dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
         "offset": 0, "head": None, "version": None, "starts": 0, "first_step": None, "prev_step": None,
         "disorder": False, "damaged": None, "torn": False, "tags": {}, "others": {}, "plugins": {},
     }
@@ -219,7 +222,7 @@ def _resumable(old: Optional[State], st: os.stat_result) -> bool:
         and old.get("schema") == SCHEMA
         and (old["dev"], old["ino"]) == (st.st_dev, st.st_ino)
         and st.st_size >= old["size"]
-        and not (st.st_size == old["size"] and st.st_mtime_ns != old["mtime_ns"])  # rewritten in place
+        and not (st.st_size == old["size"] and st.st_mtime_ns != old["mtime_ns"])  # changed in place, not grown
     )
 
 
@@ -263,7 +266,7 @@ def read_file(path: str, st: os.stat_result, old: Optional[State]) -> State:
         head = zlib.crc32(f.read(HEAD))
         if _resumable(old, st) and old is not None and old["head"] == head:
             state: State = json.loads(json.dumps(old))  # a copy
-            state.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+            state.update(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns)
         else:
             state = _fresh(st)
             state["head"] = head

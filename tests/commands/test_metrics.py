@@ -18,6 +18,8 @@ from typing import Any, Dict, Iterable, List, Tuple
 import numpy as np
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tensorboardX import SummaryWriter
 
 from tests.conftest import ROOT, error_line
@@ -305,6 +307,32 @@ def test_status_filter_and_pattern_read_only_the_runs_shown(runs, repo):
     assert table_json(runs, "--metrics", "acc:max", "--status", "failed") == [{"name": "b", "acc:max": 0.625}]
     assert table_json(runs, "--metrics", "loss", "--pattern", "c") == [{"name": "c", "loss": 1.3333334}]
     assert {os.path.basename(os.path.dirname(p)) for p in cached(repo)} == {"b", "c"}
+
+
+HOSTILE = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40) | st.sampled_from(
+    [":", ":max", "::", ",,", "a:b:c", "loss:MAX", "-loss", "\n", "../..", "loss:max:max", "x" * 2000])
+
+
+@given(tags=st.lists(HOSTILE, min_size=1, max_size=3), data=st.data(), fmt=st.sampled_from(["plain", "json", "csv", "grid"]))
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_hostile_metrics_arguments_give_a_table_or_one_line_error(runs, repo, tags, data, fmt):
+    if not (repo / ".runs/tensorboard/a").exists():
+        sweep(repo)
+    sort = data.draw(st.sampled_from([*tags, "name", "-" + tags[0]]) | HOSTILE)
+    result = runs("table", "-c", "name", *[part for tag in tags for part in ("--metrics", tag)], f"--sort={sort}", "-f", fmt)
+    assert result.code in (0, 1, 2), result
+    assert "Traceback" not in result.err
+    if result.code != 0:
+        assert result.err.count("\n") == 1 and result.err.startswith("runs: error: "), result.err
+    elif fmt == "json":
+        assert sorted(row["name"] for row in json.loads(result.out)) == ["a", "b", "c", "none"]
+    elif fmt == "csv":
+        import csv
+        import io
+
+        assert len(list(csv.reader(io.StringIO(result.out)))) == 1 + 4
+    elif fmt == "plain":
+        assert len(result.out.splitlines()) == 2 + 4  # one line per run, whatever the tags
 
 
 # Reading incrementally ----------------------------------------------------------------------
