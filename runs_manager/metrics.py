@@ -3,8 +3,8 @@
 Reader: the records' framing (TFRecord: an 8-byte length, its masked CRC-32C, the data,
 the data's masked CRC-32C) is walked here, so that the byte offset read so far is known;
 every record's two checksums are verified with the ``crc32c`` package (a C
-implementation: TensorBoard's own pure-Python one would take seconds per file), and its
-data decoded as an ``Event`` with TensorBoard's protobuf classes
+implementation: TensorBoard's own pure-Python one takes 0.5 s for 50,000 records), and
+its data decoded as an ``Event`` with TensorBoard's protobuf classes
 (``tensorboard.compat.proto.event_pb2``). TensorBoard's ``EventFileLoader`` reads the
 same records but says nothing of its offset, and would import numpy and its TensorFlow
 stub (150 ms).
