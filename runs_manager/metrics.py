@@ -43,7 +43,7 @@ import stat
 import struct
 import sys
 import zlib
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from runs_manager.errors import RunsError
 
@@ -125,9 +125,10 @@ def cache_path(settings: Any) -> str:
     return str(settings.db_path) + ".metrics"
 
 
-def collect(settings: Any, runs: Sequence[Tuple[str, bool]]) -> Dict[str, RunMetrics]:
+def collect(settings: Any, runs: Sequence[Tuple[str, bool]], every_run: bool = False) -> Dict[str, RunMetrics]:
     """The scalars of each run (name, has ended), from the event files under its
-    TensorBoard directory; damaged files are named once each on stderr."""
+    TensorBoard directory; damaged files are named once each on stderr. With ``every_run``
+    (``runs`` are all the database's runs), the cache forgets the files of runs that are gone."""
     from runs_manager import names, runfiles
 
     dirs: Dict[str, str] = {}
@@ -147,6 +148,8 @@ def collect(settings: Any, runs: Sequence[Tuple[str, bool]]) -> Dict[str, RunMet
         gone = [path for path in cached if path not in run_dir]
         if gone:
             cache.drop(gone)
+        if every_run:
+            cache.drop_runs(set(dirs.values()))
     finally:
         cache.close()
     states = {**cached, **fresh}
@@ -637,6 +640,15 @@ class Cache:
             "INSERT OR REPLACE INTO files (path, run, state) VALUES (?, ?, ?)",
             ((path, run, json.dumps(state)) for run, path, state in rows),
         ))
+
+    def drop_runs(self, keep: Set[str]) -> None:
+        """Forget the files of every run directory but those in ``keep`` (deleted or renamed runs)."""
+        try:
+            gone = [run for (run,) in self.conn.execute("SELECT DISTINCT run FROM files") if run not in keep]
+        except sqlite3.Error:
+            return
+        if gone:
+            self._write(lambda: self.conn.executemany("DELETE FROM files WHERE run = ?", ((run,) for run in gone)))
 
     def drop(self, paths: List[str]) -> None:
         self._write(lambda: self.conn.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths)))

@@ -143,7 +143,7 @@ def table(
             who = [run for run, row in zip(who, rows) if row[-1] in wanted]
         rows = [row for row in rows if row[-1] in wanted]
     if specs:
-        _fill_metrics(settings, rows, who, specs, [keys.index(spec.column) for spec in specs])
+        _fill_metrics(settings, rows, who, specs, [keys.index(spec.column) for spec in specs], pattern is None and wanted is None)
     if order:
         rows = tabular.sort_rows(rows, [(keys.index(key), descending) for key, descending in order])
     elif reverse:
@@ -155,14 +155,14 @@ def table(
 
 
 def _fill_metrics(settings: Settings, rows: List[List[Any]], who: List[Tuple[str, bool]], specs: List[Any],
-                  positions: List[int]) -> None:
+                  positions: List[int], every_run: bool) -> None:
     """Put each run's scalars in the --metrics columns; say which tags no run shown has."""
     import sys
 
     from runs_manager import metrics
     from runs_manager.output import printable
 
-    found = metrics.collect(settings, who)
+    found = metrics.collect(settings, who, every_run)
     for row, (name, _) in zip(rows, who):
         scalars = found[name].scalars
         for spec, position in zip(specs, positions):

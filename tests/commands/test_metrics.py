@@ -443,6 +443,19 @@ def test_a_file_replaced_or_shrunk_is_read_again_from_the_start(runs, repo):
     assert table_json(runs, "--metrics", "loss:count,loss:max") == [{"name": "exp", "loss:count": 1, "loss:max": 7.0}]
 
 
+def test_the_cache_forgets_the_files_of_runs_that_are_gone(runs, repo):
+    sweep(repo)
+    table_json(runs, "--metrics", "loss")
+    assert len(cached(repo)) == 3
+    entries = yaml.safe_load((repo / ".runs/.runs.yml").read_text())
+    del entries["a"]  # as if deleted or renamed: its directory is no run's now
+    write_db(repo, entries)
+    table_json(runs, "--metrics", "loss", "--pattern", "b")  # a part of the runs: nothing is forgotten
+    assert len(cached(repo)) == 3
+    assert [r["name"] for r in table_json(runs, "--metrics", "loss")] == ["b", "c", "none"]
+    assert sorted(os.path.basename(os.path.dirname(p)) for p in cached(repo)) == ["b", "c"]
+
+
 def test_a_damaged_cache_is_rebuilt(runs, repo):
     sweep(repo)
     (repo / CACHE).write_bytes(b"not sqlite at all" * 100)
