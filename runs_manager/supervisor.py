@@ -58,7 +58,6 @@ def main(args: Sequence[str]) -> int:
     # an outcome is running exactly as long as this lock is held.
     fcntl.lockf(log, fcntl.LOCK_EX)
     relay = Relay(log)  # from now on, a hang-up or a kill request is the run's end
-    _load_recording()
     tensorboard = runfiles.tensorboard_dir(settings, name)
     delay = STARTING_POLL
     deadline = time.monotonic() + STARTING_LIMIT
@@ -69,6 +68,9 @@ def main(args: Sequence[str]) -> int:
         delay = min(delay * 1.5, STARTING_POLL_MAX)
     if not os.path.isdir(tensorboard):
         return 0  # undone
+    # After the wait: `runs new` of a sweep waits for each supervisor's lock, and a hundred
+    # supervisors importing at once would make it wait for every import.
+    _load_recording()
     os.environ.update(runfiles.environment(settings, name))  # here, so that every launcher's runs get them
     code = relay.run(program)
     ended = _now()
