@@ -20,7 +20,13 @@ setup(
         "shtab>=1.13",  # runs completion: fish support, and the `.complete` of custom functions
     ],
     # TensorBoard is no dependency of runs; the tests start the real one once (runs tensorboard).
-    extras_require={"test": ["pytest>=7", "hypothesis>=6.50", "tensorboard>=2.10"]},
+    # `metrics`: reading scalars from event files (runs table --metrics, runs metrics): TensorBoard's
+    # protobuf classes decode the records, crc32c (C) checks their checksums. The tests write events
+    # with tensorboardX, as PyTorch users do.
+    extras_require={
+        "metrics": ["tensorboard>=2.10", "crc32c>=2.3"],
+        "test": ["pytest>=7", "hypothesis>=6.50", "tensorboard>=2.10", "crc32c>=2.3", "tensorboardX>=2.6"],
+    },
     entry_points={"console_scripts": ["runs = runs_manager.__main__:console"]},
     classifiers=[
         "Environment :: Console",

@@ -4,7 +4,14 @@ Builds each database in a throwaway git repository, uses a tmux server of its ow
 every command several times and prints medians, peak memory (max RSS of the process) and
 the target each must meet, beside `python -c pass`.
 
-    python benchmarks/bench.py [--repeat 7] [--sizes 100,10000,100000] [--keep]
+    python benchmarks/bench.py [--repeat 7] [--sizes 100,10000,100000] [--keep] [--slurm] [--metrics]
+
+``--metrics`` times only `runs table --metrics` and `runs metrics` (which the full run
+times too): 100 runs, each with one event file of 10,000 steps of 5 scalar tags written
+with tensorboardX (50,000 events, 2.2 MB a file), in forked processes, so that this one
+never imports tensorboardX (a command's peak RSS would include its memory); one run's
+writer stays open, and appends 100 steps before each repeat of the last row. The first
+read is timed with the cache removed before each repeat (at most 3).
 
 What it runs: always this checkout's code, never an installed copy. Every command is
 ``[sys.executable, "-m", "runs_manager", ...]`` with ``PYTHONPATH`` set to the directory
@@ -377,6 +384,128 @@ def slurm_rows(root: str, repeat: int, row: Callable[..., None]) -> None:
         run_once(RUNS + ["delete", "slurm-.*", "-y"], repo)  # cancels their jobs
 
 
+METRIC_TAGS = ("loss", "val/loss", "val/acc", "lr", "grad_norm")
+METRIC_STEPS = 10_000
+
+
+def metric_value(run: int, tag: int, step: int) -> float:
+    """A run's value of tag number ``tag`` at ``step``: each run a different curve."""
+    return (1.0 + run % 7) / (1.0 + step * 0.001 * (1 + tag)) + run * 0.01
+
+
+def metric_event(run: int, step: int, tag: int) -> Any:
+    from tensorboardX.proto.event_pb2 import Event
+    from tensorboardX.summary import scalar
+
+    return Event(step=step, wall_time=1796300000.0 + step, summary=scalar(METRIC_TAGS[tag], metric_value(run, tag, step)))
+
+
+def write_metric_steps(writer: Any, run: int, steps: range) -> None:
+    """``steps`` of every tag, one event per scalar as PyTorch's add_scalar writes them."""
+    for step in steps:
+        for tag in range(len(METRIC_TAGS)):
+            writer.write_event(metric_event(run, step, tag))
+    writer.flush()
+
+
+def write_metric_run(job: Tuple[str, int]) -> None:
+    """Run number i's event file, written whole with tensorboardX's (synchronous) events writer."""
+    from tensorboardX.event_file_writer import EventsWriter
+
+    logdir, run = job
+    os.makedirs(logdir, exist_ok=True)
+    writer = EventsWriter(os.path.join(logdir, "events"))
+    write_metric_steps(writer, run, range(METRIC_STEPS))
+    writer.close()
+
+
+def live_metric_run(conn: Any, logdir: str, run: int) -> None:
+    """A run still writing, in a process of its own (this one never imports tensorboardX: a
+    command's peak RSS would count this process's memory, which its fork starts with): its
+    10,000 steps, then each (first, stop) range of steps received, flushed, answered "done"."""
+    from tensorboardX.event_file_writer import EventsWriter
+
+    os.makedirs(logdir)
+    writer = EventsWriter(os.path.join(logdir, "events"))
+    write_metric_steps(writer, run, range(METRIC_STEPS))
+    conn.send("done")
+    while True:
+        steps = conn.recv()
+        if steps is None:
+            break
+        write_metric_steps(writer, run, range(*steps))
+        conn.send("done")
+    writer.close()
+
+
+def metrics_rows(root: str, repeat: int, row: Callable[..., None]) -> None:
+    """`runs table --metrics` of 100 runs with one event file each (10,000 steps of 5 scalar
+    tags, written with tensorboardX as the tests do): the first read, a read with nothing new,
+    and a read after 100 new steps of one run (still being written)."""
+    import json
+    import multiprocessing
+
+    layout = Layout(100)
+    repo, _ = make_repo(os.path.join(root, "metrics"), layout)
+    tb_root = os.path.join(repo, ".runs", "tensorboard")
+    start = time.perf_counter()
+    live = 0  # this run's writer stays open: new steps are appended to its file
+    small, _ = make_repo(os.path.join(root, "metrics-warm-up"), Layout(2))
+    fork = multiprocessing.get_context("fork")
+    with fork.Pool(max(1, min(4, os.cpu_count() or 1))) as pool:  # tensorboardX is imported there, not here
+        pool.map(write_metric_run, [(os.path.join(tb_root, f"run{i}"), i) for i in range(100) if i != live]
+                 + [(os.path.join(small, ".runs", "tensorboard", "run1"), 1)])
+    conn, child_conn = fork.Pipe()
+    writer = fork.Process(target=live_metric_run, args=(child_conn, os.path.join(tb_root, f"run{live}"), live))
+    writer.start()
+    conn.recv()
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(tb_root) for f in files)
+    print(f"  (100 event files, {size / 1e6:.0f} MB, written in {time.perf_counter() - start:.0f} s)", file=sys.stderr)
+    # Untimed, on a small database: the bytecode of the reading path is cached, as installed.
+    run_once(RUNS + ["table", "--metrics", ",".join(METRIC_TAGS)], small)
+    run_once(RUNS + ["metrics", "run1"], small)
+    run_once(RUNS + ["list"], repo)
+    time.sleep(2.1)
+    cache = os.path.join(repo, ".runs", ".runs.yml.metrics")
+    argv = RUNS + ["table", "-c", "name,status", "--metrics", ",".join(METRIC_TAGS), "--sort", "-val/acc"]
+
+    def forget(i: int = 0) -> None:
+        if os.path.exists(cache):
+            os.unlink(cache)
+
+    forget()
+    first_repeat = max(1, min(repeat, 3))
+    ms, mem = measure(lambda i: argv, repo, first_repeat, after=forget)
+    row("runs table --metrics, first read", "100", ms, mem, "<= 15000 ms", ms <= 15000)
+    run_once(argv, repo)
+    rows = json.loads(output(argv + ["--format", "json"], repo))
+    by_name = {r["name"]: r for r in rows}
+    for i in (1, 50, 99):
+        want = {tag: metric_value(i, k, METRIC_STEPS - 1) for k, tag in enumerate(METRIC_TAGS)}
+        got = by_name[f"run{i}"]
+        if any(abs(got[tag] - want[tag]) > 1e-6 * max(1.0, abs(want[tag])) for tag in METRIC_TAGS):
+            raise SystemExit(f"bench: runs table --metrics gave {got} for run{i}, expected {want}")
+    ms, mem = measure(lambda i: argv, repo, repeat)
+    row("runs table --metrics, no new data", "100", ms, mem, "<= 400 ms", ms <= 400)
+    steps = iter(range(METRIC_STEPS, METRIC_STEPS + 100 * (repeat + 1), 100))
+
+    def append(i: int = 0) -> None:
+        first = next(steps)
+        conn.send((first, first + 100))
+        conn.recv()
+
+    append()
+    ms, mem = measure(lambda i: argv, repo, repeat, after=append)
+    row("runs table --metrics, +100 steps", "100", ms, mem, "<= 500 ms", ms <= 500)
+    last = json.loads(output(RUNS + ["metrics", f"run{live}", "--format", "json"], repo))[0]
+    if (last["tag"], last["step"], last["count"]) != ("grad_norm", METRIC_STEPS + 100 * (repeat + 1) - 1, METRIC_STEPS + 100 * (repeat + 1)):
+        raise SystemExit(f"bench: the appended steps were not read: {last}")
+    conn.send(None)
+    writer.join()
+    ms, mem = measure(lambda i: RUNS + ["metrics", "run50"], repo, repeat)
+    row("runs metrics NAME", "100", ms, mem, "", True)
+
+
 def sweep_rows(repo: str, label: str, big: bool, repeat: int, row: Callable[..., None]) -> None:
     """`runs new` of a 100-run grid (one hold of the lock), queued four at a time or all
     started; and how soon a run that ends starts the next queued one (issue 11)."""
@@ -408,6 +537,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory with the databases")
     parser.add_argument("--slurm", action="store_true",
                         help="also time --launcher slurm on a single-node cluster (scripts/slurm-cluster.sh start)")
+    parser.add_argument("--metrics", action="store_true",
+                        help="time only runs table --metrics and runs metrics (100 runs with TensorBoard events; "
+                        "needs tensorboardX and runs' metrics extra)")
     parser.add_argument("--check-exports", nargs=2, metavar=("REPO", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.check_exports:
@@ -435,6 +567,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"  {label:<34} {size:>8} {ms:8.0f} ms {peak:6.0f} MB{spread}", file=sys.stderr)
 
     try:
+        if args.metrics:
+            metrics_rows(root, args.repeat, row)
+            return finish(rows)
         warm_up(root)
         print(f"runs: {' '.join(runs)} (PYTHONPATH={ROOT}); results are medians of {args.repeat} runs", file=sys.stderr)
         print(f"  (load average {os.getloadavg()[0]:.2f}: other work on this machine skews the times)", file=sys.stderr)
@@ -468,6 +603,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         subprocess.run(["tmux", "kill-server"], env=ENV, capture_output=True)
         if args.slurm:
             slurm_rows(root, args.repeat, row)
+        metrics_rows(root, args.repeat, row)
 
         for size in sizes:
             label = f"{size:,}"
@@ -573,6 +709,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(ENV["TMUX_TMPDIR"], ignore_errors=True)
 
+    return finish(rows)
+
+
+def finish(rows: List[Tuple[str, str, float, float, str, bool]]) -> int:
+    """Print the table of results; 0 if every target was met."""
     width = max(len(r[0]) for r in rows)
     rule = f"{'=' * width}  {'=' * 8}  {'=' * 9}  {'=' * 8}  {'=' * 44}"
     print(rule)

@@ -7,7 +7,7 @@ import sys
 
 from runs_manager import __version__, flags
 from runs_manager.commands import delete, describe, diff, kill, list as list_, logs, lookup, mv, new, reproduce, table
-from runs_manager.commands import completion, resume, tensorboard
+from runs_manager.commands import completion, metrics, resume, tensorboard
 from runs_manager.errors import Interrupted, RunsError
 
 TYPE_CHECKING = False
@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # `typing` costs start-up time that `runs --help` cannot spar
 
 COMMANDS = {
     command.NAME: command
-    for command in (new, delete, list_, table, lookup, reproduce, diff, logs, kill, mv, describe, resume, tensorboard, completion)
+    for command in (new, delete, list_, table, metrics, lookup, reproduce, diff, logs, kill, mv, describe, resume, tensorboard,
+                    completion)
 }
 
 

@@ -26,7 +26,7 @@ INSTALL = {
 # Positional arguments and flags that take an existing run's name or a pattern of names.
 NAMED = {
     "delete": ("pattern",), "kill": ("pattern",), "tensorboard": ("pattern",), "lookup": ("name",),
-    "reproduce": ("name",), "logs": ("name",), "describe": ("name",), "mv": ("old",), "diff": ("a", "b"),
+    "reproduce": ("name",), "logs": ("name",), "metrics": ("name",), "describe": ("name",), "mv": ("old",), "diff": ("a", "b"),
     "list": ("pattern",), "table": ("pattern",), "resume": ("pattern",),
 }
 NAMES: Dict[str, Any] = {
@@ -90,7 +90,7 @@ def full_parser() -> argparse.ArgumentParser:
                 action.choices = status.STATUSES
             elif action.dest == "key" and name == "lookup":
                 action.choices = ("status",) + tabular.RUNS_KEYS
-            elif action.dest == "format" and name == "table":
+            elif action.dest == "format" and name in ("table", "metrics"):
                 action.choices = _table_formats()
     return parser
 

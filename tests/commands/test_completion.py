@@ -89,10 +89,10 @@ def test_bash_completes_subcommands_flags_and_names(repo, tmp_path, shell_env):
         "runs de", "runs ", "runs delete --y", "runs delete ", "runs delete al", "runs lookup sweep/",
         "runs lookup alpha ", "runs mv be", "runs list --pattern a", "runs table -p sw", "runs tensorboard b",
         "runs kill alp", "runs reproduce a,", "runs table -s f", "runs table --format gi", "runs new al",
-        "runs completion ",
+        "runs completion ", "runs metrics alp", "runs metrics beta --format j",
     ])
     assert offered[0] == ["delete", "describe"]
-    assert {"new", "delete", "list", "table", "lookup", "tensorboard", "completion"} <= set(offered[1])
+    assert {"new", "delete", "list", "table", "metrics", "lookup", "tensorboard", "completion"} <= set(offered[1])
     assert offered[2] == ["--yes"]
     assert offered[3] == sorted(NAMES)
     assert offered[4] == ["alpha", "alpine"]
@@ -108,6 +108,8 @@ def test_bash_completes_subcommands_flags_and_names(repo, tmp_path, shell_env):
     assert offered[14] == ["github"]
     assert "alpha" not in offered[15]  # a new run's name is new
     assert offered[16] == ["bash", "fish", "zsh"]
+    assert offered[17] == ["alpha", "alpine"]  # runs metrics NAME
+    assert offered[18] == ["jira", "json", "jsonl"]  # tabulate's and the machine formats, as for table
 
 
 def test_names_come_from_the_database_the_command_line_or_runsrc_names(repo, tmp_path, shell_env):

@@ -436,3 +436,23 @@ def test_carriage_returns_survive_csv(runs, repo, text):
     for fmt, dialect in (("csv", "excel"), ("tsv", "excel-tab")):
         out = runs("table", "-c", "name,description", "-f", fmt).out
         assert list(csv.reader(io.StringIO(out, newline=""), dialect=dialect)) == [["name", "description"], ["exp", text]]
+
+
+def test_metric_columns_follow_the_chosen_columns_in_every_format(runs, repo):
+    """`--metrics` (TensorBoard scalars, see test_metrics.py): after --columns, sortable, in tabulate's formats too."""
+    from tensorboardX import SummaryWriter
+
+    write_db(repo, {"a": {"command": "x", "lr": 0.1}, "b": {"command": "y", "lr": 0.01}, "c": {"command": "z", "lr": 1}})
+    for name, accs in (("a", [0.5, 0.25]), ("b", [0.75, 0.875])):
+        writer = SummaryWriter(str(repo / ".runs" / "tensorboard" / name))
+        for step, acc in enumerate(accs):
+            writer.add_scalar("val/acc", acc, step)
+        writer.close()
+    result = runs("table", "-c", "name,lr", "--metrics", "val/acc:max,val/acc", "--sort", "-val/acc:max", "-f", "github")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert [c.strip() for c in lines[0].strip("|").split("|")] == ["name", "lr", "val/acc:max", "val/acc"]
+    assert [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]] == [
+        ["b", "0.01", "0.875", "0.875"], ["a", "0.1", "0.5", "0.25"], ["c", "1", "_", "_"]]
+    result = runs("table", "-c", "name", "--sort", "val/acc")  # a metric is a sort key only with --metrics
+    assert result.code == 1 and "unknown sort key 'val/acc'" in result.err
