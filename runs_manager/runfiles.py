@@ -112,6 +112,20 @@ def outside_runs_dir(settings: Settings, name: str) -> Optional[str]:
     return None
 
 
+def blocked(settings: Settings, name: str) -> Optional[str]:
+    """A file where one of run ``name``'s directories must go: run 'a.ckpt-1.index/b' needs
+    checkpoints/a.ckpt-1.index/, which may be a checkpoint file of run 'a'."""
+    root = os.path.abspath(settings.runs_dir)
+    for path in (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name), log_path(settings, name),
+                 patch_path(settings, name)):
+        parent = os.path.dirname(os.path.abspath(path))
+        while parent.startswith(root + os.sep):
+            if os.path.lexists(parent) and not os.path.isdir(parent):
+                return parent
+            parent = os.path.dirname(parent)
+    return None
+
+
 def existing(settings: Settings, name: str, others: RunSet) -> List[str]:
     """The files of run ``name`` that exist: its TensorBoard directory and checkpoints."""
     return _files(settings, name, others)[0]

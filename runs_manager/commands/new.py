@@ -118,6 +118,9 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
         outside = runfiles.outside_runs_dir(settings, member.name)
         if outside:
             raise RunsError(f"{outside} would be outside the runs directory: a symbolic link leads out of it")
+        blocked = runfiles.blocked(settings, member.name)
+        if blocked:
+            raise RunsError(f"{blocked} is a file, where run '{member.name}' needs a directory; choose another name")
     activate = launch.activate_script(settings)
     if activate and not os.path.isfile(activate):
         raise RunsError(f"virtualenv-path: {activate} does not exist")
@@ -416,7 +419,13 @@ def _new_sweep(
                 _record_queued(settings, txn, members, extra, commit, launcher.name, patch)
                 states = {member.name: "queued" for member in members}
                 fresh = (os.path.abspath(directory), commit, patch.sha256 if patch else None)
-                started, notes, _ = queue.advance(settings, txn, fresh=fresh)
+                try:
+                    started, notes, _ = queue.advance(settings, txn, fresh=fresh)
+                except (RunsError, OSError):  # tmux failed them (each start was undone): none of the sweep stays
+                    txn.remove(member.name for member in members)
+                    for member in members:  # their patches, and the group directories they leave empty
+                        runfiles.remove(settings, member.name, txn)
+                    raise
             for note in notes:
                 print(f"runs: note: {note}", file=sys.stderr)
             states.update({member: _where(entry) for member, entry in txn.entries(started)})

@@ -556,3 +556,32 @@ def test_a_slurm_grid_submits_a_job_per_run(runs, db, slurm):
 
     wait_status("js/lr=3", "finished", timeout=60)
     assert (Path(".runs/logs/js/lr=3.log")).read_text().startswith("3")
+
+
+def test_a_grid_whose_start_fails_records_none_of_it(runs, repo, db, tmp_path, monkeypatch, tmux):
+    assert runs("new", "kept", "true").code == 0
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    real_tmux = subprocess.run(["which", "tmux"], capture_output=True, text=True).stdout.strip()
+    count = tmp_path / "sessions"
+    fake = bin_dir / "tmux"
+    # A tmux that starts one session, then cannot start more (the fault we cannot cause for real).
+    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = new-session ] && {{ [ -e {count} ] && {{ echo "create session failed" >&2; exit 1; }}; touch {count}; }}; done\nexec {real_tmux} "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    result = runs("new", "g", "sleep 600 {i}", "--grid", "i=1,2,3", *NO_FLAGS_NEW)
+    assert result.code == 1 and "create session failed" in result.err
+    assert set(db()) == {"kept"}
+    assert [s for s in tmux.sessions() if s.startswith("g/")] == []  # the one that started was stopped
+    assert not (repo / ".runs/tensorboard/g").exists() and not (repo / ".runs/logs/g").exists()
+    assert not (repo / ".runs/.runs.yml.pending").exists()
+
+
+def test_a_grid_whose_directory_is_a_file_of_another_run_records_nothing(runs, repo, db):
+    from tests.conftest import error_line
+
+    assert runs("new", "a", "true").code == 0
+    (repo / ".runs/checkpoints/a.ckpt-1.index").write_text("a's checkpoint")
+    message = error_line(runs("new", "a.ckpt-1.index", "echo {v}", "--grid", "v=1,2", *NO_FLAGS_NEW))
+    assert "checkpoints/a.ckpt-1.index is a file, where run 'a.ckpt-1.index/v=1' needs a directory" in message
+    assert set(db()) == {"a"} and (repo / ".runs/checkpoints/a.ckpt-1.index").read_text() == "a's checkpoint"
