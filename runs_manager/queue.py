@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 from runs_manager import launch, runfiles
 from runs_manager.errors import RunsError
 from runs_manager.settings import Settings
+from runs_manager.status import is_queued as is_queued  # the rule is status.py's, one for both
 
 Entry = Dict[str, Any]
 
@@ -38,10 +39,6 @@ def fields(queue_id: str, max_parallel: Optional[int], gpus: Optional[Sequence[s
     if settings.virtualenv_path:
         queue["virtualenv_path"] = os.path.abspath(os.path.expanduser(settings.virtualenv_path))
     return queue
-
-
-def is_queued(entry: Mapping[str, Any]) -> bool:
-    return entry.get("queued") is True and isinstance(entry.get("queue"), dict)
 
 
 def _queue_of(entry: Mapping[str, Any]) -> Entry:

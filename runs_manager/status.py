@@ -27,6 +27,11 @@ MAX_SIGNAL = 64  # Linux's signals are 1 to 64: a shell reports death by one as 
 Entry = Mapping[str, Any]
 
 
+def is_queued(entry: Entry) -> bool:
+    """Whether the run waits in runs' own queue (queue.py), never started yet."""
+    return entry.get("queued") is True and isinstance(entry.get("queue"), dict)
+
+
 def outcome(entry: Entry) -> Optional[str]:
     """The status a recorded outcome gives, or None if the run has none."""
     code = entry.get("exit_code")
@@ -45,7 +50,7 @@ def derive(settings: Any, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, str]:
     statuses: Dict[str, str] = {}
     pending: Dict[str, List[Tuple[str, Entry]]] = {}
     for name, entry in runs:
-        status = outcome(entry) or ("queued" if entry.get("queued") is True else None)
+        status = outcome(entry) or ("queued" if is_queued(entry) else None)
         launcher = None if status else launchers.of(entry)
         if status is None and launcher is not None:
             pending.setdefault(launcher.name, []).append((name, entry))

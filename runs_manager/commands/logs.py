@@ -57,7 +57,9 @@ def logs(settings: Settings, name: str, follow: bool, lines: Optional[int]) -> i
     except FileNotFoundError:
         if "launcher" not in entry:
             raise RunsError(f"run '{printable(name)}' has no log: it was recorded before runs kept logs") from None
-        if entry.get("queued") is True:
+        from runs_manager.status import is_queued
+
+        if is_queued(entry):
             raise RunsError(f"run '{printable(name)}' is queued and has not started: it has no log yet") from None
         raise RunsError(f"the log of run '{printable(name)}' is missing ({path})") from None
     except OSError as e:
