@@ -295,7 +295,8 @@ def check_statuses(repo: str, layout: Layout) -> None:
 
 
 def check_exports(repo: str, layout: Layout) -> None:
-    """`table --format json`, `list --format json` and completion give what the database holds (untimed)."""
+    """`table --format json`, `list --format json`, `table --params` and completion give what the
+    database holds (untimed)."""
     import json
 
     names = [f"run{i}" for i in range(layout.size)]
@@ -305,6 +306,11 @@ def check_exports(repo: str, layout: Layout) -> None:
     middle = layout.size // 2
     if [r["name"] for r in rows] != names or rows[middle]["status"] != layout.status(middle) or rows[middle]["host"] != layout.host(middle):
         raise SystemExit("bench: runs table --format json does not match the database")
+    first = (layout.size // 1000 + 3) * 100  # of the 100 rows the timed --pattern shows
+    rows = json.loads(output(RUNS + ["table", "--params", "--pattern", f"run{first // 100}\\d\\d", "--format", "json"], repo))
+    want = [{"name": f"run{first}", "status": layout.status(first), "lr": float(f"0.{first % 97:02d}"), "seed": first}]
+    if layout.size >= 10000 and (len(rows) != 100 or rows[:1] != want):
+        raise SystemExit(f"bench: runs table --params gave {rows[:1]}, not {want}")
     prefix = f"run{middle}"[:-2]
     got = output(RUNS + ["__complete", "names", prefix], repo).split()
     if got != sorted(n for n in names if n.startswith(prefix)):
@@ -647,6 +653,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for name, cmd, limit, memory in (
                 ("runs table --format json (all)", ["table", "--format", "json"], 3000.0, 300),
                 ("runs table --sort datetime -p P", ["table", "--sort", "datetime", "--pattern", hundred], 400.0, 0),
+                ("runs table --params -p P", ["table", "--params", "--pattern", hundred], 400.0, 0),
+                ("runs table --params (all)", ["table", "--params"], 3000.0, 300),
+                ("runs table -c name,lr --sort -lr (all)", ["table", "-c", "name,lr", "--sort", "-lr"], 3000.0, 300),
                 ("runs list --format json", ["list", "--format", "json"], 200.0, 0),
                 ("complete a run name (Tab)", ["__complete", "names", prefix, "runs", "delete", prefix], 150.0, 0),
             ):

@@ -17,6 +17,8 @@ def printable(text: str) -> str:
 def as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
+    if type(value) is float and value - value == 0 or type(value) is int:  # finite: as JSON writes them, faster
+        return repr(value)
     return json.dumps(value, ensure_ascii=False)  # JSON spells null, true, lists and mappings as YAML would
 
 

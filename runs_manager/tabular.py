@@ -78,15 +78,18 @@ def parse_sort(values: Optional[Sequence[str]], reverse: bool) -> List[SortKey]:
     return keys
 
 
-def check_keys(asked: Iterable[Tuple[str, str]], seen: Iterable[str], all_keys: Callable[[], List[str]]) -> None:
+def check_keys(asked: Iterable[Tuple[str, str]], seen: Iterable[str], all_keys: Callable[[], List[str]],
+               parameters: Callable[[], Sequence[str]] = tuple) -> None:
     """Every (key, flag) asked for is a known key: one that runs writes, or that some run's
-    entry has (``seen``: of the rows shown; ``all_keys()``: of every run, asked only if needed)."""
+    entry has (``seen``: of the rows shown; ``all_keys()``: of every run, asked only if needed).
+    ``parameters()``, the runs' parameters, are suggested too."""
     known = set(DERIVED) | set(RUNS_KEYS) | set(seen)
     unknown = [(key, flag) for key, flag in asked if key not in known]
     if not unknown:
         return
     everything = list(DERIVED) + list(RUNS_KEYS)
     everything += [key for key in all_keys() if key not in everything]
+    everything += [key for key in parameters() if key not in everything]
     for key, flag in unknown:
         if key not in everything:
             import difflib
@@ -165,9 +168,25 @@ def _write_table(rows: Iterable[Row], columns: Sequence[str], fmt: str, width: O
         [printable(v) if column in DERIVED else cell(v, width) for column, v in zip(columns, row)]
         for row in rows
     ]
+    headers = [printable(c) for c in columns]
+    if fmt == "simple" and all("".join(row).isascii() for row in cells) and "".join(headers).isascii():
+        print(simple_table(cells, headers))
+        return
     import tabulate  # here: slow to import, and only human tables need it
 
-    print(tabulate.tabulate(cells, headers=[printable(c) for c in columns], tablefmt=fmt, disable_numparse=True))
+    print(tabulate.tabulate(cells, headers=headers, tablefmt=fmt, disable_numparse=True))
+
+
+def simple_table(cells: List[List[str]], headers: List[str]) -> str:
+    """tabulate's "simple" table of ASCII text, character for character (tests/test_tabular.py
+    compares them), in a tenth of its time: tabulate infers every cell's type first."""
+    widths = [len(h) + 2 for h in headers]  # tabulate's minimum padding of headers
+    cells = [[c.strip() for c in row] for row in cells]  # tabulate strips cells, not headers
+    for row in cells:
+        widths = [w if w >= len(c) else len(c) for w, c in zip(widths, row)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
 
 
 def _write_csv(rows: Iterable[Row], columns: Sequence[str], dialect: str) -> None:

@@ -266,8 +266,24 @@ def test_hostile_new(arena: Arena, name: str, command: str, description: str) ->
     assert tb.is_dir() and os.path.realpath(tb).startswith(os.path.realpath(arena.repo / ".runs" / "tensorboard") + os.sep)
     assert arena.runs("lookup", "--", final, "command").out == command + "\n"
     assert arena.runs("lookup", "--", final, "description").out == description + "\n"
+    _parameters_shown(arena, final, command)
     arena.round_trip(final)
     arena.check()
+
+
+def _parameters_shown(arena: Arena, name: str, command: str) -> None:
+    """Whatever the command, `table --params all` shows its parameters as params.py reads them."""
+    import json
+
+    from runs_manager import params, tabular
+    from runs_manager.settings import Settings
+
+    result = arena.runs("table", "-p", re.escape(name), "-c", "name", "--params", "all", "-f", "jsonl")
+    assert result.code == 0 and "Traceback" not in result.err, result
+    row = json.loads(result.out)
+    expected = params.parameters({"command": command}, params.own_flags(Settings()))
+    headers = {("param:" + k if "param:" + k in row else k): v for k, v in expected.items()}
+    assert result.out == tabular.json_text({"name": name, **headers}) + "\n"
 
 
 # Mostly values a run name can hold (else the sweep is refused: test_sweeps.py gives
@@ -287,7 +303,9 @@ def test_hostile_sweeps(arena: Arena, name: str, values: List[str], command: str
     recorded nothing, or every run of the grid, each with its value written into its
     command so that filling the paths in later gives the very line that filling everything
     at once would, and a reproduce line that round-trips."""
-    from runs_manager import placeholders
+    import json
+
+    from runs_manager import params, placeholders, tabular
 
     before = db_names(arena.repo)
     template = f"{command} {{v}}"
@@ -307,6 +325,8 @@ def test_hostile_sweeps(arena: Arena, name: str, values: List[str], command: str
         assert db[member]["grid"] == {"v": value}
         assert db[member]["description"] == description.replace("{{", "{").replace("}}", "}")
         assert placeholders.substitute(db[member]["command"], paths) == placeholders.substitute(template, {**paths, "v": value})
+    shown = json.loads(arena.runs("table", "-p", re.escape(made[0]), "-c", "param:v", "-f", "json").out)
+    assert shown == [{"param:v": json.loads(tabular.json_text(params.typed(values[0])))}]
     arena.round_trip(made[0])
     arena.check()
 

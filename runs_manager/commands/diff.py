@@ -24,7 +24,7 @@ PATCH = ("patch", "patch_sha256")
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         NAME, help=HELP,
-        description="Show the fields in which runs A and B differ: command, description, commit (with git diff "
+        description="Show the fields in which runs A and B differ: their parameters first, then command, description, commit (with git diff "
         "--stat between the two commits when both are in this repository), the uncommitted changes each started "
         "from (a diff of the two patches), and any other recorded field.",
     )
@@ -43,7 +43,7 @@ def diff(settings: Settings, a: str, b: str) -> int:
         from runs_manager.errors import RunsError
 
         raise RunsError("a run's entry is not a mapping of fields; fix it in the database file")
-    sections: List[str] = []
+    sections = _parameters(settings, a, b, entries)
     keys = list(FIRST) + sorted({k for e in entries.values() for k in e} - set(FIRST) - set(OWN) - set(PATCH))
     for key in keys:
         sections += _field(settings, key, a, b, entries)
@@ -60,6 +60,23 @@ def diff(settings: Settings, a: str, b: str) -> int:
     if own:
         print(f"(each also has its own {', '.join(own)})")
     return 0
+
+
+def _parameters(settings: Settings, a: str, b: str, entries: Dict[str, Any]) -> List[str]:
+    """The parameters whose values differ, by name: ``lr: 0.1 -> 0.01``."""
+    from runs_manager import params
+    from runs_manager.output import as_text, printable
+
+    own = params.own_flags(settings)
+    pa, pb = (params.parameters(entries[n], own) for n in (a, b))
+    absent = object()
+    lines = []
+    for key in sorted(set(pa) | set(pb)):
+        va, vb = pa.get(key, absent), pb.get(key, absent)
+        if not params.same(va, vb):
+            shown = ["(none)" if v is absent else printable(as_text(v)) for v in (va, vb)]
+            lines.append(f"  {printable(key)}: {shown[0]} -> {shown[1]}\n")
+    return [f"parameters ({printable(a)} -> {printable(b)}):\n" + "".join(lines)] if lines else []
 
 
 def _value(entry: Dict[str, Any], key: str) -> str:

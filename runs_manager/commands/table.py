@@ -23,7 +23,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--pattern", "-p", metavar="REGEX", help="only runs whose names this regular expression matches in full")
     parser.add_argument("--status", "-s", action="append", metavar="STATUS", help=STATUS_HELP)
     parser.add_argument("--columns", "-c", action="append", metavar="COLUMNS",
-                        help="columns to show, separated by commas: name, status and any key of the entries "
+                        help="columns to show, separated by commas: name, status, any key of the entries or a "
+                        "run's parameter such as lr (param:lr if an entry key has the same name) "
                         "(default name,status,command,commit,datetime,description,host)")
     parser.add_argument("--sort", action="append", metavar="KEY",
                         help="sort by KEY, a column name (repeat it for ties); -KEY sorts descending. Times sort "
@@ -32,6 +33,10 @@ def add_parser(subparsers: Any) -> None:
                         help="columns of TensorBoard scalars, separated by commas: TAG (its last value) or "
                         "TAG:AGGREGATE, AGGREGATE one of last, min, max, mean, step (the last step), count: "
                         "--metrics loss,val/acc:max (needs pip install 'runs-manager[metrics]')")
+    parser.add_argument("--params", nargs="?", const="differing", metavar="all",
+                        help="a column for each parameter (grid value, --flag or key=value override of the "
+                        "command) whose value differs among the runs shown; --params all: every parameter. "
+                        "Without --columns the table is then name, status, the parameters and any --metrics")
     parser.add_argument("--reverse", "-r", action="store_true", help="descending (newest first without --sort)")
     parser.add_argument("--format", "-f", default="plain", metavar="FORMAT",
                         help="plain (the default), a tabulate format (github, grid, rst, ...), or csv, tsv, json, "
@@ -41,10 +46,12 @@ def add_parser(subparsers: Any) -> None:
     # `--sort -datetime`: argparse would take -datetime for an option.
     parser.parse_args = lambda args=None, namespace=None: parse(_join_sort(args), namespace)
     parser.set_defaults(run=lambda args, settings: table(
-        settings, args.pattern, args.status, args.columns, args.sort, args.reverse, args.format, args.metrics))
+        settings, args.pattern, args.status, args.columns, args.sort, args.reverse, args.format, args.metrics,
+        args.params))
 
 
 SHORT = ("-p", "-s", "-c", "-m", "-r", "-f", "-h")  # `--sort -p X` lacks a key: argparse says so
+PARAM = "param:"  # a column that is a run's parameter, whatever the entries' keys
 
 
 def _join_sort(args: Optional[Sequence[str]]) -> Optional[List[str]]:
@@ -74,13 +81,16 @@ def table(
     reverse: bool = False,
     fmt: str = "plain",
     metric_tags: Optional[List[str]] = None,
+    params_shown: Optional[str] = None,
 ) -> int:
-    from runs_manager import patterns, runs, status, tabular
+    from runs_manager import params, patterns, runs, status, tabular
     from runs_manager.output import printable
 
     # Every argument is checked before the database is read, and every key before a row is printed.
     tablefmt = tabular.check_format(fmt)
-    shown = tabular.parse_columns(columns)
+    if params_shown not in (None, "differing", "all"):
+        raise RunsError(f"--params takes 'all' or nothing, not '{printable(params_shown)}'")
+    shown = tabular.parse_columns(columns) if columns is not None or params_shown is None else ["name", "status"]
     order = tabular.parse_sort(sort, reverse)
     wanted = status.parse(statuses)
     if pattern is not None:
@@ -95,8 +105,12 @@ def table(
                 raise RunsError(f"'{printable(spec.column)}' is given both in --columns and in --metrics")
         metrics.require()
     metric_columns = [spec.column for spec in specs]
-    shown = shown + metric_columns
-    keys = shown + [key for key, _ in order if key not in shown]
+    keys = shown + metric_columns
+    keys += [key for key, _ in order if key not in keys]
+    # Keys that may name a parameter: read each run's parameters only if there is one.
+    maybe = [key for key in keys if key not in metric_columns and key not in tabular.DERIVED and key not in tabular.RUNS_KEYS]
+    with_params = bool(maybe) or params_shown is not None
+    own = params.own_flags(settings)
     needs_status = "status" in keys or wanted is not None
     has_outcome: Optional[bool] = None
     if wanted is not None and wanted <= status.WITHOUT_OUTCOME:
@@ -110,14 +124,15 @@ def table(
         pending: List[Any] = []
         who: List[Tuple[str, bool]] = []  # with --metrics: each row's run, and whether it has ended
         seen: Set[str] = set()
-        check_seen = any(key not in tabular.DERIVED and key not in tabular.RUNS_KEYS for key in keys)
         position = keys.index("status") if "status" in keys else None
         for name, entry in index.each_entry(names, has_outcome):
             row = [None if key in metric_columns else tabular.value_of(name, entry, key) for key in keys]
             if specs:
                 who.append((name, isinstance(entry, dict) and status.outcome(entry) is not None))
-            if check_seen and isinstance(entry, dict):
+            if with_params and isinstance(entry, dict):
                 seen.update(entry)
+            if with_params:
+                row.append(params.parameters(entry, own))  # at len(keys), before the status
             if needs_status:
                 state = status.outcome(entry) if isinstance(entry, dict) else None
                 if state is None:
@@ -126,12 +141,16 @@ def table(
                     row[position] = state
                 row.append(state)  # the status, last, for --status
             rows.append(row)
-        asked = [(key, "--columns") for key in shown if key not in metric_columns]
-        asked += [(key, "--sort") for key, _ in order if key not in metric_columns]
-        tabular.check_keys(asked, seen, index.keys)
-        return rows, pending, who
+        found = _resolve_parameters(rows, keys, maybe, seen, len(keys))
+        asked = [(key, "--columns") for key in shown if key in maybe and key not in found]
+        asked += [(key, "--sort") for key, _ in order if key in maybe and key not in found]
+        tabular.check_keys(asked, seen, index.keys, lambda: list(dict.fromkeys(k for row in rows for k in row[len(keys)])))
+        return rows, pending, who, seen, found
 
-    rows, pending, who = runs.database(settings).read(query)
+    from runs_manager.indexing import no_gc
+
+    with no_gc():  # 100,000 rows of lists and dicts, none of them cyclic garbage
+        rows, pending, who, seen, found = runs.database(settings).read(query)
     if pending:  # runs without an outcome: their launchers say whether they are alive, all at once
         derived = status.derive(settings, [(name, entry) for name, entry, _ in pending])
         for name, _, row in pending:
@@ -144,14 +163,69 @@ def table(
         rows = [row for row in rows if row[-1] in wanted]
     if specs:
         _fill_metrics(settings, rows, who, specs, [keys.index(spec.column) for spec in specs], pattern is None and wanted is None)
+    added: List[Tuple[str, str]] = []  # (header, parameter) of the --params columns
+    if params_shown is not None:
+        asked = {key[len(PARAM):] if key.startswith(PARAM) else key for key in found if key in shown}
+        added = _parameter_columns(settings, rows, len(keys), asked, seen | set(shown) | set(metric_columns),
+                                   params_shown == "all")
     if order:
         rows = tabular.sort_rows(rows, [(keys.index(key), descending) for key, descending in order])
     elif reverse:
         rows.reverse()
-    count = len(shown)
     width = settings.column_width or None  # 0: no cutting
-    tabular.write((row[:count] for row in rows), shown, tablefmt, width)
+    base = range(len(shown))
+    metric_positions = range(len(shown), len(shown) + len(metric_columns))
+    out = (
+        [row[i] for i in base] + [row[len(keys)].get(p) for _, p in added] + [row[i] for i in metric_positions]
+        for row in rows
+    )
+    tabular.write(out, shown + [header for header, _ in added] + metric_columns, tablefmt, width)
     return 0
+
+
+def _resolve_parameters(rows: List[List[Any]], keys: List[str], maybe: List[str], seen: Set[str], at: int) -> Set[str]:
+    """Fill the columns that name a parameter (param:KEY, or a KEY no entry shown has but a
+    run's parameters do) from each row's parameters at ``at``; the keys so filled."""
+    found: Set[str] = set()
+    for key in maybe:
+        parameter = key[len(PARAM):] if key.startswith(PARAM) else key
+        if key == parameter and key in seen:
+            continue  # an entry key wins: param:KEY asks for the parameter
+        if not any(parameter in row[at] for row in rows):
+            continue  # unknown: check_keys says so, with the parameters among its suggestions
+        found.add(key)
+        position = keys.index(key)
+        for row in rows:
+            row[position] = row[at].get(parameter)
+    return found
+
+
+def _parameter_columns(settings: Settings, rows: List[List[Any]], at: int, asked: Set[str], taken: Set[str],
+                       every: bool) -> List[Tuple[str, str]]:
+    """(header, parameter) for --params: those not already ``asked`` for whose values differ
+    among ``rows`` (all with ``every``, or when there is one run), in the order they first
+    appear; a header ``taken`` by an entry key or column is written param:KEY. The constant
+    ones are named on stderr."""
+    import sys
+
+    from runs_manager import params, tabular
+    from runs_manager.output import cell, printable
+
+    width = settings.column_width or None
+    order = list(dict.fromkeys(key for row in rows for key in row[at]))
+    order = [key for key in order if key not in asked]
+    absent = object()
+    columns, constant = [], []
+    for key in order:
+        first = rows[0][at].get(key, absent)
+        if every or len(rows) < 2 or any(not params.same(row[at].get(key, absent), first) for row in rows[1:]):
+            columns.append((PARAM + key if key in taken or key in tabular.DERIVED or key in tabular.RUNS_KEYS else key, key))
+        else:
+            constant.append(f"{printable(key)}={'null' if first is None else cell(first, width)}")
+    if constant:
+        print(f"runs: note: parameters the same in every run shown, left out: {', '.join(constant)} "
+              "(--params all shows them)", file=sys.stderr)
+    return columns
 
 
 def _fill_metrics(settings: Settings, rows: List[List[Any]], who: List[Tuple[str, bool]], specs: List[Any],

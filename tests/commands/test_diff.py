@@ -121,3 +121,24 @@ def test_placeholders_of_the_runs_own_paths_are_not_a_difference(runs, repo):
     assert "launched" not in runs("diff", "a", "b").out
     ended(runs, "c", "true --logdir={save_path} '{tb_dir}'")
     assert "launched:" in runs("diff", "a", "c").out
+
+
+def test_differing_parameters_come_first_by_name(runs, repo):
+    result = runs("new", "sw", "true --seed {seed} --lr {lr} --epochs 3", "--grid", "lr=0.1,0.01", "--grid", "seed=1",
+                  "-d", "sweep")
+    assert result.code == 0, result.err
+    ended(runs, "hand", "true --lr=0.1 --seed 1 --epochs 3 --amp", "-d", "sweep")
+    assert wait_for(lambda: all("exit_code" in e for e in database(Path.cwd()).values()))
+    a, b = list(database(Path.cwd()))[:2]
+    out = runs("diff", a, b).out
+    assert out.startswith(f"Runs '{a}' and '{b}' differ:\nparameters ({a} -> {b}):\n  lr: 0.1 -> 0.01\ncommand:\n"), out
+    out = runs("diff", b, "hand").out
+    assert out.startswith(f"Runs '{b}' and 'hand' differ:\nparameters ({b} -> hand):\n  amp: (none) -> true\n"
+                          "  lr: 0.01 -> 0.1\ncommand:\n"), out
+
+
+def test_runs_without_parameters_have_no_such_section(runs, repo):
+    ended(runs, "a", "true", "-d", "one")
+    ended(runs, "b", "true 'x --lr 1'", "-d", "one")
+    out = runs("diff", "a", "b").out
+    assert out.startswith("Runs 'a' and 'b' differ:\ncommand:\n") and "parameters" not in out

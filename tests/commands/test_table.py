@@ -456,3 +456,116 @@ def test_metric_columns_follow_the_chosen_columns_in_every_format(runs, repo):
         ["b", "0.01", "0.875", "0.875"], ["a", "0.1", "0.5", "0.25"], ["c", "1", "_", "_"]]
     result = runs("table", "-c", "name", "--sort", "val/acc")  # a metric is a sort key only with --metrics
     assert result.code == 1 and "unknown sort key 'val/acc'" in result.err
+
+
+# Parameters: a run's grid values and the flags of its command, as columns ------------------
+
+def real_sweep(runs, repo: Path) -> List[str]:
+    """A real 2x2 sweep and a hand-typed run, ended; their names, oldest first."""
+    from tests.conftest import database, wait_for
+
+    result = runs("new", "sw", "true --lr {lr} --seed {seed} --epochs 3", "--grid", "lr=0.1,0.01", "--grid", "seed=1,2",
+                  "-d", "sweep")
+    assert result.code == 0, result.err
+    result = runs("new", "hand", "true --lr=1e-3 --amp model.depth=3 --epochs 3 --tag 'a b'", "-d", "by hand")
+    assert result.code == 0, result.err
+    assert wait_for(lambda: all("exit_code" in entry for entry in database(repo).values()))
+    return list(database(repo))
+
+
+def plain_rows(out: str) -> List[List[str]]:
+    lines = out.splitlines()
+    spans = [m.span() for m in re.finditer(r"-+", lines[1])]
+    return [[line[a:b].strip() for a, b in spans[:-1]] + [line[spans[-1][0]:].strip()] for line in lines]
+
+
+def test_a_parameter_is_a_column_and_a_sort_key(runs, repo):
+    names = real_sweep(runs, repo)
+    result = runs("table", "-c", "name,lr,seed,amp", "--sort", "-lr")
+    assert result.code == 0, result.err
+    rows = plain_rows(result.out)
+    assert rows[0] == ["name", "lr", "seed", "amp"]
+    assert rows[2:] == [
+        [names[0], "0.1", "1", "_"], [names[1], "0.1", "2", "_"],
+        [names[2], "0.01", "1", "_"], [names[3], "0.01", "2", "_"], ["hand", "0.001", "_", "true"]]
+    assert [row[0] for row in plain_rows(runs("table", "-c", "name,param:seed", "--sort", "-seed,lr").out)[2:]] == [
+        names[3], names[1], names[2], names[0], "hand"]
+
+
+def test_json_and_csv_give_parameters_their_yaml_types(runs, repo):
+    real_sweep(runs, repo)
+    rows = json.loads(runs("table", "-p", "hand", "-c", "name,lr,amp,model.depth,tag,epochs", "-f", "json").out)
+    assert rows == [{"name": "hand", "lr": 0.001, "amp": True, "model.depth": 3, "tag": "a b", "epochs": 3}]
+    out = runs("table", "-p", "hand", "-c", "lr,amp,tag", "-f", "csv").out
+    assert list(csv.reader(io.StringIO(out))) == [["lr", "amp", "tag"], ["0.001", "true", "a b"]]
+
+
+def test_params_shows_what_differs_and_names_the_constants(runs, repo):
+    names = real_sweep(runs, repo)
+    result = runs("table", "--params")
+    assert result.code == 0, result.err
+    rows = plain_rows(result.out)
+    assert rows[0] == ["name", "status", "lr", "seed", "amp", "model.depth", "tag"]  # in the order they first appear
+    assert rows[2] == [names[0], "finished", "0.1", "1", "_", "_", "_"]
+    assert rows[-1] == ["hand", "finished", "0.001", "_", "true", "3", "a b"]
+    assert result.err == "runs: note: parameters the same in every run shown, left out: epochs=3 (--params all shows them)\n"
+    result = runs("table", "-p", "sw/.*", "--params")
+    assert plain_rows(result.out)[0] == ["name", "status", "lr", "seed"]
+    assert "left out: epochs=3" in result.err
+    result = runs("table", "-p", "sw/.*", "--params", "all", "-c", "name")
+    assert plain_rows(result.out)[0] == ["name", "lr", "seed", "epochs"] and result.err == ""
+    result = runs("table", "-p", "hand", "--params")  # one run: nothing to compare, so all of them
+    assert plain_rows(result.out)[0] == ["name", "status", "lr", "amp", "model.depth", "epochs", "tag"]
+    result = runs("table", "-c", "name,seed", "--params", "-p", "sw/.*")  # a column asked for is not repeated
+    assert plain_rows(result.out)[0] == ["name", "seed", "lr"]
+
+
+def test_the_compare_table_sorts_by_a_metric_beside_the_parameters(runs, repo):
+    from tensorboardX import SummaryWriter
+
+    names = real_sweep(runs, repo)
+    for name, acc in zip(names, (0.5, 0.875, 0.75, 0.625)):
+        writer = SummaryWriter(str(repo / ".runs" / "tensorboard" / name))
+        writer.add_scalar("val/acc", acc, 0)
+        writer.close()
+    result = runs("table", "-p", "sw/.*", "--params", "--metrics", "val/acc:max", "--sort", "-val/acc:max")
+    assert result.code == 0, result.err
+    rows = plain_rows(result.out)
+    assert rows[0] == ["name", "status", "lr", "seed", "val/acc:max"]
+    assert rows[2:] == [[names[1], "finished", "0.1", "2", "0.875"], [names[2], "finished", "0.01", "1", "0.75"],
+                        [names[3], "finished", "0.01", "2", "0.625"], [names[0], "finished", "0.1", "1", "0.5"]]
+    result = runs("table", "-p", "sw/.*", "--params", "-m", "val/acc", "--sort", "lr,-val/acc", "-f", "json")
+    assert [(row["lr"], row["seed"], row["val/acc"]) for row in json.loads(result.out)] == [
+        (0.01, 1, 0.75), (0.01, 2, 0.625), (0.1, 2, 0.875), (0.1, 1, 0.5)]
+
+
+def test_an_entry_key_wins_and_param_says_which(runs, repo):
+    write_db(repo, {
+        "a": {"command": "python t.py --lr 0.1 --description x --status s --k 1", "description": "about a", "lr": "stored"},
+        "b": {"command": "python t.py --lr 0.2 --description y --status t --k 1", "description": "about b"},
+    })
+    rows = json.loads(runs("table", "-c", "name,lr,param:lr,description,param:description", "-f", "json").out)
+    assert rows == [{"name": "a", "lr": "stored", "param:lr": 0.1, "description": "about a", "param:description": "x"},
+                    {"name": "b", "lr": None, "param:lr": 0.2, "description": "about b", "param:description": "y"}]
+    result = runs("table", "--params", "-f", "json")  # parameters named like a key or column are param:NAME
+    assert list(json.loads(result.out)[0]) == ["name", "status", "param:lr", "param:description", "param:status"]
+    assert "left out: k=1" in result.err
+
+
+def test_unknown_columns_suggest_parameters(runs, repo):
+    write_db(repo, {"a": {"command": "python t.py --learning-rate 0.1"}})
+    result = runs("table", "-c", "name,learning_rate")
+    assert result.code == 1 and result.out == ""
+    assert result.err.startswith("runs: error: unknown column 'learning_rate' in --columns; did you mean 'learning-rate'?")
+    assert result.err.count("\n") == 1
+    result = runs("table", "--sort", "param:nope")
+    assert result.code == 1 and result.err.startswith("runs: error: unknown sort key 'param:nope' in --sort")
+    result = runs("table", "--params", "differ")
+    assert result.code == 1 and result.err == "runs: error: --params takes 'all' or nothing, not 'differ'\n"
+
+
+def test_runs_own_flags_are_no_parameters(runs, repo, runsrc):
+    runsrc({"tb-dir-flag": "--logdir", "extra-flags": [["--data", "{runs_dir}/d"], ["--gpu", "0"]]})
+    write_db(repo, {"a": {"command": "python t.py --logdir x --data y --gpu 0 --tb-dir z --lr 1"},
+                    "b": {"command": "python t.py --lr 2"}})
+    assert plain_rows(runs("table", "--params", "all", "-c", "name").out)[0] == ["name", "tb-dir", "lr"]

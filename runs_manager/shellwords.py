@@ -1,0 +1,204 @@
+"""Splitting a command line into words as POSIX sh does, without running anything: which
+words each simple command gets, after quote removal, with redirections, comments and
+here-documents skipped. A word whose value only the running shell knows (it holds ``$...``,
+backquotes, a glob, ``~`` or a brace) is None, and so is a word holding a placeholder of
+runs' own (``{tb_dir}``): such words are never read as what they look like.
+"""
+from __future__ import annotations
+
+import re
+from typing import List, Optional, Tuple
+
+from runs_manager.errors import RunsError
+
+Word = Optional[str]  # None: a word only the running shell knows
+# A line without these is split by the shell at blanks alone: str.split() reads it (the common case, fast).
+_SPECIAL = re.compile(r"[^ \t!%+,\-./0-9:=@A-Z\]^_a-z]")  # printable ASCII but quotes, $, globs, operators...
+_ORDINARY = re.compile(r"[^ \t\n'\"\\$`<>(){}|;&#*?\[~\x00]+")
+PLACEHOLDER = "\x00"  # stands for {tb_dir} and the others: runs fills them in
+
+
+def commands(command: str) -> List[List[Word]]:
+    """The words of each simple command in ``command`` (None for a word the shell expands)."""
+    if not _SPECIAL.search(command):
+        return [command.split()]
+    if "{" in command or "}" in command:
+        command = _without_placeholders(command)
+    return _Splitter(command).split()
+
+
+def _without_placeholders(command: str) -> str:
+    from runs_manager import placeholders
+
+    try:
+        pieces = placeholders.parse(command)
+    except RunsError:
+        return command  # not a template after all (the original tool's entries): braces as typed
+    return "".join(piece if isinstance(piece, str) else PLACEHOLDER for piece in pieces)
+
+
+class _Splitter:
+    """Words and simple commands, quotes removed; redirections, comments and here-documents
+    skipped; any word holding an expansion marked unknown. Unbalanced quotes end the line."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.i = 0
+        self.commands: List[List[Word]] = [[]]
+        self.word: Optional[List[str]] = None
+        self.unknown = False
+        self.redirect: Optional[str] = None  # "<<", "<<-" or ">": the next word is its target
+        self.heredocs: List[Tuple[str, bool]] = []  # delimiters whose bodies follow the next newline
+
+    def split(self) -> List[List[Word]]:
+        text, n = self.text, len(self.text)
+        while self.i < n:
+            match = _ORDINARY.match(text, self.i)
+            if match:
+                self._add(match.group())
+                self.i = match.end()
+                continue
+            self._special(text[self.i])
+        self._end_word()
+        return [words for words in self.commands if words]
+
+    def _special(self, c: str) -> None:
+        text = self.text
+        if c in " \t":
+            self._end_word()
+            self.i += 1
+        elif c == "\n":
+            self._end_word()
+            self._end_command()
+            self.i += 1
+            self._skip_heredocs()
+        elif c == "#" and self.word is None:
+            end = text.find("\n", self.i)
+            self.i = len(text) if end < 0 else end
+        elif c == "#":
+            self._add(c)
+            self.i += 1
+        elif c == "\\":
+            following = text[self.i + 1:self.i + 2]
+            if following != "\n":
+                self._add(following or c)
+            self.i += 2
+        elif c == "'":
+            end = text.find("'", self.i + 1)
+            self._add(text[self.i + 1:] if end < 0 else text[self.i + 1:end])
+            self.unknown |= end < 0
+            self.i = len(text) if end < 0 else end + 1
+        elif c == '"':
+            self._double_quoted()
+        elif c in "$`":
+            self._expansion()
+        elif c in "<>":
+            self._redirection()
+        elif c in ";&|()":
+            self._end_word()
+            self._end_command()
+            self.i += 1
+        else:  # a glob, ~, brace or placeholder: what the program gets is decided later
+            self._add(c)
+            self.unknown = True
+            self.i += 1
+
+    def _add(self, chars: str) -> None:
+        if self.word is None:
+            self.word = []
+        self.word.append(chars)
+
+    def _end_word(self) -> None:
+        if self.word is None:
+            return
+        value = "".join(self.word)
+        if self.redirect is not None:
+            if self.redirect.startswith("<<"):
+                self.heredocs.append((value, self.redirect == "<<-"))
+            self.redirect = None
+        else:
+            self.commands[-1].append(None if self.unknown else value)
+        self.word, self.unknown = None, False
+
+    def _end_command(self) -> None:
+        if self.commands[-1]:
+            self.commands.append([])
+
+    def _double_quoted(self) -> None:
+        text, i = self.text, self.i + 1
+        self._add("")
+        while i < len(text) and text[i] != '"':
+            c = text[i]
+            if c == "\\" and text[i + 1:i + 2] in ('"', "\\", "$", "`", "\n"):
+                self._add(text[i + 1] if text[i + 1] != "\n" else "")
+                i += 2
+            elif c in "$`" and self._expands(i):
+                self.unknown = True
+                i = self._expansion_end(i)
+            else:
+                self._add(c)
+                i += 1
+        self.unknown |= i >= len(text)
+        self.i = i + 1
+
+    def _expands(self, i: int) -> bool:
+        return self.text[i] == "`" or bool(re.match(r"\$[A-Za-z0-9_@*#?$!{('-]", self.text[i:i + 2]))
+
+    def _expansion(self) -> None:
+        if not self._expands(self.i):
+            self._add("$")
+            self.i += 1
+            return
+        self._add("")
+        self.unknown = True
+        self.i = self._expansion_end(self.i)
+
+    def _expansion_end(self, i: int) -> int:
+        """Where the expansion starting at ``i`` ($NAME, ${...}, $(...), `...`) ends."""
+        text = self.text
+        if text[i] == "`":
+            match = re.compile(r"`(\\.|[^`\\])*`", re.DOTALL).match(text, i)
+            return match.end() if match else len(text)
+        opener = text[i + 1]
+        if opener not in "({":
+            match = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*|.)", re.DOTALL).match(text, i)
+            return match.end() if match else len(text)
+        return _closing(text, i + 2, opener)
+
+    def _redirection(self) -> None:
+        text = self.text
+        if self.word is not None and not self.unknown and "".join(self.word).isdigit():
+            self.word = None  # `2>`: the number names a file descriptor, it is not a word
+        self._end_word()
+        match = re.compile(r"<<-|<<|<>|<&|>>|>&|>\||<|>").match(text, self.i)
+        assert match  # text[self.i] is < or >
+        operator = match.group()
+        self.redirect = operator if operator.startswith("<<") else ">"
+        self.i = match.end()
+
+    def _skip_heredocs(self) -> None:
+        text = self.text
+        for delimiter, tabs in self.heredocs:
+            while self.i < len(text):
+                end = text.find("\n", self.i)
+                line = text[self.i:] if end < 0 else text[self.i:end]
+                self.i = len(text) if end < 0 else end + 1
+                if (line.lstrip("\t") if tabs else line) == delimiter:
+                    break
+        self.heredocs = []
+
+
+def _closing(text: str, i: int, opener: str) -> int:
+    """The index just past the bracket that closes the ``(`` or ``{`` opened before ``i``."""
+    closer = ")" if opener == "(" else "}"
+    depth = 1
+    pattern = re.compile(r"\\.|'[^']*'|\"(\\.|[^\"\\])*\"|[(){}]", re.DOTALL)
+    for match in pattern.finditer(text, i):
+        token = match.group()
+        if token == opener:
+            depth += 1
+        elif token == closer:
+            depth -= 1
+            if depth == 0:
+                return match.end()
+    return len(text)
