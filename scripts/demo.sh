@@ -1,59 +1,51 @@
 #!/bin/sh
-# A demo of runs on a fresh Debian/Ubuntu machine: installs what is missing (see
-# scripts/test.sh), makes a throwaway git repository with a small training program,
-# launches three runs in tmux and shows `runs table` and `runs reproduce`.
+# A demo of runs on a fresh Debian/Ubuntu machine (about 20 s): installs what is missing
+# (see scripts/test.sh), makes a throwaway git repository with a small training program
+# that writes TensorBoard scalars, and shows a sweep through the queue, a log, a kill,
+# the compare table, a diff and a reproduce. Each command is printed before it runs.
 set -eu
 cd "$(dirname "$0")/.."
 here=$(pwd)
 . scripts/_setup.sh
 need_system_packages
-need_venv ""
+# The metrics extra (TensorBoard's event format) into .venv, unless it is there already.
+.venv/bin/python -c 'import yaml, tabulate, git, libtmux, tensorboard, crc32c' 2>/dev/null || need_venv "[metrics]"
 PATH="$here/.venv/bin:$PATH"
-export PATH
-
+PYTHONPATH="$here"  # this checkout's runs, whatever .venv holds
 demo=$(mktemp -d "${TMPDIR:-/tmp}/runs-demo.XXXXXX")
-cd "$demo"
+TMUX_TMPDIR="$demo/tmux"  # a tmux server of the demo's own, not yours
+mkdir "$TMUX_TMPDIR"
+unset TMUX
+export PATH PYTHONPATH TMUX_TMPDIR
+runs() { python -m runs_manager "$@"; }
+step() { printf '\n$ %s\n' "$1"; eval "$1"; }
+finished() { [ -z "$(runs list --status queued,running)" ]; }
+
+mkdir "$demo/repo"
+cd "$demo/repo"
 git init -q
-cat > train.py <<'PY'
-"""A stand-in for a training program: it takes the two flags runs passes to every run."""
-import argparse
-import math
-import os
-import time
-
-parser = argparse.ArgumentParser()
-parser.add_argument("--lr", type=float, default=0.1)
-parser.add_argument("--steps", type=int, default=20)
-parser.add_argument("--tb-dir", required=True, help="where TensorBoard events go")
-parser.add_argument("--save-path", required=True, help="checkpoint path prefix")
-args = parser.parse_args()
-
-loss = 1.0
-with open(os.path.join(args.tb_dir, "loss.csv"), "w") as log:
-    for step in range(args.steps):
-        loss *= math.exp(-args.lr)
-        log.write(f"{step},{loss:.4f}\n")
-        print(f"step {step:3d}  loss {loss:.4f}", flush=True)
-        time.sleep(0.2)
-with open(args.save_path + ".ckpt", "w") as checkpoint:
-    checkpoint.write(f"lr={args.lr} loss={loss}\n")
-print("saved", args.save_path + ".ckpt")
-PY
+cp "$here/scripts/demo_train.py" train.py
 git add train.py
 git -c user.name=demo -c user.email=demo@example.com commit -qm "A small training program"
+start=$(date +%s)
 
-set -x
-runs new baseline 'python3 train.py --lr 0.1' --description='the baseline'
-runs new slow 'python3 train.py --lr 0.01' --description='ten times lower learning rate'
-runs new sweep/lr-0.5 'python3 train.py --lr 0.5' --description="a sweep member: 'quotes' and \$dollars survive"
-sleep 1
-runs list
-runs table
-runs lookup slow commit
-runs reproduce sweep/lr-0.5
-set +x
+# Six runs, two at a time: the other four wait in the queue, no daemon needed.
+step "runs new sw 'python train.py --lr {lr} --seed {seed}' --grid lr=0.3,0.1,0.03 --grid seed=1,2 --max-parallel 2 --description 'lr x seed'"
+step "runs table -c name,status,command"
+sleep 1.5
+step "runs logs 'sw/lr=0.3,seed=1'"
+step "runs kill --yes 'sw/lr=0.3,seed=2'"
+step "runs table -c name,status,exit_code"
+printf '\n(waiting for the queue to run the rest)\n'
+for _ in $(seq 120); do finished && break; sleep 0.5; done
+finished || { echo "demo: the sweep did not finish in 60 s" >&2; exit 1; }
+step "runs table --params --metrics loss:min,acc:max --sort -acc:max"
+step "runs diff 'sw/lr=0.3,seed=1' 'sw/lr=0.03,seed=1'"
+best=$(runs table -c name --metrics acc:max --sort -acc:max -f tsv | sed -n 2p | cut -f1)
+step "runs reproduce '$best'"
+
 echo
-echo "The demo repository is $demo; the runs are still in tmux:"
-echo "    tmux attach -t =baseline        (detach with Ctrl-b d)"
+echo "The demo took $(($(date +%s) - start)) s. Its repository is $demo/repo; to look around:"
+echo "    cd $demo/repo && export PATH=$here/.venv/bin:\$PATH TMUX_TMPDIR=$TMUX_TMPDIR && runs table"
 echo "To clean up:"
-echo "    cd $demo && $here/.venv/bin/runs delete '.*' --yes && rm -rf $demo"
+echo "    TMUX_TMPDIR=$TMUX_TMPDIR tmux kill-server; rm -rf $demo"
