@@ -17,7 +17,7 @@ import re
 from typing import Any, Dict, FrozenSet, List
 
 from runs_manager import shellwords
-from runs_manager.shellwords import Word
+from runs_manager.shellwords import Unknown, Word
 
 Raw = Any  # a parameter's text as the program receives it, or True for a bare --flag
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
@@ -69,15 +69,13 @@ def command_parameters(command: str, own: FrozenSet[str] = frozenset()) -> Dict[
 
 def _read(words: List[Word], own: FrozenSet[str], found: Dict[str, Raw]) -> None:
     """The parameters of one simple command's words into ``found``."""
-    i, n = 0, len(words)
-    while i < n and words[i] is not None and (words[i] in _WRAPPERS or "=" in words[i] and _ASSIGNMENT.match(words[i])):
-        i += 1
-    i += 1  # the program itself
+    i, n = _program(words) + 1, len(words)
     options = True
     while i < n:
         word = words[i]
         i += 1
-        if word is None:
+        if type(word) is Unknown:
+            _forget(word, found)
             continue
         if options and word[:2] == "--":
             if word == "--":
@@ -89,13 +87,13 @@ def _read(words: List[Word], own: FrozenSet[str], found: Dict[str, Raw]) -> None
             if not equals:
                 following = words[i] if i < n else "--"
                 # A key=value word after a bare flag is an override of its own, as Hydra programs mean it.
-                takes = following is None or not (
+                takes = type(following) is Unknown or not (
                     following[:1] == "-" and _flag_like(following) or "=" in following and _OVERRIDE.fullmatch(following))
                 value = following if takes else True
                 i += takes
             if key in own:
                 continue
-            if value is None:
+            if type(value) is Unknown:
                 found.pop(key, None)  # its last value is the shell's to decide
             else:
                 found[key] = value  # a key given again keeps the place where it first appeared
@@ -103,6 +101,29 @@ def _read(words: List[Word], own: FrozenSet[str], found: Dict[str, Raw]) -> None
             match = _OVERRIDE.fullmatch(word)
             if match:
                 found[match.group(1)] = match.group(2)
+
+
+def _program(words: List[Word]) -> int:
+    """Where the program is among the words: after assignments, and wrappers with their options."""
+    i, wrapped = 0, False
+    while i < len(words) and type(words[i]) is not Unknown:
+        word = words[i]
+        if word in _WRAPPERS:
+            wrapped = True
+        elif not ("=" in word and _ASSIGNMENT.match(word) or wrapped and word[:1] == "-"):
+            break
+        i += 1
+    return i
+
+
+def _forget(word: Unknown, found: Dict[str, Raw]) -> None:
+    """A word the shell expands may set the flags its literal start names: those are unknown now."""
+    text = word[2:] if word[:2] == "--" else word.lstrip("+") if "=" in word and word[:1] != "-" else None
+    if text is None:
+        return
+    key, equals, _ = text.partition("=")
+    for name in [name for name in found if (name == key if equals else name.startswith(key))]:
+        del found[name]
 
 
 @functools.lru_cache(maxsize=4096)  # the same few names in every run

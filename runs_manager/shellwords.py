@@ -1,8 +1,8 @@
 """Splitting a command line into words as POSIX sh does, without running anything: which
 words each simple command gets, after quote removal, with redirections, comments and
 here-documents skipped. A word whose value only the running shell knows (it holds ``$...``,
-backquotes, a glob, ``~`` or a brace) is None, and so is a word holding a placeholder of
-runs' own (``{tb_dir}``): such words are never read as what they look like.
+backquotes, a glob, ``~`` or a brace) is an :class:`Unknown`, and so is a word holding a
+placeholder of runs' own (``{tb_dir}``): such words are never read as what they look like.
 """
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from typing import List, Optional, Tuple
 
 from runs_manager.errors import RunsError
 
-Word = Optional[str]  # None: a word only the running shell knows
+
+
+class Unknown(str):
+    """A word only the running shell knows; its text is the part of it before the first
+    expansion (``--lr=`` of ``--lr=$LR``), which may still say which flag it sets."""
+
+
+Word = str  # or Unknown
 # A line without these is split by the shell at blanks alone: str.split() reads it (the common case, fast).
 _SPECIAL = re.compile(r"[^ \t!%+,\-./0-9:=@A-Z\]^_a-z]")  # printable ASCII but quotes, $, globs, operators...
 _ORDINARY = re.compile(r"[^ \t\n'\"\\$`<>(){}|;&#*?\[~\x00]+")
@@ -19,7 +26,7 @@ PLACEHOLDER = "\x00"  # stands for {tb_dir} and the others: runs fills them in
 
 
 def commands(command: str) -> List[List[Word]]:
-    """The words of each simple command in ``command`` (None for a word the shell expands)."""
+    """The words of each simple command in ``command`` (an Unknown for a word the shell expands)."""
     if not _SPECIAL.search(command):
         return [command.split()]
     if "{" in command or "}" in command:
@@ -47,6 +54,8 @@ class _Splitter:
         self.commands: List[List[Word]] = [[]]
         self.word: Optional[List[str]] = None
         self.unknown = False
+        self.quoted = False  # the word has quotes or backslashes: `"2">` is no file descriptor
+        self.prefix = ""  # of an unknown word: its text before the first expansion
         self.redirect: Optional[str] = None  # "<<", "<<-" or ">": the next word is its target
         self.heredocs: List[Tuple[str, bool]] = []  # delimiters whose bodies follow the next newline
 
@@ -82,11 +91,14 @@ class _Splitter:
             following = text[self.i + 1:self.i + 2]
             if following != "\n":
                 self._add(following or c)
+                self.quoted = True
             self.i += 2
         elif c == "'":
             end = text.find("'", self.i + 1)
+            if end < 0:
+                self._unknown()
             self._add(text[self.i + 1:] if end < 0 else text[self.i + 1:end])
-            self.unknown |= end < 0
+            self.quoted = True
             self.i = len(text) if end < 0 else end + 1
         elif c == '"':
             self._double_quoted()
@@ -99,9 +111,14 @@ class _Splitter:
             self._end_command()
             self.i += 1
         else:  # a glob, ~, brace or placeholder: what the program gets is decided later
+            self._unknown()
             self._add(c)
-            self.unknown = True
             self.i += 1
+
+    def _unknown(self) -> None:
+        if not self.unknown:
+            self.prefix = "".join(self.word or ())
+        self.unknown = True
 
     def _add(self, chars: str) -> None:
         if self.word is None:
@@ -117,8 +134,8 @@ class _Splitter:
                 self.heredocs.append((value, self.redirect == "<<-"))
             self.redirect = None
         else:
-            self.commands[-1].append(None if self.unknown else value)
-        self.word, self.unknown = None, False
+            self.commands[-1].append(Unknown(self.prefix) if self.unknown else value)
+        self.word, self.unknown, self.quoted = None, False, False
 
     def _end_command(self) -> None:
         if self.commands[-1]:
@@ -127,30 +144,34 @@ class _Splitter:
     def _double_quoted(self) -> None:
         text, i = self.text, self.i + 1
         self._add("")
+        self.quoted = True
         while i < len(text) and text[i] != '"':
             c = text[i]
             if c == "\\" and text[i + 1:i + 2] in ('"', "\\", "$", "`", "\n"):
                 self._add(text[i + 1] if text[i + 1] != "\n" else "")
                 i += 2
-            elif c in "$`" and self._expands(i):
-                self.unknown = True
+            elif c in "$`" and self._expands(i, quoted=True):
+                self._unknown()
                 i = self._expansion_end(i)
             else:
                 self._add(c)
                 i += 1
-        self.unknown |= i >= len(text)
+        if i >= len(text):
+            self._unknown()
         self.i = i + 1
 
-    def _expands(self, i: int) -> bool:
-        return self.text[i] == "`" or bool(re.match(r"\$[A-Za-z0-9_@*#?$!{('-]", self.text[i:i + 2]))
+    def _expands(self, i: int, quoted: bool = False) -> bool:
+        """Whether the $ or ` at ``i`` starts an expansion ($'...' is bash's quoting, not in "...")."""
+        return self.text[i] == "`" or bool(re.match(r"\$[A-Za-z0-9_@*#?$!{(-]" if quoted else r"\$[A-Za-z0-9_@*#?$!{('-]",
+                                                    self.text[i:i + 2]))
 
     def _expansion(self) -> None:
         if not self._expands(self.i):
             self._add("$")
             self.i += 1
             return
+        self._unknown()
         self._add("")
-        self.unknown = True
         self.i = self._expansion_end(self.i)
 
     def _expansion_end(self, i: int) -> int:
@@ -160,6 +181,9 @@ class _Splitter:
             match = re.compile(r"`(\\.|[^`\\])*`", re.DOTALL).match(text, i)
             return match.end() if match else len(text)
         opener = text[i + 1]
+        if opener == "'":  # bash's $'...': one quoted word to dash and bash alike
+            match = re.compile(r"\$'(\\.|[^'\\])*'", re.DOTALL).match(text, i)
+            return match.end() if match else len(text)
         if opener not in "({":
             match = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*|.)", re.DOTALL).match(text, i)
             return match.end() if match else len(text)
@@ -167,7 +191,7 @@ class _Splitter:
 
     def _redirection(self) -> None:
         text = self.text
-        if self.word is not None and not self.unknown and "".join(self.word).isdigit():
+        if self.word is not None and not self.unknown and not self.quoted and "".join(self.word).isdigit():
             self.word = None  # `2>`: the number names a file descriptor, it is not a word
         self._end_word()
         match = re.compile(r"<<-|<<|<>|<&|>>|>&|>\||<|>").match(text, self.i)

@@ -46,6 +46,6 @@ step "runs reproduce '$best'"
 
 echo
 echo "The demo took $(($(date +%s) - start)) s. Its repository is $demo/repo; to look around:"
-echo "    cd $demo/repo && export PATH=$here/.venv/bin:\$PATH TMUX_TMPDIR=$TMUX_TMPDIR && runs table"
+echo "    cd '$demo/repo' && export PATH='$here/.venv/bin':\$PATH PYTHONPATH='$here' TMUX_TMPDIR='$TMUX_TMPDIR' && runs table"
 echo "To clean up:"
-echo "    TMUX_TMPDIR=$TMUX_TMPDIR tmux kill-server; rm -rf $demo"
+echo "    TMUX_TMPDIR='$TMUX_TMPDIR' tmux kill-server; rm -rf '$demo'"

@@ -76,6 +76,6 @@ def test_the_demo_tells_the_story_in_under_30_seconds(demo_tmp: Path) -> None:
 
     repo = re.search(r"Its repository is (\S+);", out)
     assert repo and (Path(repo.group(1)) / ".runs").is_dir()
-    assert re.search(r"^    TMUX_TMPDIR=\S+/tmux tmux kill-server; rm -rf \S+$", out, re.M), out
+    assert re.search(r"^    TMUX_TMPDIR='\S+/tmux' tmux kill-server; rm -rf '\S+'$", out, re.M), out
     took = int(re.search(r"The demo took (\d+) s", out).group(1))
     assert took <= 30 and elapsed <= 45, (took, elapsed)

@@ -50,6 +50,10 @@ def test_flags_and_overrides(command: str, expected: Dict[str, Any]) -> None:
 @pytest.mark.parametrize("command, expected", [
     ("python t.py --a \"$HOME\" --b $X --c $(date) --d `date` --e '$Y' --f 1", {"e": "$Y", "f": "1"}),
     ("python t.py --lr 1 --lr $LR", {}),  # the last value is the shell's to decide
+    ("python t.py --lr 1 --lr=$LR lr=2 lr=$X --s 1 --s$X", {}),
+    ("prog $'a' '--b 1 --c 2 ' --d 3", {"d": "3"}),  # bash's $'...' is one word: its quotes pair
+    ("prog --seed \"2\">log --n \\3>x 2>&1", {"seed": "2", "n": "3"}),  # a quoted number is no descriptor
+    ("env -i FOO=1 nice -n 5 python t.py --lr 1", {"lr": "1"}),  # wrappers' options and variables
     ("python t.py --data ~/d --g *.py --h 'x*' --i a{b,c}", {"h": "x*"}),
     ("cd src && python t.py --a 1 || echo --b 2; python u.py --c 3 | tee --d log & wait",
      {"a": "1", "b": "2", "c": "3", "d": "log"}),
@@ -120,9 +124,11 @@ WORDS = st.one_of(
     TEXT.map(shlex.quote),  # any text, quoted as one word
     TEXT.map(lambda t: '"' + t.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`") + '"'),
     st.tuples(PLAIN, TEXT).map(lambda kt: f"'--{kt[0]} {kt[1].replace(chr(39), '')}'"),  # a flag inside quotes
-    st.sampled_from(["$X", '"$X"', "${X}", "$(echo --q 1)", "`echo --r 2`", "*.nomatch", "~", "a{b,c}", "$HOME/x",
-                     "--e=$X", "--f=*", '"a"b\'c\'', "x\\ y", "\\$X", "--g=\\'"]),
-    st.sampled_from([">/dev/null", "2>&1", "</dev/null", ">> /dev/null", "# --c 3 d=4"]),
+    # Expansions whose results are no flags (the reader assumes that of a word unless its
+    # literal start is one: --e=$X), and bash's $'...' quoting.
+    st.sampled_from(["$X", '"$X"', "${X}", "$(echo x)", "`echo y`", "*.nomatch", "~", "a{b,c}", "$HOME/x",
+                     "--e=$X", "--e=1", "e=$X", "--f=*", '"a"b\'c\'', "x\\ y", "\\$X", "--g=\\'", "$'a'", '"2"', "\\2"]),
+    st.sampled_from([">/dev/null", "2>&1", "</dev/null", ">> /dev/null", "# --c 3 d=4", '"2">/dev/null']),
 )
 PROGRAM = st.sampled_from(["prog", "X=--k prog", "env prog", "nohup prog", "A=1 B=2 prog"])
 SIMPLE = st.tuples(PROGRAM, st.lists(WORDS, max_size=8)).map(lambda pw: " ".join([pw[0], *pw[1]]))
@@ -177,8 +183,12 @@ def test_every_parameter_is_a_word_the_shell_passes(command: str, stub_path: Pat
     record = stub_path / "argv"
     calls = shell_argv(command, stub_path, record)
     assert calls, command  # the stub ran
+    # What each call's own words give (no expansions left in them): a reported value is the
+    # last one some call really received, not one the shell replaced later in the line.
+    received = [params.command_parameters(" ".join(["prog"] + [shlex.quote(w) for w in words])) for words in calls]
     for key, raw in command_parameters(command).items():
         assert passed(key, raw, calls), (command, key, raw, calls)
+        assert any(got.get(key) == raw for got in received), (command, key, raw, calls)
 
 
 def test_the_property_test_sees_what_it_should(stub_path: Path) -> None:

@@ -147,10 +147,7 @@ def table(
         tabular.check_keys(asked, seen, index.keys, lambda: list(dict.fromkeys(k for row in rows for k in row[len(keys)])))
         return rows, pending, who, seen, found
 
-    from runs_manager.indexing import no_gc
-
-    with no_gc():  # 100,000 rows of lists and dicts, none of them cyclic garbage
-        rows, pending, who, seen, found = runs.database(settings).read(query)
+    rows, pending, who, seen, found = runs.database(settings).read(query)
     if pending:  # runs without an outcome: their launchers say whether they are alive, all at once
         derived = status.derive(settings, [(name, entry) for name, entry, _ in pending])
         for name, _, row in pending:
@@ -173,12 +170,11 @@ def table(
     elif reverse:
         rows.reverse()
     width = settings.column_width or None  # 0: no cutting
-    base = range(len(shown))
-    metric_positions = range(len(shown), len(shown) + len(metric_columns))
-    out = (
-        [row[i] for i in base] + [row[len(keys)].get(p) for _, p in added] + [row[i] for i in metric_positions]
-        for row in rows
-    )
+    n, m, at = len(shown), len(shown) + len(metric_columns), len(keys)  # keys: shown, metrics, sort keys
+    if added:  # the --params columns go between the columns asked for and the metrics
+        out = (row[:n] + [row[at].get(p) for _, p in added] + row[n:m] for row in rows)
+    else:
+        out = (row[:m] for row in rows)
     tabular.write(out, shown + [header for header, _ in added] + metric_columns, tablefmt, width)
     return 0
 
