@@ -8,7 +8,7 @@ from typing import AbstractSet, Any, Dict, Iterable, Iterator, List, Mapping, Op
 
 from runs_manager import names, runfiles
 from runs_manager.errors import RunsError
-from runs_manager.placeholders import SHELLS
+from runs_manager.placeholders import ASSIGNMENT, SHELLS
 from runs_manager.settings import Settings
 from runs_manager.tmux import Identity
 
@@ -78,7 +78,6 @@ _SHELL_OWN = frozenset(
     ". : source alias bg break cd command continue eval exec exit export fg getopts hash jobs "
     "local read readonly return set shift times trap type ulimit umask unalias unset wait".split()
 )
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _OPERATORS = "();<>|&\n"
 _CLOSERS = frozenset({"fi", "done", "esac", "}"})  # words after which nothing may follow
 
@@ -113,7 +112,7 @@ def exec_form(line: str) -> str:
         for token, end in _tokens(line):
             if _is_operator(token):
                 return line
-            if command is None and _ASSIGNMENT.match(token):
+            if command is None and ASSIGNMENT.match(token):
                 at = end  # after the assignment and the blank that ends it
             elif command is None:
                 command = token
@@ -154,7 +153,7 @@ def flags_note(command: str, flags: Sequence[str]) -> Optional[str]:
         return f"{appended} do not reach the program: after {last} the shell rejects them or runs them as a command of their own; {_PLACE}"
     if len(segments) > 1:
         return f"{appended} go to '{shlex.join(words)}' only, the last command of COMMAND; {_PLACE}"
-    program = [word for word in words if not _ASSIGNMENT.match(word)]
+    program = [word for word in words if not ASSIGNMENT.match(word)]
     if program and os.path.basename(program[0]) in SHELLS and any(w.startswith("-") and "c" in w[1:] for w in program[1:]):
         return f"{appended} go to {program[0]} as $0, $1, ..., not to the command of its -c; {_PLACE}"
     if redirected:

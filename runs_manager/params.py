@@ -17,15 +17,13 @@ import re
 from typing import Any, Dict, FrozenSet, List
 
 from runs_manager import shellwords
+from runs_manager.placeholders import ASSIGNMENT, WRAPPERS
 from runs_manager.shellwords import Unknown, Word
 
 Raw = Any  # a parameter's text as the program receives it, or True for a bare --flag
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-_OVERRIDE = re.compile(r"\+{0,2}([A-Za-z_][A-Za-z0-9_.-]*)=(.*)", re.DOTALL)
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_OVERRIDE = re.compile(rf"\+{{0,2}}({_KEY.pattern})=(.*)", re.DOTALL)
 _NEGATIVE = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-# Words that stand before the program without being its arguments.
-_WRAPPERS = frozenset({"env", "exec", "nohup", "command", "time", "nice", "setsid", "stdbuf"})
 
 
 def parameters(entry: Any, own: FrozenSet[str] = frozenset()) -> Dict[str, Any]:
@@ -108,9 +106,9 @@ def _program(words: List[Word]) -> int:
     i, wrapped = 0, False
     while i < len(words) and type(words[i]) is not Unknown:
         word = words[i]
-        if word in _WRAPPERS:
+        if word in WRAPPERS:  # words that stand before the program without being its arguments
             wrapped = True
-        elif not ("=" in word and _ASSIGNMENT.match(word) or wrapped and word[:1] == "-"):
+        elif not ("=" in word and ASSIGNMENT.match(word) or wrapped and word[:1] == "-"):
             break
         i += 1
     return i

@@ -23,7 +23,8 @@ RESERVED = ("name", "tb_dir", "save_path", "runs_dir")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})  # read a script given with -c
 # Words that may stand before a shell without changing how it reads its script.
-_WRAPPERS = frozenset({"env", "exec", "nohup", "command", "time", "nice", "setsid", "stdbuf"})
+WRAPPERS = frozenset({"env", "exec", "nohup", "command", "time", "nice", "setsid", "stdbuf"})
+ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")  # a word that sets a variable for the command after it
 
 
 class Placeholder(NamedTuple):
@@ -280,7 +281,7 @@ def _script(frame: _Frame) -> Optional[str]:
     if frame.redirect:
         return None
     words = list(frame.words)
-    while words and (words[0] in _WRAPPERS or re.match(r"[A-Za-z_][A-Za-z0-9_]*=", words[0])):
+    while words and (words[0] in WRAPPERS or ASSIGNMENT.match(words[0])):
         words.pop(0)
     if not words or os.path.basename(words[0]) not in SHELLS:
         return None

@@ -12,7 +12,6 @@ from typing import List, Optional, Tuple
 from runs_manager.errors import RunsError
 
 
-
 class Unknown(str):
     """A word only the running shell knows; its text is the part of it before the first
     expansion (``--lr=`` of ``--lr=$LR``), which may still say which flag it sets."""
@@ -23,6 +22,13 @@ Word = str  # or Unknown
 _SPECIAL = re.compile(r"[^ \t!%+,\-./0-9:=@A-Z\]^_a-z]")  # printable ASCII but quotes, $, globs, operators...
 _ORDINARY = re.compile(r"[^ \t\n'\"\\$`<>(){}|;&#*?\[~\x00]+")
 PLACEHOLDER = "\x00"  # stands for {tb_dir} and the others: runs fills them in
+_EXPANDS = re.compile(r"\$[A-Za-z0-9_@*#?$!{('-]")  # unquoted; $'...' is bash's quoting
+_EXPANDS_QUOTED = re.compile(r"\$[A-Za-z0-9_@*#?$!{(-]")  # inside "...", where $' is plain text
+_BACKQUOTED = re.compile(r"`(\\.|[^`\\])*`", re.DOTALL)
+_ANSI_C = re.compile(r"\$'(\\.|[^'\\])*'", re.DOTALL)
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*|.)", re.DOTALL)
+_REDIRECTION = re.compile(r"<<-|<<|<>|<&|>>|>&|>\||<|>")
+_BRACKETS = re.compile(r"\\.|'[^']*'|\"(\\.|[^\"\\])*\"|[(){}]", re.DOTALL)  # quotes skipped
 
 
 def commands(command: str) -> List[List[Word]]:
@@ -162,8 +168,7 @@ class _Splitter:
 
     def _expands(self, i: int, quoted: bool = False) -> bool:
         """Whether the $ or ` at ``i`` starts an expansion ($'...' is bash's quoting, not in "...")."""
-        return self.text[i] == "`" or bool(re.match(r"\$[A-Za-z0-9_@*#?$!{(-]" if quoted else r"\$[A-Za-z0-9_@*#?$!{('-]",
-                                                    self.text[i:i + 2]))
+        return self.text[i] == "`" or bool((_EXPANDS_QUOTED if quoted else _EXPANDS).match(self.text, i))
 
     def _expansion(self) -> None:
         if not self._expands(self.i):
@@ -178,14 +183,14 @@ class _Splitter:
         """Where the expansion starting at ``i`` ($NAME, ${...}, $(...), `...`) ends."""
         text = self.text
         if text[i] == "`":
-            match = re.compile(r"`(\\.|[^`\\])*`", re.DOTALL).match(text, i)
+            match = _BACKQUOTED.match(text, i)
             return match.end() if match else len(text)
         opener = text[i + 1]
         if opener == "'":  # bash's $'...': one quoted word to dash and bash alike
-            match = re.compile(r"\$'(\\.|[^'\\])*'", re.DOTALL).match(text, i)
+            match = _ANSI_C.match(text, i)
             return match.end() if match else len(text)
         if opener not in "({":
-            match = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*|.)", re.DOTALL).match(text, i)
+            match = _PARAMETER.match(text, i)
             return match.end() if match else len(text)
         return _closing(text, i + 2, opener)
 
@@ -194,7 +199,7 @@ class _Splitter:
         if self.word is not None and not self.unknown and not self.quoted and "".join(self.word).isdigit():
             self.word = None  # `2>`: the number names a file descriptor, it is not a word
         self._end_word()
-        match = re.compile(r"<<-|<<|<>|<&|>>|>&|>\||<|>").match(text, self.i)
+        match = _REDIRECTION.match(text, self.i)
         assert match  # text[self.i] is < or >
         operator = match.group()
         self.redirect = operator if operator.startswith("<<") else ">"
@@ -216,8 +221,7 @@ def _closing(text: str, i: int, opener: str) -> int:
     """The index just past the bracket that closes the ``(`` or ``{`` opened before ``i``."""
     closer = ")" if opener == "(" else "}"
     depth = 1
-    pattern = re.compile(r"\\.|'[^']*'|\"(\\.|[^\"\\])*\"|[(){}]", re.DOTALL)
-    for match in pattern.finditer(text, i):
+    for match in _BRACKETS.finditer(text, i):
         token = match.group()
         if token == opener:
             depth += 1
