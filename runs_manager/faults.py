@@ -18,7 +18,7 @@ POINTS = (
     "append:torn",
     "append:written",
     "index:written",
-    "delete:files-removed",
+    "delete:files-moved",
     "mv:files-moved",
     "atomic-write:temp-written",
     "index:rebuilding",

@@ -191,10 +191,37 @@ def session_fields(identity: Identity) -> Dict[str, Any]:
     return dict(zip(SESSION_FIELDS, identity))
 
 
+SESSION_AFTER = 5.0  # seconds: a run's own session is created just after its entry's datetime
+
+
 def same_session(recorded: Mapping[str, Any], live: Identity) -> bool:
-    """Whether a live session is the recorded one (entries of the original tool record none
-    of these fields; hand edits may drop some)."""
-    return all(recorded.get(field) in (None, value) for field, value in zip(SESSION_FIELDS, live))
+    """Whether a live session is provably the recorded one: by its id (and whichever other
+    fields hand edits left), or, for entries that record no id (the original tool's), by
+    being created within a few seconds after the entry's datetime. A user's own session of
+    the same name, made years later, is never taken for the run's."""
+    if any(recorded.get(field) not in (None, value) for field, value in zip(SESSION_FIELDS, live)):
+        return False
+    if recorded.get(SESSION_FIELDS[0]) is not None:
+        return True
+    started = _moment(recorded.get("datetime"))
+    # tmux gives whole seconds, so a session made in the same second reads up to 1 s earlier.
+    return started is not None and started - 1 <= live[1] <= started + SESSION_AFTER
+
+
+def _moment(value: Any) -> Optional[float]:
+    """An entry's datetime as a Unix time (YAML may have read it as a timestamp already)."""
+    import datetime
+
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+        except ValueError:
+            return None
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return None
+    if not isinstance(value, datetime.datetime):
+        return None
+    return (value if value.tzinfo else value.astimezone()).timestamp()  # a time without zone: local
 
 
 def stop_session(name: str, entry: Mapping[str, Any], live: Mapping[str, Identity]) -> Optional[str]:

@@ -1,10 +1,11 @@
 """A run's files: its TensorBoard directory and checkpoints, and deleting them safely."""
 from __future__ import annotations
 
-import glob
+import bisect
+import itertools
 import os
 import re
-from typing import Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Dict, List, Optional, Protocol, Tuple
 
 from runs_manager import fsutil, names
 from runs_manager.settings import Settings
@@ -17,6 +18,9 @@ STARTING = ".runs-starting"
 # P.ckpt* (TensorFlow as the original tool used it) and TensorFlow's P[-STEP].index,
 # .meta and .data-* files.
 _CHECKPOINT_SUFFIX = re.compile(r"(?:\.ckpt.*|(?:-\d+)?\.(?:index|meta|data-\d+-of-\d+))?", re.S)
+
+
+Listing = Dict[str, List[str]]  # a directory's entries, sorted
 
 
 class RunSet(Protocol):
@@ -102,11 +106,17 @@ def ensure_gitignore(settings: Settings) -> None:
         fsutil.atomic_write(gitignore, GITIGNORE.encode())
 
 
+def own_paths(settings: Settings, name: str) -> Tuple[str, ...]:
+    """The paths run ``name`` owns outright, whoever else exists: its TensorBoard directory,
+    checkpoint path, log and patch. Every per-run file a later feature adds belongs here, so
+    that delete, mv, ``--overwrite`` and new's collision checks all know of it."""
+    return (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name), log_path(settings, name),
+            patch_path(settings, name))
+
+
 def outside_runs_dir(settings: Settings, name: str) -> Optional[str]:
     """The first path of run ``name`` that a symbolic link would put outside the runs directory."""
-    paths = (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name), log_path(settings, name),
-             patch_path(settings, name))
-    for path in paths:
+    for path in own_paths(settings, name):
         if not fsutil.is_inside(path, settings.runs_dir):
             return path
     return None
@@ -116,8 +126,7 @@ def blocked(settings: Settings, name: str) -> Optional[str]:
     """A file where one of run ``name``'s directories must go: run 'a.ckpt-1.index/b' needs
     checkpoints/a.ckpt-1.index/, which may be a checkpoint file of run 'a'."""
     root = os.path.abspath(settings.runs_dir)
-    for path in (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name), log_path(settings, name),
-                 patch_path(settings, name)):
+    for path in own_paths(settings, name):
         parent = os.path.dirname(os.path.abspath(path))
         while parent.startswith(root + os.sep):
             if os.path.lexists(parent) and not os.path.isdir(parent):
@@ -128,7 +137,7 @@ def blocked(settings: Settings, name: str) -> Optional[str]:
 
 def existing(settings: Settings, name: str, others: RunSet) -> List[str]:
     """The files of run ``name`` that exist: its TensorBoard directory and checkpoints."""
-    return _files(settings, name, others)[0]
+    return files(settings, name, others)[0]
 
 
 def remove(settings: Settings, name: str, others: RunSet) -> List[str]:
@@ -139,8 +148,8 @@ def remove(settings: Settings, name: str, others: RunSet) -> List[str]:
     """
     if not names.is_valid(name):
         return []  # a hand-edited name could be '../..': derive no paths from it
-    files, notes = _files(settings, name, others)
-    for path in files:
+    found, notes = files(settings, name, others)
+    for path in found:
         fsutil.remove(path, settings.runs_dir)
     if fsutil.is_inside(patch_path(settings, name), settings.runs_dir):
         fsutil.remove_temp_files(patch_path(settings, name))  # of a `runs new` killed while writing it
@@ -160,10 +169,10 @@ def prune(settings: Settings, name: str, others: RunSet) -> None:
     fsutil.prune_empty_parents(patch_path(settings, name), settings.patches_root, has_other_runs)
 
 
-def _files(settings: Settings, name: str, others: RunSet) -> Tuple[List[str], List[str]]:
-    """(files to delete, notes on files left alone) for run ``name``."""
-    tb = tensorboard_dir(settings, name).rstrip(os.sep)
-    ckpt = checkpoint_path(settings, name)
+def files(settings: Settings, name: str, others: RunSet, listing: Optional[Listing] = None) -> Tuple[List[str], List[str]]:
+    """(files to delete, notes on files left alone) for run ``name``. Callers asking for many
+    runs pass one ``listing``, so that each directory is listed once, not once per run."""
+    tb, ckpt, log, patch = own_paths(settings, name)
     member = others.first_in_group(name, other_than=name)
     candidates, notes = [], []
     for directory in (tb, ckpt):
@@ -171,29 +180,52 @@ def _files(settings: Settings, name: str, others: RunSet) -> Tuple[List[str], Li
             notes.append(f"{directory} is left alone: it holds files of run '{member}'")
         elif os.path.lexists(directory):
             candidates.append(directory)
-
-    def is_run(candidate: str) -> bool:
-        return candidate == name or others.has(candidate)
-
-    for path in (log_path(settings, name), patch_path(settings, name)):
+    for path in (log, patch):
         if os.path.lexists(path):
             candidates.append(path)
-    for pattern in (".*", "-*"):
-        for path in sorted(glob.glob(glob.escape(ckpt) + pattern)):
-            if _owner(os.path.relpath(path, settings.checkpoints_root), is_run) == name:
-                candidates.append(path)
+    for path in _beside(ckpt, {} if listing is None else listing):
+        if owner(os.path.relpath(path, settings.checkpoints_root), name, others) == name:
+            candidates.append(path)
     files = [path for path in candidates if fsutil.is_inside(path, settings.runs_dir)]
     notes += [f"{path} is left alone: a symbolic link puts it outside the runs directory" for path in candidates if path not in files]
     return files, notes
 
 
-def _owner(relative: str, is_run: Callable[[str], bool]) -> Optional[str]:
-    """The run a checkpoint file belongs to: the longest run whose save path wrote it.
+def _beside(path: str, listing: Listing) -> List[str]:
+    """The paths in ``path``'s directory whose names are its name and then '.' or '-'."""
+    directory, base = os.path.split(path)
+    entries = listing.get(directory)
+    if entries is None:
+        try:
+            entries = sorted(os.listdir(directory))
+        except OSError:
+            entries = []
+        listing[directory] = entries
+    found = []
+    for mark in (".", "-"):
+        for entry in itertools.islice(entries, bisect.bisect_left(entries, base + mark), None):
+            if not entry.startswith(base + mark):
+                break
+            found.append(os.path.join(directory, entry))
+    return found
 
-    With runs 'a' and 'a.ckpt-x', checkpoints/a.ckpt-x-100.index is a.ckpt-x's (both could
-    have written it; the longer name is more specific), and with runs 'exp' and 'exp-1',
+
+def owner(relative: str, name: str, others: RunSet) -> Optional[str]:
+    """The run a path beside run ``name``'s save path (relative to the checkpoints directory)
+    belongs to, or None if it is no run's checkpoint file.
+
+    A run's or a group's own path is theirs, never a checkpoint file of a shorter name:
+    checkpoints/x.ckpt/ of run 'x.ckpt/y' is not run x's. Elsewhere the suffix rule decides,
+    and the longest run whose save path could have written the file wins: with runs 'a' and
+    'a.ckpt-x', a.ckpt-x-100.index is a.ckpt-x's, and with runs 'exp' and 'exp-1',
     exp-1000.index is exp's step 1000 (exp-1 would write exp-1-1000.index).
     """
+
+    def is_run(candidate: str) -> bool:
+        return candidate == name or others.has(candidate)
+
+    if others.first_in_group(relative, other_than=name) is not None:
+        return None  # a group's directory
     for end in range(len(relative), 0, -1):
         if _CHECKPOINT_SUFFIX.fullmatch(relative, end) and is_run(relative[:end]):
             return relative[:end]

@@ -4,10 +4,11 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from runs_manager import launch, names, runfiles
 from runs_manager.database import Database
+from runs_manager.errors import RunsError
 from runs_manager.index import Index
 from runs_manager.settings import Settings
 
@@ -19,6 +20,32 @@ def database(settings: Settings) -> Database:
     return Database(settings.db_path, recover=lambda intent, index: _recover(settings, intent, index))
 
 
+def require_one_database(settings: Settings) -> None:
+    """Refuse to write a database beside another in the same runs directory: their runs'
+    files would share tensorboard/, checkpoints/ and logs/, where neither knows the other's
+    names, and a delete in one could take a checkpoint of the other's."""
+    others = other_databases(settings)
+    if others:
+        raise RunsError(
+            f"{settings.runs_dir} holds the database {others[0]}, so {settings.db_filename} cannot be a second one "
+            "beside it (their runs would share its folders): give each database its own --runs-dir"
+        )
+
+
+def other_databases(settings: Settings) -> List[str]:
+    """The databases in the runs directory other than this one (each has a lock file
+    beside it once any runs command has read or written it)."""
+    try:
+        found = set(os.listdir(settings.runs_dir))
+    except OSError:
+        return []
+    lock = ".lock"
+    return sorted(
+        name[: -len(lock)] for name in found
+        if name.endswith(lock) and name[: -len(lock)] != settings.db_filename and name[: -len(lock)] in found
+    )
+
+
 def _recover(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
     if intent.get("op") == "mv":
         _undo_mv(settings, intent, index)
@@ -26,6 +53,10 @@ def _recover(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
         from runs_manager import queue
 
         queue.undo_start(settings, intent, index)
+    elif intent.get("op") == "delete":
+        from runs_manager import trash
+
+        trash.recover(settings, intent, index)
     elif intent.get("op") == "sweep":  # died storing the sweep's patches: those of unrecorded runs go
         for name in intent.get("names") or ():
             if isinstance(name, str) and names.is_valid(name) and not index.has(name):

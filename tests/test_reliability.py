@@ -340,7 +340,7 @@ FIRST_NEW_POINTS = (
     "atomic-write:temp-written",
     "index:rebuilding",
 )
-DELETE_POINTS = ("delete:files-removed", "atomic-write:temp-written", "index:rebuilding")
+DELETE_POINTS = ("delete:files-moved", "atomic-write:temp-written", "index:rebuilding")
 OVERWRITE_POINTS = ("atomic-write:temp-written", "new:session-started", "append:written")
 MV_POINTS = ("mv:files-moved", "atomic-write:temp-written", "index:rebuilding")
 DESCRIBE_POINTS = ("atomic-write:temp-written", "index:rebuilding")
@@ -403,9 +403,11 @@ def test_crash_at_fault_point(repo: Path, runs: Callable[..., Result], command: 
             assert "crashed" in db, "the reader listed a run that recovery then removed"
     elif command == "delete":
         assert doomed is not None
-        if "doomed" in db:  # delete has no journal: the entry stays until a delete completes
+        if "doomed" in db:  # died before its entry was removed: undone, the run is whole
             # Its session was stopped before the crash: the supervisor may have recorded that.
             assert without_outcome(db["doomed"]) == doomed.entry
+            for path, text in doomed.files.items():
+                assert path.is_file() and path.read_text() == text, f"{path} was not put back"
             again = runs("delete", "doomed", "-y")
             assert again.code == 0, again.err
             db, live = load_db(repo), tmux_sessions()
@@ -748,3 +750,37 @@ def test_crash_while_starting_queued_runs(repo: Path, runs: Callable[..., Result
     db, live = load_db(repo), tmux_sessions()
     assert_whole(repo, "q/t=600", db, live)
     assert db["q/t=601"]["queued"] is True
+
+
+def test_an_interrupted_delete_of_1000_runs_leaves_each_run_whole_or_gone(repo: Path, runs: Callable[..., Result]) -> None:
+    """SIGKILL or Ctrl-C at random moments of `runs delete '.*'` of 1,000 finished runs: once
+    the next command has run, every run is listed with all its files, or gone with all of them."""
+    from tests.commands.test_delete import finished_runs
+
+    names = [f"r{i:04d}" for i in range(1000)]
+    rng = random.Random(28)
+    remaining: set = set()
+    outcomes = []
+    for attempt in range(8):
+        if not remaining:  # all deleted: a new history for the next attempt
+            finished_runs(repo, names)
+            remaining = set(names)
+        proc = Proc("delete", ".*", "-y", cwd=repo)
+        time.sleep(rng.uniform(0.05, 0.8))
+        sig = signal.SIGINT if attempt % 2 else signal.SIGKILL
+        proc.signal(sig)
+        result = proc.finish(60)
+        assert "Traceback" not in result.err, result.err
+        listed = set(runs("list").out.split())  # a reader: it finishes or undoes the delete first
+        assert listed <= remaining
+        for name in names:
+            paths = (tb_dir(repo, name) / "events", repo / ".runs/logs" / f"{name}.log",
+                     repo / ".runs/checkpoints" / f"{name}.ckpt-1.index")
+            present = [path.exists() for path in paths]
+            assert all(present) if name in listed else not any(present), (
+                f"{sig.name} at attempt {attempt}: {name} is {'listed' if name in listed else 'gone'} with files {present}")
+        outcomes.append("none" if listed == remaining else "all" if not listed else "some")
+        remaining = listed
+    assert "none" in outcomes and "all" in outcomes, f"the signals missed the delete: {outcomes}"
+    assert runs("new", "after", "true").code == 0  # a command that writes files empties the trash
+    assert not (repo / ".runs/.trash").exists(), "the trash of the interrupted deletes was not emptied"

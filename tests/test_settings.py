@@ -11,7 +11,7 @@ import yaml
 
 from runs_manager.errors import RunsError
 from runs_manager.settings import Settings
-from tests.conftest import git
+from tests.conftest import error_line, git
 
 DEFAULTS = {
     "runs_dir": ".runs/",
@@ -291,12 +291,25 @@ def test_runs_dir_and_db_filename_in_runsrc_and_flag_overrides(runs, repo, runsr
     runsrc({"runs_dir": "rdir/", "db_filename": "file.yml"})
     commit_all(repo)
     assert runs("new", "one", "true").code == 0
-    assert runs("new", "two", "true", "--db-filename", "other.yml").code == 0
+    assert runs("new", "two", "true", "--db-filename", "other.yml", "--runs-dir", "second").code == 0
     assert runs("new", "three", "true", "--runs-dir", "elsewhere").code == 0
     assert list(yaml.safe_load((repo / "rdir/file.yml").read_text())) == ["one"]
-    assert list(yaml.safe_load((repo / "rdir/other.yml").read_text())) == ["two"]
+    assert list(yaml.safe_load((repo / "second/other.yml").read_text())) == ["two"]
     assert list(yaml.safe_load((repo / "elsewhere/file.yml").read_text())) == ["three"]
     assert not (repo / ".runs").exists()
+
+
+def test_a_second_database_in_one_runs_dir_is_refused(runs, repo):
+    """Their runs would share tensorboard/, checkpoints/ and logs/: deleting run 'y' of one
+    took 'y-1.index' of the other's run 'y-1'. One runs directory holds one database."""
+    assert runs("new", "y-1", "true").code == 0
+    before = sorted(p.name for p in (repo / ".runs").iterdir())
+    for argv in (("new", "y", "true"), ("delete", "y-1", "-y"), ("mv", "y-1", "z")):
+        result = runs(*argv, "--db-filename", "other.yml")
+        line = error_line(result)
+        assert ".runs.yml" in line and "other.yml" in line and "--runs-dir" in line, line
+    assert sorted(p.name for p in (repo / ".runs").iterdir()) == before
+    assert runs("list").out == "y-1\n"
 
 
 def test_program_gets_flags_from_runsrc_and_flags_override(runs, repo, runsrc):

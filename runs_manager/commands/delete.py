@@ -30,55 +30,57 @@ def add_parser(subparsers: Any) -> None:
 
 
 def delete(settings: Settings, pattern: str, yes: bool) -> int:
-    from runs_manager import faults, names, patterns, runfiles, runs
+    from runs_manager import interrupts, patterns, runs, trash
     from runs_manager.output import printable
     from runs_manager.prompt import confirm_runs
 
+    runs.require_one_database(settings)
     db = runs.database(settings)
 
     def matching(index: Index) -> Dict[str, Any]:
-        # Each match with its start time: a run deleted and made anew under the same name
-        # while the user was asked is not the one they said yes to.
         names = patterns.matching(pattern, index.names())
-        return {name: entry.get("datetime") for name, entry in index.entries(names)}
+        return dict(index.entries(names))
 
     matches = db.read(matching)
     if not matches:
         raise RunsError(f"no runs match {pattern!r}")
-    confirm_runs("delete", matches, yes)
-
-    deleted, kept = [], []
+    # Each match with its start time: a run deleted and made anew under the same name
+    # while the user was asked is not the one they said yes to.
+    confirm_runs("delete", {name: entry.get("datetime") for name, entry in matches.items()}, yes)
+    # Stopped before the lock is taken: a program may take seconds to end, and every other
+    # command (and the supervisors recording outcomes) would wait that long.
+    notes = stop(settings, list(matches.items()))
+    kept: List[str] = []
     with db.writing() as txn:
-        doomed = []
-        for name, started in matches.items():
-            entry = txn.entry(name)
-            if entry is None:
-                continue  # deleted meanwhile by another command
-            if entry.get("datetime") != started:
+        doomed, late = [], []
+        for name, entry in txn.entries(list(matches)):
+            if entry.get("datetime") != matches[name].get("datetime"):
                 _note(f"'{printable(name)}' was made anew meanwhile; not deleted")
                 kept.append(name)
                 continue
             doomed.append((name, entry))
-        stopped = stop(settings, doomed)
-        for name, _ in doomed:
-            if not names.is_valid(name):
-                _note(f"'{printable(name)}' is not a valid run name; only its entry is deleted")
-            try:
-                notes = [stopped.get(name)] + runfiles.remove(settings, name, txn)
-            except OSError as e:  # e.g. files still open on NFS: the entry stays, to try again
-                _note(f"could not delete the files of '{printable(name)}' ({e.strerror}: {e.filename}); it is kept")
-                kept.append(name)
-                continue
-            for note in filter(None, notes):
-                _note(note)
-            deleted.append(name)
-        faults.point("delete:files-removed")
-        txn.remove(deleted)
-        started = _advance_queue(settings, txn, [entry for name, entry in doomed if name in deleted])
+            if _started_since(matches[name], entry):
+                late.append((name, entry))  # a queued run another command started meanwhile
+        notes.update({name: note for name, note in stop(settings, late).items() if note})
+        garbage = trash.leftovers(settings)
+        with interrupts.deferred():
+            deleted, more, emptied = trash.discard(settings, txn, doomed)
+            started = _advance_queue(settings, txn, [entry for name, entry in doomed if name in deleted])
+    for note in [notes.get(name) for name, _ in doomed] + more:
+        if note:
+            _note(note)
+    kept += [name for name, _ in doomed if name not in deleted]
     print(f"Deleted {len(deleted)} run{'s' if len(deleted) != 1 else ''}.")
     for name in started:
         print(f"Started queued run '{printable(name)}' in its place.")
+    trash.empty(settings, [emptied, *garbage])
     return 1 if kept else 0
+
+
+def _started_since(before: Dict[str, Any], now: Dict[str, Any]) -> bool:
+    from runs_manager import status
+
+    return status.is_queued(before) and not status.is_queued(now)
 
 
 def _advance_queue(settings: Settings, txn: Any, deleted: List[Any]) -> List[str]:
@@ -99,12 +101,15 @@ def _advance_queue(settings: Settings, txn: Any, deleted: List[Any]) -> List[str
 
 def stop(settings: Settings, runs: List[Tuple[str, Any]]) -> Dict[str, Optional[str]]:
     """Stop the runs' sessions and programs, each through the launcher that started it
-    (runs recorded before launchers existed had tmux sessions)."""
-    from runs_manager import launchers
+    (runs recorded before launchers existed had tmux sessions). A run with a recorded
+    outcome needs no launcher: only its tmux session, still open, is closed if tmux is here."""
+    from runs_manager import launchers, status, tmux
 
     by_launcher: Dict[str, List[Tuple[str, Any]]] = {}
     for name, entry in runs:
         launcher = launchers.of(entry) or launchers.get(None)
+        if status.outcome(entry) is not None and (launcher.name != "tmux" or not tmux.installed()):
+            continue
         by_launcher.setdefault(launcher.name, []).append((name, entry))
     notes: Dict[str, Optional[str]] = {}
     for launcher_name, group in by_launcher.items():

@@ -42,6 +42,7 @@ def mv(settings: Settings, old: str, new: str) -> int:
         raise RunsError(f"'{printable(old)}' already has that name")
     if new.startswith(old + "/") or old.startswith(new + "/"):
         raise RunsError(f"'{printable(new)}' and '{printable(old)}' nest inside each other; move in two steps")
+    runs.require_one_database(settings)
     with runs.database(settings).writing() as txn:
         moves = _moves(txn, old, new)
         _require_movable(settings, txn, moves)

@@ -82,7 +82,7 @@ class Sweep:
 
 def new(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool,
         sweep: Optional[Sweep] = None) -> int:
-    from runs_manager import git, interrupts, launch, launchers, names, runfiles, runs, sweeps, tmux
+    from runs_manager import git, interrupts, launch, launchers, names, runfiles, runs, sweeps, tmux, trash
 
     # Everything that can be checked is checked before anything is written.
     sweep = sweep or Sweep()
@@ -126,6 +126,7 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
         raise RunsError(f"virtualenv-path: {activate} does not exist")
     for member in members:
         _require_storable(member.name, member.command, member.description)
+    runs.require_one_database(settings)
     db = runs.database(settings)
     if sweep.is_grid or sweep.queues:
         return _new_sweep(settings, name, members, sweep, gpus, overwrite, yes, commit, directory, launcher, prepared, patch)
@@ -136,10 +137,11 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
     os.makedirs(settings.runs_dir, exist_ok=True)
     with db.writing() as txn:
         runfiles.ensure_gitignore(settings)
+        garbage = trash.leftovers(settings)  # of deletes that were done, or died once done
         if overwrite and txn.has(name):
             if not (existed or yes):
                 raise RunsError(f"run '{name}' appeared while you were asked; nothing changed, try again")
-            _delete(settings, txn, name)
+            garbage = _delete(settings, txn, name)
         final = _free_name(settings, name, txn, tmux.sessions() if tmux.installed() else {})  # a login node may have no tmux
         # Held back from here until the run is whole or undone, and the user told which.
         with interrupts.deferred() as interrupted:
@@ -149,6 +151,7 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
             _print_started(final, commit, entry)
             _print_patch(settings, final, patch)
     _note_flags(settings, final, command)
+    trash.empty(settings, garbage)
     return 0
 
 
@@ -239,15 +242,20 @@ def _confirm_overwrite(name: str) -> None:
         raise RunsError(f"not confirmed; run '{name}' is unchanged")
 
 
-def _delete(settings: Settings, txn: Transaction, name: str) -> None:
-    from runs_manager import runfiles
+def _delete(settings: Settings, txn: Transaction, name: str) -> List[str]:
+    """--overwrite: the old run goes all or nothing, as `runs delete` deletes it. Returns the
+    trash directories to empty once the lock is released (this one's among them)."""
+    from runs_manager import interrupts, trash
     from runs_manager.commands.delete import stop
 
     notes = [stop(settings, [(name, txn.entry(name) or {})]).get(name)]
-    notes += runfiles.remove(settings, name, txn)
-    for note in filter(None, notes):
+    with interrupts.deferred():
+        deleted, more, _ = trash.discard(settings, txn, [(name, txn.entry(name) or {})])
+    for note in filter(None, notes + more):
         print(f"runs: {note}", file=sys.stderr)
-    txn.remove([name])
+    if not deleted:
+        raise RunsError(f"run '{name}' could not be deleted; nothing else changed")
+    return trash.leftovers(settings)
 
 
 def _free_name(settings: Settings, name: str, index: RunSet, sessions: Mapping[str, Identity]) -> str:
@@ -373,7 +381,7 @@ def _new_sweep(
     name is checked free before the first run is recorded."""
     import datetime
 
-    from runs_manager import interrupts, queue, runfiles, runs, tmux
+    from runs_manager import interrupts, queue, runfiles, runs, tmux, trash
 
     db = runs.database(settings)
     single = not sweep.is_grid
@@ -390,11 +398,12 @@ def _new_sweep(
     os.makedirs(settings.runs_dir, exist_ok=True)
     with db.writing() as txn:
         runfiles.ensure_gitignore(settings)
+        garbage = trash.leftovers(settings)  # of deletes that were done, or died once done
         for member in members:
             if overwrite and txn.has(member.name):
                 if member.name not in taken:
                     raise RunsError(f"run '{member.name}' appeared while you were asked; nothing changed, try again")
-                _delete(settings, txn, member.name)
+                garbage = _delete(settings, txn, member.name)
         sessions = tmux.sessions() if tmux.installed() else {}
         if single:  # one run given --gpus or --max-parallel: named like any other run
             members = [members[0]._replace(name=_free_name(settings, name, txn, sessions))]
@@ -431,6 +440,7 @@ def _new_sweep(
             states.update({member: _where(entry) for member, entry in txn.entries(started)})
     _print_sweep(name, commit, states, single)
     _note_flags(settings, members[0].name, members[0].command)
+    trash.empty(settings, garbage)
     return 0
 
 

@@ -59,7 +59,7 @@ class TmuxLauncher:
         programs have ended, SIGKILLing what is left after a grace period: their files
         are deleted next, and no late write may land in them."""
         groups = [group for group in (_program_group(settings, name, entry, wait=0) for name, entry in runs) if group]
-        live = tmux.sessions() if runs else {}
+        live = tmux.sessions() if runs and tmux.installed() else {}  # no tmux here: no session to close
         notes = {name: launch.stop_session(name, entry, live) for name, entry in runs}
         for then in (signal.SIGTERM, signal.SIGKILL, None):
             deadline = time.monotonic() + STOP_GRACE
@@ -76,7 +76,7 @@ class TmuxLauncher:
         session = entry.get("tmux_session")
         if not isinstance(session, str):
             return {}
-        if entry.get("host") in (None, launch.host()):
+        if entry.get("host") in (None, launch.host()) and tmux.installed():
             live = tmux.sessions()
             if session in live and launch.same_session(entry, live[session]):
                 tmux.rename(live[session][0], names.session_name(new))

@@ -453,3 +453,94 @@ def test_deleting_a_running_run_of_a_queue_starts_the_next(runs, db):
     assert "Started queued run 'dr/t=601' in its place." in result.out
     wait_status("dr/t=601", "running")
     assert list(db()) == ["dr/t=601"]
+
+
+# All or nothing, and only what is provably the run's (issue 28) -----------------------
+
+
+def finished_runs(repo: Path, names, **fields) -> None:
+    write_db(repo, {name: {"command": "true", "exit_code": 0, "datetime": "2026-12-01T10:00:00+00:00", **fields}
+                    for name in names})
+    for name in names:
+        (repo / ".runs/tensorboard" / name).mkdir(parents=True, exist_ok=True)
+        (repo / ".runs/tensorboard" / name / "events").write_text(name)
+        (repo / ".runs/logs" / f"{name}.log").parent.mkdir(parents=True, exist_ok=True)
+        (repo / ".runs/logs" / f"{name}.log").write_text(name)
+        (repo / ".runs/checkpoints" / f"{name}.ckpt-1.index").parent.mkdir(parents=True, exist_ok=True)
+        (repo / ".runs/checkpoints" / f"{name}.ckpt-1.index").write_text(name)
+
+
+def test_deleting_a_groups_last_member_removes_its_directories(runs, db, repo):
+    assert runs("new", "g", "echo {t}", "--grid", "t=0.1,0.2,0.3").code == 0
+    result = runs("delete", "g/.*", "-y")
+    assert result.code == 0, result.err
+    for root in ("tensorboard", "checkpoints", "logs"):
+        assert not (repo / ".runs" / root / "g").exists(), f"{root}/g was left behind"
+    result = runs("new", "g", "true")
+    assert result.code == 0, result.err
+    assert "taken" not in result.out and list(db()) == ["g"]
+
+
+def test_a_deleted_groups_name_can_be_moved_to(runs, db, repo):
+    finished_runs(repo, ["h/a", "h/b", "x"])
+    assert runs("delete", "h/.*", "-y").code == 0
+    result = runs("mv", "x", "h")
+    assert result.code == 0, result.err
+    assert list(db()) == ["h"] and (repo / ".runs/tensorboard/h/events").read_text() == "x"
+
+
+def test_a_users_session_made_years_after_an_old_entry_is_left_alone(runs, db, repo, tmux):
+    write_db(repo, {"old": {"command": "python train.py", "datetime": "2017-11-04T19:11:47.395433"}})
+    tmux.new("old")  # the user's own, today; the 2017 entry records no session id
+    result = runs("delete", "old", "-y")
+    assert result.code == 0, result.err
+    assert db() == {}
+    assert "old" in tmux.sessions()
+
+
+def test_an_old_entrys_session_made_just_after_it_is_closed(runs, db, repo, tmux):
+    import datetime
+
+    tmux.new("old")
+    now = datetime.datetime.now().astimezone().isoformat()  # as the original tool recorded a run
+    write_db(repo, {"old": {"command": "python train.py", "datetime": now}})
+    result = runs("delete", "old", "-y")
+    assert result.code == 0, result.err
+    assert "old" not in tmux.sessions()
+
+
+def test_finished_runs_are_deleted_where_tmux_is_not_installed(runs, db, repo, tmp_path, monkeypatch):
+    finished_runs(repo, ["a", "b"], launcher="tmux", tmux_session="a")
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))
+    result = runs("delete", "a|b", "-y")
+    assert result.code == 0, result.err
+    assert db() == {}
+    assert not (repo / ".runs/tensorboard/a").exists() and not (repo / ".runs/logs/b.log").exists()
+
+
+def test_the_trash_is_emptied_after_a_delete(runs, repo):
+    finished_runs(repo, ["a", "b"])
+    assert runs("delete", "a", "-y").code == 0
+    assert not (repo / ".runs/.trash").exists()
+    assert (repo / ".runs/tensorboard/b/events").read_text() == "b"
+
+
+def test_a_run_whose_files_cannot_move_is_kept_whole(runs, db, repo, monkeypatch):
+    finished_runs(repo, ["a", "b"])
+    real_rename = os.rename
+
+    def rename(source, target):  # a file still open on NFS, say: a fault no test can cause for real
+        if source.endswith("b.ckpt-1.index"):
+            raise OSError(16, "Device or resource busy", source)
+        real_rename(source, target)
+
+    monkeypatch.setattr("runs_manager.trash.os.rename", rename)
+    result = runs("delete", "a|b", "-y")
+    assert result.code == 1
+    assert "could not delete the files of 'b'" in result.err and "it is kept" in result.err
+    assert list(db()) == ["b"]
+    for path in ("tensorboard/b/events", "logs/b.log", "checkpoints/b.ckpt-1.index"):
+        assert (repo / ".runs" / path).read_text() == "b", f"{path} was not put back"
+    assert not (repo / ".runs/tensorboard/a").exists()
