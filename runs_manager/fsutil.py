@@ -67,7 +67,7 @@ def remove_temp_files(path: str) -> None:
     prefix = base + TEMP_MARK
     try:
         names = os.listdir(directory or ".")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a file where a group's directory would be
         return
     for name in names:
         if name.startswith(prefix):

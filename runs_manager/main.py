@@ -30,6 +30,15 @@ class _Parser(argparse.ArgumentParser):
         # One line, like every other error, instead of argparse's usage block.
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
+    def _get_values(self, action: argparse.Action, arg_strings: List[str]) -> Any:
+        # Python 3.11's argparse drops the value of `--pattern=--`, leaving [] where a
+        # string belongs; the user asked for the two characters.
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
 
 class _Formatter(argparse.RawTextHelpFormatter):
     """Help for `runs` itself, laid out by hand: argparse would import shutil and textwrap."""

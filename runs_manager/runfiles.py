@@ -181,7 +181,9 @@ def files(settings: Settings, name: str, others: RunSet, listing: Optional[Listi
         elif os.path.lexists(directory):
             candidates.append(directory)
     for path in (log, patch):
-        if os.path.lexists(path):
+        # A run's log and patch are files: a directory there is a group's (logs/x.log/ of
+        # the runs 'x.log/...'), never run x's.
+        if os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path)):
             candidates.append(path)
     for path in _beside(ckpt, {} if listing is None else listing):
         if owner(os.path.relpath(path, settings.checkpoints_root), name, others) == name:

@@ -33,17 +33,28 @@ def require_one_database(settings: Settings) -> None:
 
 
 def other_databases(settings: Settings) -> List[str]:
-    """The databases in the runs directory other than this one (each has a lock file
-    beside it once any runs command has read or written it)."""
+    """The databases in the runs directory other than this one: each has a lock file beside
+    it once a runs command has read it; one written by hand is a YAML mapping of runs."""
     try:
         found = set(os.listdir(settings.runs_dir))
     except OSError:
         return []
-    lock = ".lock"
-    return sorted(
-        name[: -len(lock)] for name in found
-        if name.endswith(lock) and name[: -len(lock)] != settings.db_filename and name[: -len(lock)] in found
-    )
+    others = {name[: -len(".lock")] for name in found if name.endswith(".lock")} & found
+    others |= {name for name in found if name.endswith((".yml", ".yaml")) and _looks_like_a_database(
+        os.path.join(settings.runs_dir, name))}
+    return sorted(others - {settings.db_filename})
+
+
+def _looks_like_a_database(path: str) -> bool:
+    """Whether a YAML file's first line is runs' header or a run with a command (read: 4 KB)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    from runs_manager.transaction import HEADER
+
+    return head.startswith(HEADER[:16]) or (not head.startswith((b" ", b"-")) and b"\n  command: " in head)
 
 
 def _recover(settings: Settings, intent: Dict[str, Any], index: Index) -> None:

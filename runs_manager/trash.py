@@ -28,7 +28,16 @@ Entry = Dict[str, Any]
 
 
 def root(settings: Settings) -> str:
-    return os.path.join(settings.runs_dir, TRASH)
+    """Absolute, as are the paths in the journal: a supervisor recovering a delete spells
+    the runs directory differently from the command that died."""
+    return os.path.abspath(os.path.join(settings.runs_dir, TRASH))
+
+
+def _usable_root(settings: Settings) -> Optional[str]:
+    """The trash root if it is a real directory: never one a symbolic link puts elsewhere
+    (inside the runs directory, emptying it would delete runs' own directories)."""
+    directory = root(settings)
+    return directory if os.path.isdir(directory) and not os.path.islink(directory) else None
 
 
 def discard(settings: Settings, txn: Any, runs: Sequence[Tuple[str, Entry]]) -> Tuple[List[str], List[str], Optional[str]]:
@@ -43,7 +52,8 @@ def discard(settings: Settings, txn: Any, runs: Sequence[Tuple[str, Entry]]) -> 
     plan, notes, listing = {}, [], {}  # type: ignore[var-annotated]
     for name, _ in runs:
         if names.is_valid(name):
-            plan[name], left = runfiles.files(settings, name, txn, listing)
+            found, left = runfiles.files(settings, name, txn, listing)
+            plan[name] = [os.path.abspath(path) for path in found]
             notes += left
         else:  # a hand-edited name could be '../..': derive no paths from it
             plan[name] = []
@@ -53,7 +63,7 @@ def discard(settings: Settings, txn: Any, runs: Sequence[Tuple[str, Entry]]) -> 
     pairs = {name: [(path, os.path.join(trash or "", str(next(numbers)))) for path in paths] for name, paths in plan.items()}
     txn.intend(_intent(trash, pairs))
     moved: List[Tuple[str, str]] = []
-    kept = []
+    kept, stuck = [], False
     try:
         for name, renames in pairs.items():
             done: List[Tuple[str, str]] = []
@@ -62,7 +72,7 @@ def discard(settings: Settings, txn: Any, runs: Sequence[Tuple[str, Entry]]) -> 
                     os.rename(source, target)
                     done.append((source, target))
             except OSError as e:  # e.g. files still open on NFS: the run stays, to try again
-                _put_back(done)
+                stuck = not _put_back(done) or stuck
                 notes.append(f"could not delete the files of '{_shown(name)}' ({e.strerror}: {e.filename}); it is kept")
                 kept.append(name)
             else:
@@ -73,11 +83,13 @@ def discard(settings: Settings, txn: Any, runs: Sequence[Tuple[str, Entry]]) -> 
         faults.point("delete:files-moved")
         txn.remove(deleted)
     except BaseException:
-        _put_back(moved)
-        _remove_empty(trash)
+        _restore(settings, moved, trash)
         txn.done()
         raise
     txn.done()
+    if stuck and trash is not None:  # files of a kept run are in it: never emptied
+        notes.append(_keep(settings, trash))
+        trash = None
     for name in deleted:
         _prune(settings, name, txn)
     return deleted, notes, trash
@@ -92,23 +104,47 @@ def _make(settings: Settings) -> str:
     directory = root(settings)
     with contextlib.suppress(FileExistsError):
         os.mkdir(directory)
-    if not fsutil.is_inside(os.path.join(directory, "x"), settings.runs_dir):
-        raise RunsError(f"{directory} is a symbolic link out of the runs directory; remove it and try again")
+    if _usable_root(settings) is None:
+        raise RunsError(f"{directory} is not a directory (a symbolic link?); remove it and try again")
     return tempfile.mkdtemp(prefix=_PREFIX, dir=directory)
 
 
-def _put_back(moved: Iterable[Tuple[str, str]]) -> None:
-    """Rename files back from the trash (the last first), where nothing has taken their place."""
+def _put_back(moved: Iterable[Tuple[str, str]]) -> bool:
+    """Rename files back from the trash (the last first), where nothing has taken their
+    place; returns whether every one went back."""
+    whole = True
     for source, target in reversed(list(moved)):
-        if os.path.lexists(target) and not os.path.lexists(source):
+        if not os.path.lexists(target):
+            continue
+        try:
+            if os.path.lexists(source):
+                raise FileExistsError(source)
             os.makedirs(os.path.dirname(source), exist_ok=True)
             os.rename(target, source)
+        except OSError:
+            whole = False
+    return whole
 
 
-def _remove_empty(trash: Optional[str]) -> None:
-    if trash is not None:
-        with contextlib.suppress(OSError):
-            os.rmdir(trash)
+def _restore(settings: Settings, moved: Iterable[Tuple[str, str]], trash: Optional[str]) -> None:
+    """Undo the renames of a delete whose entries stay: the trash goes, or if a file could
+    not go back, it is kept under a name no command empties."""
+    _put_back(moved)
+    if trash is None:
+        return
+    try:
+        os.rmdir(trash)
+    except FileNotFoundError:
+        pass
+    except OSError:  # not empty
+        print(f"runs: note: {_keep(settings, trash)}", file=sys.stderr)
+
+
+def _keep(settings: Settings, trash: str) -> str:
+    kept = os.path.join(root(settings), _UNRESTORED + os.path.basename(trash)[len(_PREFIX):])
+    with contextlib.suppress(OSError):
+        os.rename(trash, kept)
+    return f"some files of listed runs could not be put back from the trash; they are in {kept}"
 
 
 def _prune(settings: Settings, name: str, others: Any) -> None:
@@ -132,39 +168,37 @@ def recover(settings: Settings, intent: Dict[str, Any], index: Any) -> None:
         for name in doomed:  # committed: only the emptying of the trash is left, for a later delete
             _prune(settings, name, index)
         return
-    if not isinstance(trash, str) or os.path.dirname(os.path.normpath(trash)) != os.path.normpath(root(settings)):
+    usable = _usable_root(settings)
+    if usable is None or not isinstance(trash, str) or os.path.islink(trash) or not os.path.isdir(trash):
+        return
+    if os.path.realpath(os.path.dirname(os.path.abspath(trash))) != os.path.realpath(usable):
         return  # not a trash directory of this runs directory: nothing of it is touched
     safe = [(str(a), str(b)) for a, b in (p for p in pairs if isinstance(p, list) and len(p) == 2)
             if fsutil.is_inside(str(a), settings.runs_dir) and os.path.dirname(str(b)) == trash]
-    _put_back(safe)
-    with contextlib.suppress(FileNotFoundError):
-        if not os.listdir(trash):
-            os.rmdir(trash)
-            return
-        kept = os.path.join(root(settings), _UNRESTORED + os.path.basename(trash))
-        os.rename(trash, kept)  # never emptied as garbage: a run still listed had these files
-        print(f"runs: note: some files of an interrupted delete could not be put back; they are in {kept}", file=sys.stderr)
+    _restore(settings, safe, trash)
 
 
 def leftovers(settings: Settings) -> List[str]:
     """Trash directories of deletes that are done (call with the lock held, after recovery:
     every delete that is not done has been undone by then)."""
-    directory = root(settings)
-    try:
-        found = os.listdir(directory)
-    except OSError:
+    directory = _usable_root(settings)
+    if directory is None:
         return []
-    return [os.path.join(directory, entry) for entry in found if entry.startswith(_PREFIX)]
+    found = [os.path.join(directory, entry) for entry in os.listdir(directory) if entry.startswith(_PREFIX)]
+    return [path for path in found if os.path.isdir(path) and not os.path.islink(path)]
 
 
 def empty(settings: Settings, trashes: Iterable[Optional[str]]) -> None:
     """Delete the contents of trash directories (without the lock: another command may be
     emptying the same one, which is fine)."""
+    directory = _usable_root(settings)
+    if directory is None:
+        return
     for trash in trashes:
-        if trash is not None and fsutil.is_inside(trash, settings.runs_dir):
+        if trash is not None and os.path.dirname(os.path.abspath(trash)) == directory and not os.path.islink(trash):
             shutil.rmtree(trash, ignore_errors=True)
     with contextlib.suppress(OSError):
-        os.rmdir(root(settings))
+        os.rmdir(directory)
 
 
 def _shown(name: str) -> str:

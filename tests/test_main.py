@@ -193,3 +193,11 @@ def test_ctrl_c_at_the_confirmation_prompt_exits_130_and_deletes_nothing(runs, d
     assert (repo / ".runs/checkpoints/x.ckpt-1.index").exists()
     assert "x" in tmux.sessions()
 
+
+
+def test_an_option_whose_value_is_two_dashes(runs, repo):
+    """Python 3.11's argparse turns `--pattern=--` into an empty list; '--' is a valid run name."""
+    (repo / ".runs").mkdir()
+    (repo / ".runs/.runs.yml").write_text("--:\n  command: 'true'\nother:\n  command: 'true'\n")
+    result = runs("list", "--pattern=--")
+    assert (result.code, result.out) == (0, "--\n"), result

@@ -108,9 +108,11 @@ def test_hostile_text_never_raises() -> None:
 
 # What the shell really passes -----------------------------------------------------------
 
+# Each call's words are appended in one write: the calls of a pipeline run at once, and
+# word-by-word appends would interleave.
 STUB = """#!/bin/sh
-for word in "$@"; do printf '%s\\036' "$word"; done >> "$RUNS_TEST_ARGV"
-printf '\\035' >> "$RUNS_TEST_ARGV"
+{ for word in "$@"; do printf '%s\\036' "$word"; done; printf '\\035'; } > "$RUNS_TEST_ARGV.$$"
+cat "$RUNS_TEST_ARGV.$$" >> "$RUNS_TEST_ARGV" && rm -f "$RUNS_TEST_ARGV.$$"
 """
 TEXT = st.text(st.sampled_from("ab1.-_= *$\"'\\#;&|<>~{}()é\t"), min_size=0, max_size=6)
 PLAIN = st.from_regex(r"[a-z][a-z0-9_.]{0,4}", fullmatch=True)

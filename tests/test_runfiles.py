@@ -39,6 +39,7 @@ def run_files(name: str) -> List[str]:
     return [
         f"tensorboard/{name}/events.out.tfevents.1",
         f"logs/{name}.log",
+        f"patches/{name}.patch",
         f"checkpoints/{name}/model.pt",  # the save path used as a directory
         f"checkpoints/{name}.ckpt-1.index",
         f"checkpoints/{name}-100.index",
@@ -69,7 +70,7 @@ def claimant(rel: str, names: List[str]) -> str:
     """The test's own statement of the rule: a path inside a run's own directory is that
     run's; else the longest run whose save path could have written it."""
     for name in names:
-        for own in (f"tensorboard/{name}", f"checkpoints/{name}", f"logs/{name}.log"):
+        for own in (f"tensorboard/{name}", f"checkpoints/{name}", f"logs/{name}.log", f"patches/{name}.patch"):
             if rel == own or rel.startswith(own + "/"):
                 return name
     ckpt = rel[len("checkpoints/"):]
@@ -135,7 +136,7 @@ def test_a_groups_directory_does_not_make_a_shorter_name_taken(runs, repo):
 CANDIDATES = [
     "x", "x.ckpt", "x.ckpt-1", "x-1", "x.ckpt2", "x-1.index", "x.meta", "x.data-00000-of-00001",
     "x.ckpt/y", "x.ckpt-1/y", "x-1.index/y", "x.ckpt2/z", "x.ckpt-resume/a", "g/x", "g/x.ckpt", "g/x.ckpt-2/y", "exp",
-    "exp-1", "exp.ckpt-1/b",
+    "exp-1", "exp.ckpt-1/b", "x.log", "x.log/y", "x.patch/y", "g/x.log/z",
 ]
 
 

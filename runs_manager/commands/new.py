@@ -133,6 +133,8 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
     existed = overwrite and _exists(db, name)
     if existed and not yes:
         _confirm_overwrite(name)
+    if existed:
+        _stop_first(settings, db, [name])
 
     os.makedirs(settings.runs_dir, exist_ok=True)
     with db.writing() as txn:
@@ -242,13 +244,22 @@ def _confirm_overwrite(name: str) -> None:
         raise RunsError(f"not confirmed; run '{name}' is unchanged")
 
 
+def _stop_first(settings: Settings, db: Database, names: List[str]) -> None:
+    """Stop the runs --overwrite replaces before the lock is taken: a program may take
+    seconds to end, and every other command would wait that long. (What could not be
+    stopped is said once, by the stop under the lock.)"""
+    from runs_manager.commands.delete import stop
+
+    stop(settings, db.read(lambda index: index.entries(names)))
+
+
 def _delete(settings: Settings, txn: Transaction, name: str) -> List[str]:
     """--overwrite: the old run goes all or nothing, as `runs delete` deletes it. Returns the
     trash directories to empty once the lock is released (this one's among them)."""
     from runs_manager import interrupts, trash
     from runs_manager.commands.delete import stop
 
-    notes = [stop(settings, [(name, txn.entry(name) or {})]).get(name)]
+    notes = [stop(settings, [(name, txn.entry(name) or {})]).get(name)]  # stopped already, unless it started since
     with interrupts.deferred():
         deleted, more, _ = trash.discard(settings, txn, [(name, txn.entry(name) or {})])
     for note in filter(None, notes + more):
@@ -395,6 +406,8 @@ def _new_sweep(
         from runs_manager.prompt import confirm_runs
 
         confirm_runs("delete and start anew", taken, yes)
+    if taken:
+        _stop_first(settings, db, taken)
     os.makedirs(settings.runs_dir, exist_ok=True)
     with db.writing() as txn:
         runfiles.ensure_gitignore(settings)

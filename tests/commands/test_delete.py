@@ -8,7 +8,7 @@ from typing import Dict, Optional
 import pytest
 import yaml
 
-from tests.conftest import NO_FLAGS, PtyRun
+from tests.conftest import NO_FLAGS, PtyRun, error_line
 
 PROMPT = "Delete the following runs? [y/N]"
 
@@ -544,3 +544,38 @@ def test_a_run_whose_files_cannot_move_is_kept_whole(runs, db, repo, monkeypatch
     for path in ("tensorboard/b/events", "logs/b.log", "checkpoints/b.ckpt-1.index"):
         assert (repo / ".runs" / path).read_text() == "b", f"{path} was not put back"
     assert not (repo / ".runs/tensorboard/a").exists()
+
+
+def test_a_delete_killed_half_way_is_undone_by_a_command_spelling_the_runs_dir_otherwise(runs, db, repo):
+    """A supervisor names the runs directory by its absolute path: it must undo the delete
+    too, and no later command may empty a trash that holds a listed run's files."""
+    from tests.conftest import run_process
+
+    finished_runs(repo, ["a", "b"])
+    crashed = run_process("delete", "a", "-y", env={"RUNS_CRASH_AT": "delete:files-moved"}, cwd=repo)
+    assert crashed.code == -9, crashed
+    assert runs("list", "--runs-dir", str(repo / ".runs")).out == "a\nb\n"
+    assert (repo / ".runs/tensorboard/a/events").read_text() == "a"
+    assert runs("delete", "b", "-y").code == 0
+    for path in ("tensorboard/a/events", "logs/a.log", "checkpoints/a.ckpt-1.index"):
+        assert (repo / ".runs" / path).read_text() == "a", f"{path} of the listed run 'a' is gone"
+
+
+@pytest.mark.parametrize("target", ["tensorboard", "tensorboard/other"])
+def test_a_trash_that_is_a_symbolic_link_is_never_used(runs, db, repo, target):
+    finished_runs(repo, ["x", "other", "delete-old"])
+    (repo / ".runs/tensorboard/other/delete-me").mkdir()
+    (repo / ".runs/.trash").symlink_to(target)
+    assert runs("list").code == 0  # the index, built once
+    before = tree(repo / ".runs")
+    result = runs("delete", "x", "-y")
+    assert "symbolic link" in error_line(result)
+    assert tree(repo / ".runs") == before
+    assert list(db()) == ["x", "other", "delete-old"]
+
+
+def test_a_database_no_command_has_read_yet_is_seen(runs, repo):
+    finished_runs(repo, ["a"])  # written by hand: no lock file beside it yet
+    result = runs("new", "b", "true", "--db-filename", "other.yml")
+    line = error_line(result)
+    assert ".runs.yml" in line and "other.yml" in line
