@@ -116,7 +116,9 @@ def _require_movable(settings: Settings, txn: Transaction, moves: List[Tuple[str
 def _files(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
     from runs_manager import runfiles
 
-    return [pair for before, after in moves for pair in runfiles.renames(settings, before, after, txn)]
+    # Absolute: the journal may be read by a supervisor, which spells the runs directory so.
+    return [(os.path.abspath(source), os.path.abspath(target))
+            for before, after in moves for source, target in runfiles.renames(settings, before, after, txn)]
 
 
 def _move(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]], files: List[Tuple[str, str]]) -> None:

@@ -535,3 +535,16 @@ def test_moving_a_group_moves_each_runs_patch(runs: Runs, repo: Path, tmux: Tmux
         assert entries[f"old/{member}"]["patch_sha256"] == before[f"sweep/{member}"]["patch_sha256"]
         assert f" git apply .runs/patches/old/{member}.patch\n" in runs("reproduce", f"old/{member}").out
     assert not (repo / ".runs/patches/sweep").exists()
+
+
+def test_a_mv_killed_half_way_is_undone_by_a_command_spelling_the_runs_dir_otherwise(runs, repo):
+    """A supervisor names the runs directory by its absolute path: it must undo the mv too."""
+    from tests.commands.test_delete import finished_runs
+    from tests.conftest import run_process
+
+    finished_runs(repo, ["a"])
+    crashed = run_process("mv", "a", "b", env={"RUNS_CRASH_AT": "mv:files-moved"}, cwd=repo)
+    assert crashed.code == -9, crashed
+    assert runs("list", "--runs-dir", str(repo / ".runs")).out == "a\n"
+    for path in ("tensorboard/a/events", "logs/a.log", "checkpoints/a.ckpt-1.index"):
+        assert (repo / ".runs" / path).read_text() == "a", f"{path} was not put back"
