@@ -545,6 +545,8 @@ def test_a_mv_killed_half_way_is_undone_by_a_command_spelling_the_runs_dir_other
     finished_runs(repo, ["a"])
     crashed = run_process("mv", "a", "b", env={"RUNS_CRASH_AT": "mv:files-moved"}, cwd=repo)
     assert crashed.code == -9, crashed
-    assert runs("list", "--runs-dir", str(repo / ".runs")).out == "a\n"
+    (repo / "elsewhere").mkdir()
+    listing = run_process("list", "--runs-dir", str(repo / ".runs"), cwd=repo / "elsewhere")
+    assert listing.out == "a\n", listing
     for path in ("tensorboard/a/events", "logs/a.log", "checkpoints/a.ckpt-1.index"):
         assert (repo / ".runs" / path).read_text() == "a", f"{path} was not put back"
