@@ -43,12 +43,14 @@ READ_ATTEMPTS = 5
 
 Entry = Dict[str, Any]
 Recover = Callable[[Dict[str, Any], Index], None]
+Settle = Callable[[Transaction], None]  # brings in what was kept outside the file meanwhile
 T = TypeVar("T")
 
 
 class Database:
-    def __init__(self, path: str, recover: Optional[Recover] = None) -> None:
+    def __init__(self, path: str, recover: Optional[Recover] = None, settle: Optional[Settle] = None) -> None:
         self.path = path
+        self._settle = settle
         self.index_path = path + ".index"
         self.lock_path = path + ".lock"
         self.journal_path = path + ".pending"
@@ -132,6 +134,8 @@ class Database:
         with self._locked():
             txn = Transaction(self, self._refresh())
             try:
+                if self._settle is not None:
+                    self._settle(txn)
                 yield txn
             finally:
                 txn.index.close()

@@ -67,13 +67,28 @@ def program_group(supervisor: int) -> Tuple[str, int]:
         return "starting", 0
     if keeper[1] == "Z":
         return "ended", 0
-    for pid in _pids():
-        fields = _stat(pid)
-        if fields and len(fields) > 3 and fields[3] == str(keeper[0]) and fields[2] != str(keeper[0]) and fields[0] != "Z":
-            return "running", int(fields[2])
+    group = session_group(keeper[0])
     # A live keeper without the program's group: the program is not in it yet (the keeper
     # leaves only once the group is empty).
-    return "starting", 0
+    return ("running", group) if group else ("starting", 0)
+
+
+def session_group(keeper: int) -> int:
+    """The program's process group in the session the keeper leads (0 if none is alive)."""
+    for pid in _pids():
+        fields = _stat(pid)
+        if fields and len(fields) > 3 and fields[3] == str(keeper) and fields[2] != str(keeper) and fields[0] != "Z":
+            return int(fields[2])
+    return 0
+
+
+def start_time(pid: int) -> Optional[int]:
+    """When process ``pid`` started (clock ticks since boot): with its pid, an identity no
+    later process has. None if there is no such process (or it is a zombie)."""
+    fields = _stat(pid)
+    if not fields or len(fields) < 20 or fields[0] == "Z":
+        return None
+    return int(fields[19])
 
 
 def group_members(group: int) -> List[int]:

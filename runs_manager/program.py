@@ -27,15 +27,24 @@ _KEEPER_IGNORES = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT,
                    signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
-def start(slave: int, program: Sequence[str]) -> Tuple[int, int]:
+def start(slave: int, program: Sequence[str], supervisors: Sequence[int] = ()) -> Tuple[int, int]:
     """Fork the keeper, which starts ``program`` on the terminal ``slave``. Returns the
     keeper's pid and the program's process group (0 if it could not be started).
+
+    ``supervisors`` are the supervisor's own descriptors (the terminal's master side, the
+    log, ...), which the keeper closes: if the supervisor dies, the master side closes
+    with it and the program is hung up, as a terminal's program is when it is closed.
 
     Call with the signals to forward blocked: the group exists once this returns."""
     ready_r, ready_w = os.pipe()
     keeper = os.fork()
     if keeper == 0:
         os.close(ready_r)
+        with contextlib.suppress(ValueError, OSError):
+            signal.set_wakeup_fd(-1)
+        for fd in supervisors:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         _keep(slave, program, ready_w)
     os.close(ready_w)
     with os.fdopen(ready_r, "rb") as ready:
@@ -70,6 +79,15 @@ def _keep(slave: int, program: Sequence[str], ready: int) -> NoReturn:
         os.write(ready, str(child).encode())
         os.close(ready)
         os.close(slave)
+
+        def hang_up(signum: int, frame: object) -> None:
+            # The terminal was hung up: its master side closed, which happens only when
+            # the supervisor has died. Passed on as a shell passes it to its jobs.
+            with contextlib.suppress(OSError):
+                os.killpg(child, signal.SIGHUP)
+                os.killpg(child, signal.SIGCONT)
+
+        signal.signal(signal.SIGHUP, hang_up)
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
         _, status = os.waitpid(child, 0)
         code = os.waitstatus_to_exitcode(status)

@@ -163,7 +163,7 @@ def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional
             for name, entry, gpu in chosen:
                 queue = _queue_of(entry)
                 run_settings = settings._replace(virtualenv_path=queue.get("virtualenv_path"))
-                markers.append(runfiles.create(run_settings, name))
+                markers.append(runfiles.create(run_settings, name, entry["datetime"]))
                 created.append(name)
                 starts.append((Start(run_settings, name, entry["datetime"], entry["launched"], str(queue.get("directory")), wait=False),
                                _environment(base, gpu)))

@@ -69,10 +69,18 @@ def patch_path(settings: Settings, name: str) -> str:
     return os.path.join(settings.patches_root, name + ".patch")
 
 
-def create(settings: Settings, name: str) -> str:
+def state_path(settings: Settings, name: str) -> str:
+    """What the run's supervisor keeps where a full disk cannot lose it (see runstate.py)."""
+    return os.path.join(settings.states_root, name)
+
+
+def create(settings: Settings, name: str, started: str) -> str:
     """Make a starting run's TensorBoard directory (holding the STARTING marker, whose path
-    is returned), its log and the directory of its checkpoints. The TensorBoard directory
-    and the log must not exist yet: the run's name was chosen so that they do not."""
+    is returned), its log, its state file and the directory of its checkpoints. The
+    TensorBoard directory, log and state file must not exist yet: the run's name was chosen
+    so that they do not. ``started`` is its entry's datetime."""
+    from runs_manager import runstate
+
     tb = tensorboard_dir(settings, name)
     os.makedirs(os.path.dirname(tb.rstrip(os.sep)), exist_ok=True)
     os.mkdir(tb)
@@ -82,6 +90,7 @@ def create(settings: Settings, name: str) -> str:
     log = log_path(settings, name)
     os.makedirs(os.path.dirname(log), exist_ok=True)
     open(log, "x").close()  # the supervisor starts only if it finds it (not undone)
+    runstate.create(settings, name, started)
     return starting
 
 
@@ -90,7 +99,7 @@ def uncreate(settings: Settings, name: str, others: RunSet) -> None:
     its patch, made when it was queued, stays."""
     if not names.is_valid(name):
         return
-    for path in (tensorboard_dir(settings, name).rstrip(os.sep), log_path(settings, name)):
+    for path in (tensorboard_dir(settings, name).rstrip(os.sep), log_path(settings, name), state_path(settings, name)):
         fsutil.remove(path, settings.runs_dir)
     prune(settings, name, others)
 
@@ -108,10 +117,10 @@ def ensure_gitignore(settings: Settings) -> None:
 
 def own_paths(settings: Settings, name: str) -> Tuple[str, ...]:
     """The paths run ``name`` owns outright, whoever else exists: its TensorBoard directory,
-    checkpoint path, log and patch. Every per-run file a later feature adds belongs here, so
-    that delete, mv, ``--overwrite`` and new's collision checks all know of it."""
+    checkpoint path, log, patch and state file. Every per-run file a later feature adds
+    belongs here, so that delete, mv, ``--overwrite`` and new's collision checks all know of it."""
     return (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name), log_path(settings, name),
-            patch_path(settings, name))
+            patch_path(settings, name), state_path(settings, name))
 
 
 def outside_runs_dir(settings: Settings, name: str) -> Optional[str]:
@@ -126,7 +135,9 @@ def blocked(settings: Settings, name: str) -> Optional[str]:
     """A file where one of run ``name``'s directories must go: run 'a.ckpt-1.index/b' needs
     checkpoints/a.ckpt-1.index/, which may be a checkpoint file of run 'a'."""
     root = os.path.abspath(settings.runs_dir)
-    for path in own_paths(settings, name):
+    # Not the state file: a file above it is a run's own state, so the name would nest
+    # under a run, which the group check refuses in plainer words.
+    for path in own_paths(settings, name)[:-1]:
         parent = os.path.dirname(os.path.abspath(path))
         while parent.startswith(root + os.sep):
             if os.path.lexists(parent) and not os.path.isdir(parent):
@@ -167,12 +178,13 @@ def prune(settings: Settings, name: str, others: RunSet) -> None:
     fsutil.prune_empty_parents(checkpoint_path(settings, name), settings.checkpoints_root, has_other_runs)
     fsutil.prune_empty_parents(log_path(settings, name), settings.logs_root, has_other_runs)
     fsutil.prune_empty_parents(patch_path(settings, name), settings.patches_root, has_other_runs)
+    fsutil.prune_empty_parents(state_path(settings, name), settings.states_root, has_other_runs)
 
 
 def files(settings: Settings, name: str, others: RunSet, listing: Optional[Listing] = None) -> Tuple[List[str], List[str]]:
     """(files to delete, notes on files left alone) for run ``name``. Callers asking for many
     runs pass one ``listing``, so that each directory is listed once, not once per run."""
-    tb, ckpt, log, patch = own_paths(settings, name)
+    tb, ckpt, log, patch, state = own_paths(settings, name)
     member = others.first_in_group(name, other_than=name)
     candidates, notes = [], []
     for directory in (tb, ckpt):
@@ -180,9 +192,9 @@ def files(settings: Settings, name: str, others: RunSet, listing: Optional[Listi
             notes.append(f"{directory} is left alone: it holds files of run '{member}'")
         elif os.path.lexists(directory):
             candidates.append(directory)
-    for path in (log, patch):
-        # A run's log and patch are files: a directory there is a group's (logs/x.log/ of
-        # the runs 'x.log/...'), never run x's.
+    for path in (log, patch, state):
+        # A run's log, patch and state are files: a directory there is a group's (logs/x.log/
+        # of the runs 'x.log/...'), never run x's.
         if os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path)):
             candidates.append(path)
     for path in _beside(ckpt, {} if listing is None else listing):
@@ -241,7 +253,8 @@ def renames(settings: Settings, old: str, new: str, others: RunSet) -> List[Tupl
         (tensorboard_dir(settings, old).rstrip(os.sep), tensorboard_dir(settings, new).rstrip(os.sep)),
         (log_path(settings, old), log_path(settings, new)),
         (patch_path(settings, old), patch_path(settings, new)),
-        (checkpoint_path(settings, old), checkpoint_path(settings, new)),
+        (state_path(settings, old), state_path(settings, new)),
+        (checkpoint_path(settings, old), checkpoint_path(settings, new)),  # last: its prefix rule
     )
     for path in existing(settings, old, others):
         for source, target in roots:

@@ -17,7 +17,10 @@ SESSION_EXIT_WAIT = 1.0  # seconds; the supervisor checks at least every 0.1 s
 
 
 def database(settings: Settings) -> Database:
-    return Database(settings.db_path, recover=lambda intent, index: _recover(settings, intent, index))
+    from runs_manager import runstate
+
+    return Database(settings.db_path, recover=lambda intent, index: _recover(settings, intent, index),
+                    settle=lambda txn: runstate.settle(settings, txn))
 
 
 def require_one_database(settings: Settings) -> None:

@@ -45,6 +45,10 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
     def patches_root(self) -> str:
         return os.path.join(self.runs_dir, "patches")
 
+    @property
+    def states_root(self) -> str:
+        return os.path.join(self.runs_dir, "state")
+
     @classmethod
     def load(cls, cli: Mapping[str, Any], runsrc: str = RUNSRC) -> Settings:
         """Merge the defaults, the ``.runsrc`` file (if any) and flags given on the command line.

@@ -9,6 +9,8 @@
   removed from runs' queue before it started (``killed`` and ``ended``, no exit status);
 - lost: no outcome, and its supervisor is gone (a reboot, a SIGKILL of the session, a
   batch job the scheduler no longer knows);
+- orphaned: its supervisor is gone but its program still runs on this host (it ignored
+  the hang-up); `runs kill` and `runs delete` stop it;
 - unknown: no outcome, and liveness cannot be checked from here (another host, or an
   entry recorded before runs supervised its runs).
 """
@@ -18,10 +20,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 
 from runs_manager.errors import RunsError
 
-STATUSES = ("queued", "pending", "running", "finished", "failed", "killed", "lost", "unknown")
-WITHOUT_OUTCOME = frozenset(("queued", "pending", "running", "lost", "unknown"))
-LIVE = frozenset(("queued", "pending", "running"))  # may still start or write: kill, delete and mv take care
-_LIVENESS: Dict[Any, str] = {True: "running", False: "lost", None: "unknown", "pending": "pending"}  # launchers' answers
+STATUSES = ("queued", "pending", "running", "finished", "failed", "killed", "lost", "orphaned", "unknown")
+WITHOUT_OUTCOME = frozenset(("queued", "pending", "running", "lost", "orphaned", "unknown"))
+LIVE = frozenset(("queued", "pending", "running", "orphaned"))  # may still start or write: kill, delete and mv take care
+_LIVENESS: Dict[Any, str] = {True: "running", False: "lost", None: "unknown", "pending": "pending", "orphaned": "orphaned"}
 MAX_SIGNAL = 64  # Linux's signals are 1 to 64: a shell reports death by one as 128+N
 
 Entry = Mapping[str, Any]
@@ -44,13 +46,23 @@ def outcome(entry: Entry) -> Optional[str]:
 
 
 def derive(settings: Any, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, str]:
-    """The status of each run; liveness is asked of each launcher once, for all its runs."""
+    """The status of each run; liveness is asked of each launcher once, for all its runs.
+
+    An outcome a supervisor kept in the run's state file but could not write into the
+    database (a full disk; see runstate.py) counts once the supervisor says so, or is gone.
+    """
     from runs_manager import launchers
 
     statuses: Dict[str, str] = {}
     pending: Dict[str, List[Tuple[str, Entry]]] = {}
+    kept: Dict[str, str] = {}
     for name, entry in runs:
         status = outcome(entry) or ("queued" if is_queued(entry) else None)
+        if status is None:
+            found, unrecorded = _kept_outcome(settings, name)
+            status = found if unrecorded else None
+            if found:
+                kept[name] = found
         launcher = None if status else launchers.of(entry)
         if status is None and launcher is not None:
             pending.setdefault(launcher.name, []).append((name, entry))
@@ -58,8 +70,21 @@ def derive(settings: Any, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, str]:
     for launcher_name, waiting in pending.items():
         alive = launchers.get(launcher_name).alive(settings, waiting)
         for name, _ in waiting:
-            statuses[name] = _LIVENESS.get(alive.get(name), "unknown")
+            answer = alive.get(name)
+            statuses[name] = kept[name] if name in kept and answer in (False, None) else _LIVENESS.get(answer, "unknown")
     return statuses
+
+
+def _kept_outcome(settings: Any, name: str) -> Tuple[Optional[str], bool]:
+    """The status an outcome in the run's state file gives (None if it has none), and
+    whether its supervisor could not write it into the database."""
+    from runs_manager import names, runstate
+
+    if settings is None or not names.is_valid(name):
+        return None, False
+    fields = runstate.read(settings, name)
+    found = runstate.outcome(fields)
+    return (None if found is None else outcome(found)), fields.get("unrecorded") is True
 
 
 def parse(values: Optional[Iterable[str]]) -> Optional[Set[str]]:

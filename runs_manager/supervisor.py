@@ -16,21 +16,24 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
 import select
 import signal
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from runs_manager import processes, runstate
 from runs_manager.settings import Settings
 
 POLL = 0.2  # seconds between checks of the terminal when nothing wakes the relay
 STARTING_POLL = 0.02  # seconds, growing to STARTING_POLL_MAX: `runs new` may have died
 STARTING_LIMIT = 300.0  # seconds: `runs new` records a run within seconds of starting it
 STARTING_POLL_MAX = 0.1  # an undone run's supervisor must end within runs.SESSION_EXIT_WAIT
-RECORD_ATTEMPTS = 30
-RECORD_RETRY = 2.0  # seconds
+RECORD_ATTEMPTS = 30  # without a state file, where the outcome is kept meanwhile
+RECORD_RETRY = 2.0  # seconds, growing to RECORD_RETRY_MAX
+RECORD_RETRY_MAX = 60.0
 HANGUP = "hang-up: the run's terminal (its tmux session or server) was closed"
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 BOOTSTRAP = "import sys; sys.path[0] = sys.argv.pop(1); from runs_manager.supervisor import main; sys.exit(main(sys.argv[1:]))"
@@ -72,13 +75,21 @@ def main(args: Sequence[str]) -> int:
     # supervisors importing at once would make it wait for every import.
     _load_recording()
     os.environ.update(runfiles.environment(settings, name))  # here, so that every launcher's runs get them
+    state = _reserve(settings, name, started, relay)
     code = relay.run(program)
     ended = _now()
     relay.flush()
     outcome: Dict[str, Any] = {"ended": ended, "exit_code": code}
     if relay.hung_up:
         outcome["killed"] = HANGUP
-    note, in_queue = record(settings, name, started, outcome)
+    if state is not None:
+        outcome.update(killed=state.kill_reason() or outcome.get("killed"))
+        outcome = {key: value for key, value in outcome.items() if value is not None}
+        try:
+            state.write(**outcome)  # in place: kept even on a full disk
+        except OSError as e:
+            relay.note(f"could not keep the outcome in {runstate.path(settings, name)} ({e.strerror})")
+    note, in_queue = record(settings, name, started, outcome, state, relay.note)
     relay.note(note)
     if in_queue:  # its end may free a slot or a GPU for queued runs: no daemon starts them
         relay.note(advance_queue(settings))
@@ -95,6 +106,22 @@ def main(args: Sequence[str]) -> int:
     return 0
 
 
+def _reserve(settings: Settings, name: str, started: str, relay: "Relay") -> Optional[runstate.Record]:
+    """The run's state file, made with the run; the keeper's identity goes into it as soon
+    as the keeper exists (see runstate.py)."""
+    state = runstate.Record.open(settings, name, started)
+    if state is None:
+        return None  # a run made by an older runs: its entry's datetime tells it
+
+    def started(keeper: int) -> None:
+        with contextlib.suppress(OSError):
+            state.write(keeper=[keeper, processes.start_time(keeper)], host=runstate.host(), boot=runstate.boot_id())
+
+    relay.private.append(state.fd)
+    relay.on_start = started
+    return state
+
+
 def _load_recording() -> None:
     """Import now what recording the outcome needs: the installed copy of runs may be
     replaced (a rebuilt virtualenv) during a run of several days."""
@@ -103,18 +130,21 @@ def _load_recording() -> None:
     from runs_manager import indexing, journal, runs, transaction, yamlfile  # noqa: F401
 
 
-def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any]) -> Tuple[Optional[str], bool]:
+def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any], state: Optional[runstate.Record] = None,
+           say: Callable[[Optional[str]], None] = lambda note: None) -> Tuple[Optional[str], bool]:
     """Add the outcome to the run's entry; returns a note if it could not be done, and
-    whether the run was one of a queue's."""
+    whether the run was one of a queue's. With the outcome kept in the state file, it tries
+    for as long as it lives (a full disk, a damaged database: a person may fix it), backing
+    off; the next command to take the lock copies it meanwhile, if this one dies."""
     from runs_manager import runs
     from runs_manager.errors import RunsError
 
-    problem = None
-    for attempt in range(RECORD_ATTEMPTS):
+    delay = RECORD_RETRY
+    for attempt in itertools.count(1):
         try:
             with runs.database(settings).writing() as txn:
                 entry = txn.entry(name)
-                if entry is None or entry.get("datetime") != started:
+                if entry is None or not _is_this_run(entry, started, state):
                     return None, False  # deleted (or deleted and made anew) while it ran
                 if "exit_code" not in entry:
                     if "killed" in entry:
@@ -122,11 +152,28 @@ def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any])
                     entry.update(outcome)
                     txn.update(name, entry)
                 return None, "queue" in entry
-        except Exception as e:  # a full disk, a damaged file, a value YAML cannot hold: try again for a while
+        except Exception as e:  # a full disk, a damaged file, a value YAML cannot hold: try again
             problem = str(e) if isinstance(e, (RunsError, OSError)) else f"{type(e).__name__}: {e}"
-            if attempt + 1 < RECORD_ATTEMPTS:
-                time.sleep(RECORD_RETRY)
-    return f"could not record how run '{name}' ended ({problem})", False
+            if state is None and attempt >= RECORD_ATTEMPTS:
+                return f"could not record how run '{name}' ended ({problem})", False
+            if attempt == 1:
+                if state is not None:
+                    with contextlib.suppress(OSError):
+                        state.write(unrecorded=True)  # statuses read the outcome from the state file now
+                    state.flag_unrecorded()
+                say(f"could not record how run '{name}' ended yet ({problem}); trying again")
+            time.sleep(delay)
+            delay = min(delay * 1.5, RECORD_RETRY_MAX)
+    raise AssertionError("unreachable")
+
+
+def _is_this_run(entry: Dict[str, Any], started: str, state: Optional[runstate.Record]) -> bool:
+    """Whether the entry is still the run this supervisor was started for: its state file
+    is still the one it made (hand edits of the entry cannot change that), or, without one,
+    the entry's start time is the one it was given."""
+    if state is not None:
+        return state.is_current()
+    return entry.get("datetime") == started
 
 
 def advance_queue(settings: Settings) -> Optional[str]:
@@ -162,6 +209,8 @@ class Relay:
         self.detached = False  # no longer writing to our terminal
         self.carry = b""  # a carriage return that may start a CRLF
         self.early: List[int] = []  # signals that came before the program started
+        self.private: List[int] = []  # more descriptors of ours that the keeper must not keep
+        self.on_start: Callable[[int], None] = lambda keeper: None
         for sig in _FORWARDED:
             signal.signal(sig, self._forward)
         signal.signal(signal.SIGHUP, self._hang_up)
@@ -186,7 +235,8 @@ class Relay:
         os.set_blocking(wakeup_w, False)
         signal.set_wakeup_fd(wakeup_w)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        self.keeper, self.pid = program_.start(slave, program)
+        self.keeper, self.pid = program_.start(slave, program, [self.master, self.log, self.wakeup, wakeup_w, *self.private])
+        self.on_start(self.keeper)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)  # what came meanwhile reaches the group now
         os.close(slave)
         if self.tty:

@@ -212,7 +212,8 @@ def test_a_supervisor_killed_while_recording_leaves_the_database_whole(repo: Pat
     done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
     assert done.returncode == -signal.SIGKILL
     assert (repo / ".runs/.runs.yml").read_bytes() == before
-    assert status_of("crash") == "lost" and status_of("first") == "finished"
+    # Its outcome was kept in the run's state file before the write: not lost with it.
+    assert status_of("crash") == "failed" and status_of("first") == "finished"
     # Without the crash the same supervisor records the outcome.
     done = subprocess.run(argv, env=dict(env, RUNS_CRASH_AT=""), stdin=subprocess.DEVNULL, timeout=60)
     assert entry(repo, "crash")["exit_code"] == 5 and status_of("crash") == "failed"
@@ -228,6 +229,10 @@ def _recorded_not_started(repo: Path, runs: Callable[..., Result], name: str) ->
         f.write(f"{name}:\n  command: 'true'\n  datetime: '{started}'\n  host: {_host()}\n  launcher: tmux\n")
     (repo / f".runs/logs/{name}.log").touch()
     (repo / f".runs/tensorboard/{name}").mkdir()
+    from runs_manager import runstate
+    from runs_manager.settings import Settings
+
+    runstate.create(Settings(runs_dir=str(repo / ".runs")), name, started)  # as runfiles.create makes it
     return started
 
 
@@ -342,3 +347,146 @@ def test_the_supervisor_gives_every_program_the_runs_environment(repo: Path, run
         f"RUNS_TB_DIR={runs_dir}/tensorboard/env/",
     ]
     assert entry(repo, "env")["exit_code"] == 0
+
+
+# Faults (issue 29) ----------------------------------------------------------------------
+
+WRITER = (
+    "import os, signal, time\n"
+    "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+    "print('ready', flush=True)\n"
+    "while True:\n"
+    "    os.makedirs(os.environ['RUNS_TB_DIR'], exist_ok=True)\n"
+    "    open(os.path.join(os.environ['RUNS_TB_DIR'], 'beat'), 'a').write('.')\n"
+    "    os.makedirs(os.path.dirname(os.environ['RUNS_SAVE_PATH']), exist_ok=True)\n"
+    "    open(os.environ['RUNS_SAVE_PATH'], 'a').write('.')\n"
+    "    time.sleep(0.25)\n"
+)
+
+
+def _orphan(repo: Path, runs: Callable[..., Result], name: str) -> int:
+    """A run whose program ignores hang-ups, and whose supervisor is SIGKILLed; its group."""
+    (repo.parent / "w.py").write_text(WRITER)  # outside the work tree, which must stay clean
+    start_run(runs, name, f"{sys.executable} {repo.parent / 'w.py'}")
+    assert wait_for(lambda: b"ready" in log(repo, name))
+    supervisor = supervisor_of(repo, name)
+    _, group = processes.program_group(supervisor)
+    os.kill(supervisor, signal.SIGKILL)
+    wait_status(name, "orphaned")
+    assert processes.group_members(group), "the program should outlive its supervisor here"
+    return group
+
+
+def test_sigkill_of_the_supervisor_hangs_up_its_program(repo: Path, runs: Callable[..., Result]) -> None:
+    """Only the supervisor holds the terminal's master side: its death hangs the program up."""
+    start_run(runs, "hup", "sleep 600")
+    supervisor = supervisor_of(repo, "hup")
+    _, group = processes.program_group(supervisor)
+    os.kill(supervisor, signal.SIGKILL)
+    assert wait_for(lambda: not processes.group_members(group), timeout=10), "the program was never hung up"
+    wait_status("hup", "lost")
+
+
+def test_a_program_outliving_its_supervisor_is_orphaned_and_kill_stops_it(repo: Path, runs: Callable[..., Result]) -> None:
+    group = _orphan(repo, runs, "job2")
+    assert "job2" in runs("table", "--status", "orphaned").out
+    assert "job2" not in runs("table", "--status", "running").out
+    result = runs("kill", "job2", "-y", "--grace", "1")
+    assert result.code == 0, result.err
+    assert not processes.group_members(group), "runs kill left the orphaned program running"
+    assert status_of("job2") == "killed"
+    assert "orphaned" in entry(repo, "job2")["killed"]
+
+
+def test_deleting_an_orphaned_run_stops_its_program_first(repo: Path, runs: Callable[..., Result]) -> None:
+    group = _orphan(repo, runs, "job3")
+    result = runs("delete", "job3", "-y")
+    assert result.code == 0, result.err
+    assert not processes.group_members(group), "runs delete left the orphaned program running"
+    time.sleep(1.0)  # four beats of the program, had it survived
+    assert not (repo / ".runs/tensorboard/job3").exists() and not (repo / ".runs/checkpoints/job3").exists()
+
+
+@pytest.fixture
+def small_runs_dir(repo: Path) -> Any:
+    """The runs directory on a 2 MB tmpfs of its own, to fill for real; and a way to fill it."""
+    runs_dir = repo / ".runs"
+    runs_dir.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(runs_dir)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs for the full-disk tests: {mounted.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here (not root?): {mounted.stderr.strip()}")
+    filler = runs_dir / "filler"
+
+    def fill() -> None:
+        with open(filler, "ab", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"x" * 4096)
+            except OSError:
+                pass
+
+    try:
+        yield fill, filler
+    finally:
+        subprocess.run(["umount", "-l", str(runs_dir)], capture_output=True)
+
+
+def _waiting_run(repo: Path, runs: Callable[..., Result], name: str) -> Path:
+    go = repo.parent / f"go-{name}"
+    start_run(runs, name, f"while [ ! -e {go} ]; do sleep 0.05; done")
+    supervisor_of(repo, name)
+    return go
+
+
+def test_a_full_disk_loses_no_outcome(repo: Path, runs: Callable[..., Result], small_runs_dir: Any) -> None:
+    fill, filler = small_runs_dir
+    go = _waiting_run(repo, runs, "full")
+    fill()
+    go.touch()  # the program exits 0 while nothing can be written
+    wait_status("full", "finished")  # from the state file: the database cannot hold it yet
+    assert "exit_code" not in entry(repo, "full")
+    filler.unlink()
+    assert wait_for(lambda: entry(repo, "full").get("exit_code") == 0, timeout=30), "the outcome never reached the database"
+
+
+def test_an_outcome_kept_by_a_dead_supervisor_is_copied_by_the_next_command(
+    repo: Path, runs: Callable[..., Result], small_runs_dir: Any
+) -> None:
+    fill, filler = small_runs_dir
+    go = _waiting_run(repo, runs, "kept")
+    supervisor = supervisor_of(repo, "kept")
+    fill()
+    go.touch()
+    wait_status("kept", "finished")
+    os.kill(supervisor, signal.SIGKILL)  # while it waits to try again
+    assert wait_for(lambda: not _alive(supervisor))
+    filler.unlink()
+    assert status_of("kept") == "finished"
+    assert runs("describe", "kept", "made it").code == 0  # any command that takes the lock
+    assert entry(repo, "kept")["exit_code"] == 0 and entry(repo, "kept")["description"] == "made it"
+
+
+def test_a_kill_on_a_full_disk_is_recorded_once_there_is_room(repo: Path, runs: Callable[..., Result], small_runs_dir: Any) -> None:
+    fill, filler = small_runs_dir
+    start_run(runs, "stop-me", "sleep 600")
+    supervisor_of(repo, "stop-me")
+    fill()
+    result = runs("kill", "stop-me", "-y", "--grace", "2")
+    assert result.code == 0, result.err
+    assert status_of("stop-me") == "killed"
+    filler.unlink()
+    assert wait_for(lambda: "exit_code" in entry(repo, "stop-me"), timeout=30)
+    assert entry(repo, "stop-me")["killed"] == "runs kill (SIGTERM)"
+
+
+def test_a_hand_edit_of_a_running_runs_datetime_loses_no_outcome(repo: Path, runs: Callable[..., Result]) -> None:
+    go = _waiting_run(repo, runs, "edited")
+    db = repo / ".runs/.runs.yml"
+    text = db.read_text()
+    started = entry(repo, "edited")["datetime"]
+    db.write_text(text.replace(started, "2026-01-02T03:04:05+00:00"))  # the README invites hand edits
+    go.touch()
+    wait_status("edited", "finished")
+    assert entry(repo, "edited")["exit_code"] == 0

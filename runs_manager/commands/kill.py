@@ -91,14 +91,18 @@ def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: f
     from runs_manager import runs
 
     db = runs.database(settings)
+    orphans = {name for name, _, state in matches if state == "orphaned"}
     signalled, dequeued = _signal(settings, db, targets, signum, queued=queued)
     name_of = signal.Signals(signum).name
-    left = _wait(db, signalled, grace if signum != signal.SIGKILL else AFTER_SIGKILL)
+    left = _wait(settings, db, signalled, grace if signum != signal.SIGKILL else AFTER_SIGKILL, orphans)
+    last = signum
     if left and signum != signal.SIGKILL:
         for name in left:
             _note(f"'{printable(name)}' still runs {grace:g} s after {name_of}; sending SIGKILL")
         _signal(settings, db, {name: targets[name] for name in left}, signal.SIGKILL, mark=False, queued=queued)
-        left = _wait(db, left, AFTER_SIGKILL)
+        left = _wait(settings, db, left, AFTER_SIGKILL, orphans)
+        last = signal.SIGKILL
+    _record_orphans(settings, db, {name: targets[name] for name in signalled if name in orphans and name not in left}, last)
     for name in left:
         _note(f"'{printable(name)}' was sent SIGKILL but its end was not recorded; see 'runs lookup {name} status'")
     done = [name for name in signalled if name not in left]
@@ -118,7 +122,7 @@ def _signal(
     here: no supervisor of it will ever record one; one in runs' queue never starts."""
     import signal
 
-    from runs_manager import interrupts, launchers, queue
+    from runs_manager import interrupts, launchers, queue, runstate
     from runs_manager.output import printable
 
     signalled, dequeued, marked = [], [], {}
@@ -133,12 +137,15 @@ def _signal(
             if entry is None or entry.get("datetime") != started or "exit_code" in entry or launcher is None:
                 _note(f"'{printable(name)}' ended or changed meanwhile; left alone")
                 continue
+            reason = f"runs kill ({signal.Signals(signum).name})"
+            if mark and "killed" not in entry:  # where the supervisor finds it even on a full disk
+                runstate.request_kill(settings, name, reason)
             if not launcher.signal(settings, name, entry, signum):
                 _note(f"'{printable(name)}' is no longer running; left alone")
                 continue
             signalled.append(name)
             if mark and "killed" not in entry:
-                entry["killed"] = f"runs kill ({signal.Signals(signum).name})"
+                entry["killed"] = reason
                 marked[name] = (name, entry)
             if name in queued:
                 import datetime
@@ -146,13 +153,36 @@ def _signal(
                 entry.update(killed="runs kill (cancelled while queued)", exit_code=128 + signum,
                              ended=datetime.datetime.now().astimezone().isoformat())
                 marked[name] = (name, entry)
-        txn.change(marked)
+        try:
+            txn.change(marked)
+        except RunsError as e:  # a full disk: the programs are signalled, and their supervisors know why
+            _note(f"{e}; the supervisors record why the runs ended")
     return signalled, dequeued
 
 
-def _wait(db: Database, names: Iterable[str], seconds: float) -> List[str]:
-    """Wait up to ``seconds`` for the runs' outcomes to be recorded; the runs still without one."""
+def _record_orphans(settings: Settings, db: Database, orphans: Dict[str, Any], signum: int) -> None:
+    """An orphaned program has no supervisor to record its end: record it here."""
+    import datetime
+    import signal
+
+    if not orphans:
+        return
+    with db.writing() as txn:
+        changes = {}
+        for name, entry in txn.entries(list(orphans)):
+            if entry.get("datetime") == orphans[name] and "exit_code" not in entry:
+                changes[name] = (name, {**entry, "ended": datetime.datetime.now().astimezone().isoformat(),
+                                        "exit_code": 128 + signum,
+                                        "killed": f"runs kill ({signal.Signals(signum).name}) of its orphaned program"})
+        txn.change(changes)
+
+
+def _wait(settings: Settings, db: Database, names: Iterable[str], seconds: float, orphans: Iterable[str] = ()) -> List[str]:
+    """Wait up to ``seconds`` for the runs' outcomes to be recorded (for orphaned programs,
+    which no supervisor records, for their end); the runs still without one."""
     import time
+
+    from runs_manager import runstate
 
     waiting = list(names)
     deadline = time.monotonic() + seconds
@@ -160,9 +190,17 @@ def _wait(db: Database, names: Iterable[str], seconds: float) -> List[str]:
     def entries_of(index: Any) -> List[Tuple[str, Dict[str, Any]]]:
         return index.entries(waiting)  # type: ignore[no-any-return]
 
+    def ended(name: str, entry: Dict[str, Any]) -> bool:
+        if name in orphans:
+            return not runstate.orphan_group(settings, name)
+        if "exit_code" in entry:
+            return True
+        fields = runstate.read(settings, name)  # ended, and its supervisor cannot record it (a full disk)
+        return fields.get("unrecorded") is True and runstate.outcome(fields) is not None
+
     while waiting:
         entries = dict(db.read(entries_of))
-        waiting = [name for name in waiting if name in entries and "exit_code" not in entries[name]]
+        waiting = [name for name in waiting if name in entries and not ended(name, entries[name])]
         if not waiting or time.monotonic() >= deadline:
             break
         time.sleep(POLL)

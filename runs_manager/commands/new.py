@@ -328,7 +328,7 @@ def _start(
     faults.point("new:journal-written")
     try:
         _store_patch(settings, name, entry, patch)  # first: if it cannot be stored, nothing is started
-        starting = runfiles.create(settings, name)
+        starting = runfiles.create(settings, name, entry["datetime"])
         faults.point("new:dirs-created")
         fields = launcher.start(Start(settings, name, entry["datetime"], line, directory), prepared)
         entry.update(fields)

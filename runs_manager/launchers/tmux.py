@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from runs_manager import launch, names, processes, runfiles, supervisor, tmux
+from runs_manager import launch, names, processes, runfiles, runstate, supervisor, tmux
 from runs_manager.launchers import Entry, Start
 from runs_manager.settings import Settings
 
@@ -42,13 +42,17 @@ class TmuxLauncher:
             wait_for_supervisors([(runfiles.log_path(run.settings, run.name), fields)])
         return fields
 
-    def alive(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[bool]]:
+    def alive(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Any]:
         here = launch.host()
-        return {
-            name: processes.lock_holder(runfiles.log_path(settings, name)) is not None
-            if entry.get("host") in (None, here) and names.is_valid(name) else None
-            for name, entry in runs
-        }
+        answers: Dict[str, Any] = {}
+        for name, entry in runs:
+            if entry.get("host") not in (None, here) or not names.is_valid(name):
+                answers[name] = None
+            elif processes.lock_holder(runfiles.log_path(settings, name)) is not None:
+                answers[name] = True
+            else:  # its supervisor is gone; its program may not be
+                answers[name] = "orphaned" if runstate.orphan_group(settings, name) else False
+        return answers
 
     def signal(self, settings: Settings, name: str, entry: Entry, signum: int) -> bool:
         group = _program_group(settings, name, entry, wait=PROGRAM_WAIT)
@@ -93,8 +97,10 @@ def _program_group(settings: Settings, name: str, entry: Entry, wait: float) -> 
     deadline = time.monotonic() + wait
     while True:
         holder = processes.lock_holder(log)
-        if holder is None or not processes.is_supervisor(holder):
-            return 0  # not running, or not ours: whatever holds the lock is never signalled
+        if holder is None:  # no supervisor: an orphaned program, whose keeper is the one recorded
+            return runstate.orphan_group(settings, name)
+        if not processes.is_supervisor(holder):
+            return 0  # not ours: whatever holds the lock is never signalled
         where, group = processes.program_group(holder)
         if where == "running":
             return group

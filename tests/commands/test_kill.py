@@ -150,6 +150,7 @@ def test_a_process_that_is_not_the_runs_is_never_signalled(repo: Path, runs: Cal
     text = (repo / ".runs/.runs.yml").read_text()
     # The entry as if the outcome had never been recorded (a reboot): lost, not running.
     (repo / ".runs/.runs.yml").write_text("".join(line for line in text.splitlines(True) if "ended" not in line and "exit_code" not in line))
+    (repo / ".runs/state/mine").unlink()  # where the supervisor kept the outcome too
     assert status_of("mine") == "lost"
     assert runs("kill", "mine", "-y").code == 1
     log = repo / ".runs/logs/mine.log"
