@@ -14,6 +14,7 @@ POINTS = (
     "new:dirs-created",
     "new:session-started",
     "queue:session-started",
+    "sweep:recorded",
     "append:journal-written",
     "append:torn",
     "append:written",

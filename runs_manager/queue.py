@@ -87,6 +87,37 @@ class Plan:
         return chosen
 
 
+def note_stalled(settings: Settings) -> None:
+    """Print :func:`stalled_note`, if there is one, on stderr (for `runs list` and `table`)."""
+    import sys
+
+    from runs_manager import runs
+
+    note = runs.database(settings).read(lambda index: stalled_note(settings, index.entries(has_outcome=False)))
+    if note:
+        print(f"runs: note: {note}", file=sys.stderr)
+
+
+def stalled_note(settings: Settings, without_outcome: Sequence[Tuple[str, Entry]]) -> Optional[str]:
+    """A note naming the queued runs of this host that nothing will start: no run of a
+    queue is running here, so no supervisor's end will start them (the `runs new` that
+    recorded them was killed, or their running predecessors were lost)."""
+    from runs_manager.launchers import tmux as tmux_launcher
+
+    here = launch.host()
+    mine = [(name, entry) for name, entry in without_outcome if entry.get("host") == here]
+    queued = sum(1 for _, entry in mine if is_queued(entry))
+    if not queued:
+        return None
+    runners = [(name, entry) for name, entry in mine if not is_queued(entry) and "queue" in entry
+               and entry.get("launcher") == tmux_launcher.NAME]
+    alive = tmux_launcher.TmuxLauncher().alive(settings, runners) if runners else {}
+    if any(alive.get(name) is True for name, _ in runners):
+        return None
+    runs = f"{queued} queued run{'s' if queued != 1 else ''}"
+    return f"{runs} of this host will not start by themselves (no run of a queue is running here); 'runs resume' starts them"
+
+
 TreeKey = Tuple[Any, ...]  # (directory, commit, patch SHA-256 or None): the tree a queued run needs
 
 

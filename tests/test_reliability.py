@@ -347,7 +347,7 @@ DESCRIBE_POINTS = ("atomic-write:temp-written", "index:rebuilding")
 # Reached only from a dirty tree: tests/test_patches.py crashes there.
 PATCH_POINTS = ("new:patch-written",)
 # Starting queued runs: test_crash_while_starting_queued_runs below.
-QUEUE_POINTS = ("queue:session-started",)
+QUEUE_POINTS = ("queue:session-started", "sweep:recorded")
 
 CRASH_CASES = (
     [("new", point, "existing") for point in NEW_POINTS]
@@ -784,3 +784,20 @@ def test_an_interrupted_delete_of_1000_runs_leaves_each_run_whole_or_gone(repo: 
     assert "none" in outcomes and "all" in outcomes, f"the signals missed the delete: {outcomes}"
     assert runs("new", "after", "true").code == 0  # a command that writes files empties the trash
     assert not (repo / ".runs/.trash").exists(), "the trash of the interrupted deletes was not emptied"
+
+
+def test_queued_runs_nothing_will_start_are_named_by_list_and_table(repo: Path, runs: Callable[..., Result]) -> None:
+    """A sweep SIGKILLed between recording its runs and starting them: all stay queued, and
+    no run's end will start them. `runs list` and `runs table` say so, once, with the cure."""
+    argv = ("new", "s", "sleep {t}", "--grid", "t=600,601,602", "--max-parallel", "2", *NO_FLAGS)
+    crashed = run_process(*argv, env={"RUNS_CRASH_AT": "sweep:recorded"}, timeout=30)
+    assert crashed.code == -signal.SIGKILL, f"sweep:recorded was not reached: {crashed}"
+    for command in ("list", "table"):
+        result = runs(command)
+        assert result.code == 0, result.err
+        notes = [line for line in result.err.splitlines() if "queued" in line]
+        assert len(notes) == 1 and "3 queued runs" in notes[0] and "'runs resume'" in notes[0], result.err
+    resumed = runs("resume")
+    assert resumed.code == 0, resumed.err
+    assert resumed.out.count("Started queued run") == 2
+    assert "queued" not in runs("list").err  # a running run of the queue starts the third when it ends

@@ -46,4 +46,7 @@ def list_runs(settings: Settings, pattern: Optional[str], statuses: Optional[Lis
         names = [printable(name) for name in names]
     if names:
         print("\n".join(names))
+    from runs_manager import queue
+
+    queue.note_stalled(settings)
     return 0

@@ -392,7 +392,7 @@ def _new_sweep(
     name is checked free before the first run is recorded."""
     import datetime
 
-    from runs_manager import interrupts, queue, runfiles, runs, tmux, trash
+    from runs_manager import faults, interrupts, queue, runfiles, runs, tmux, trash
 
     db = runs.database(settings)
     single = not sweep.is_grid
@@ -439,6 +439,7 @@ def _new_sweep(
             extra["queued"] = True
             with interrupts.deferred():  # a Ctrl-C stops runs new once its runs are recorded and started
                 _record_queued(settings, txn, members, extra, commit, launcher.name, patch)
+                faults.point("sweep:recorded")
                 states = {member.name: "queued" for member in members}
                 fresh = (os.path.abspath(directory), commit, patch.sha256 if patch else None)
                 try:

@@ -176,6 +176,9 @@ def table(
     else:
         out = (row[:m] for row in rows)
     tabular.write(out, shown + [header for header, _ in added] + metric_columns, tablefmt, width)
+    from runs_manager import queue
+
+    queue.note_stalled(settings)
     return 0
 
 
