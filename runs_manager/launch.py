@@ -37,32 +37,83 @@ def activate_script(settings: Settings) -> Optional[str]:
 
 def program_line(settings: Settings, name: str, command: str) -> str:
     """The shell line that runs the program: the command with its placeholders filled,
-    then the flags it did not place itself."""
+    then the flags it did not place itself. Raises RunsError if the shell would not pass
+    those flags to any program (after a comment, a trailing backslash, an open quote)."""
     from runs_manager import placeholders
 
     used = placeholders.check(command, placeholders.RESERVED)
     values = runfiles.paths(settings, name)
-    return command_line(placeholders.substitute(command, values), program_flags(settings, name, used))
+    flags = program_flags(settings, name, used, command)
+    if flags:
+        require_appendable(command, [flag for flag, _ in flags])
+    return command_line(placeholders.substitute(command, values), flags)
 
 
-def program_flags(settings: Settings, name: str, placed: AbstractSet[str] = frozenset()) -> List[Tuple[str, str]]:
-    """The flags passed to the program after its command: paths of its own (unless the
-    command placed them with placeholders), and extra flags."""
+def program_flags(settings: Settings, name: str, placed: AbstractSet[str] = frozenset(), command: str = "") -> List[Tuple[str, str]]:
+    """The flags passed to the program after its command, with absolute paths (a command
+    that changes directory still writes into the runs directory): paths of its own, unless
+    the command placed them with placeholders or passes that flag itself, and extra flags."""
+    given = passed_flags(command)
+    paths = runfiles.paths(settings, name)
     flags = []
-    if settings.tb_dir_flag and "tb_dir" not in placed:
-        flags.append((settings.tb_dir_flag, runfiles.tensorboard_dir(settings, name)))
-    if settings.save_path_flag and "save_path" not in placed:
-        flags.append((settings.save_path_flag, runfiles.checkpoint_path(settings, name)))
+    if settings.tb_dir_flag and "tb_dir" not in placed and settings.tb_dir_flag not in given:
+        flags.append((settings.tb_dir_flag, paths["tb_dir"]))
+    if settings.save_path_flag and "save_path" not in placed and settings.save_path_flag not in given:
+        flags.append((settings.save_path_flag, paths["save_path"]))
     for flag, value in settings.extra_flags:
         flags.append((flag, _extra_value(settings, name, value)))
     return flags
+
+
+def passed_flags(command: str) -> AbstractSet[str]:
+    """The options COMMAND passes itself (``--tb-dir /data/tb`` and ``--tb-dir=/data/tb``
+    both pass ``--tb-dir``): runs does not append a second one, which would override it."""
+    from runs_manager import shellwords
+
+    if not command:
+        return frozenset()
+    return {word.split("=", 1)[0] for simple in shellwords.commands(command) for word in simple[1:] if word.startswith("-")}
+
+
+def skipped_flags(settings: Settings, command: str) -> List[str]:
+    """The configured path flags that COMMAND passes itself, so runs does not append."""
+    given = passed_flags(command)
+    return [flag for flag in (settings.tb_dir_flag, settings.save_path_flag) if flag and flag in given]
+
+
+_SENTINEL = "runs-appended-flag"
+
+
+def require_appendable(command: str, flags: Sequence[str]) -> None:
+    """Refuse a COMMAND after which appended flags would never reach a program: the
+    shell would read them as part of a comment, of a word a trailing backslash continues,
+    of a quote left open, or of a here-document."""
+    from runs_manager import shellwords
+    from runs_manager.errors import RunsError
+
+    words = [word for simple in shellwords.commands(command + " " + _SENTINEL) for word in simple]
+    if words and words[-1] == _SENTINEL:
+        return
+    last = words[-1] if words else ""
+    why = ("it ends with a backslash" if last.startswith(" ") else "a quote is left open" if _open_quote(command)
+           else "it ends with a comment or a here-document")
+    raise RunsError(f"the appended {', '.join(dict.fromkeys(flags))} would be lost: {why}; place them in COMMAND "
+                    "with {tb_dir} and {save_path}, or end COMMAND where its program's words end")
+
+
+def _open_quote(command: str) -> bool:
+    try:
+        shlex.split(command, comments=False)
+    except ValueError:
+        return True
+    return False
 
 
 def _extra_value(settings: Settings, name: str, template: str) -> str:
     """An extra flag's value: placeholders filled, and the original tool's spellings."""
     from runs_manager import placeholders
 
-    runs_dir = settings.runs_dir.rstrip(os.sep) or os.sep
+    runs_dir = os.path.abspath(settings.runs_dir)
     values = runfiles.paths(settings, name)
     placeholders.check(template, placeholders.RESERVED, "extra-flags")
     return "".join(

@@ -482,7 +482,8 @@ def test_shell_metacharacter_commands_are_stored_exactly(arena: Arena) -> None:
     for i, command in enumerate(CURATED_COMMANDS):
         description = CURATED_COMMANDS[-1 - i]
         result = arena.new(f"--description={description}", "--", f"cmd-{i}", command)
-        if (len(command) > 10_000 or _bad_braces(command)) and result.code == 1:  # refused, nothing made
+        lost = "would be lost" in result.err  # the appended flags would go into a comment, an open quote...
+        if (len(command) > 10_000 or _bad_braces(command) or lost) and result.code == 1:  # refused, nothing made
             assert one_line_error(result), result.err
             assert_nothing(arena.repo, f"cmd-{i}", load_db(arena.repo), tmux_sessions())
             continue

@@ -141,4 +141,4 @@ def test_runs_without_parameters_have_no_such_section(runs, repo):
     ended(runs, "a", "true", "-d", "one")
     ended(runs, "b", "true 'x --lr 1'", "-d", "one")
     out = runs("diff", "a", "b").out
-    assert out.startswith("Runs 'a' and 'b' differ:\ncommand:\n") and "parameters" not in out
+    assert out.startswith("Runs 'a' and 'b' differ:\ncommand:\n") and "\nparameters:" not in out

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shlex
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import error_line, git
 
 
 def wait_for(predicate, timeout: float = 10.0) -> None:
@@ -64,10 +65,10 @@ def test_program_gets_flags_as_separate_words(runs, repo, runsrc):
     wait_for(out.exists)
     import json
 
-    assert json.loads(out.read_text()) == [
-        "--tb-dir", ".runs/tensorboard/a.b/",
-        "-s", ".runs/checkpoints/a.b",
-        "--goal-log-dir", ".runs/goal-logs/a.b.log",
+    assert json.loads(out.read_text()) == [  # absolute: a command that changes directory still finds them
+        "--tb-dir", f"{repo}/.runs/tensorboard/a.b/",
+        "-s", f"{repo}/.runs/checkpoints/a.b",
+        "--goal-log-dir", f"{repo}/.runs/goal-logs/a.b.log",
     ]
 
 
@@ -292,7 +293,7 @@ def test_working_directory_with_spaces_and_quotes(runs, tmp_path, monkeypatch, d
     git("commit", "-qm", "x", cwd=path)
     monkeypatch.chdir(path)
     out = path / "pwd.txt"
-    assert runs("new", "odd", f"pwd > {shlex.quote(str(out))} #").code == 0
+    assert runs("new", "odd", f"pwd > {shlex.quote(str(out))}", *NO_FLAGS_NEW).code == 0
     wait_for(lambda: out.exists() and out.read_text())
     assert out.read_text().strip() == str(path)
 
@@ -384,7 +385,7 @@ def test_extra_flags_take_placeholders_and_old_spellings(runs, dump, runsrc, rep
     git("add", ".runsrc", cwd=repo)
     git("commit", "-qm", "rc", cwd=repo)
     assert runs("new", "x", "python3 dump.py --tb {tb_dir}").code == 0
-    assert dump("x")["argv"] == ["--tb", f"{repo}/.runs/tensorboard/x/", "--log", f"{repo}/.runs/logs x/x.log", "--old", ".runs/x"]
+    assert dump("x")["argv"] == ["--tb", f"{repo}/.runs/tensorboard/x/", "--log", f"{repo}/.runs/logs x/x.log", "--old", f"{repo}/.runs/x"]
 
 
 @pytest.mark.parametrize(
@@ -585,3 +586,40 @@ def test_a_grid_whose_directory_is_a_file_of_another_run_records_nothing(runs, r
     message = error_line(runs("new", "a.ckpt-1.index", "echo {v}", "--grid", "v=1,2", *NO_FLAGS_NEW))
     assert "checkpoints/a.ckpt-1.index is a file, where run 'a.ckpt-1.index/v=1' needs a directory" in message
     assert set(db()) == {"a"} and (repo / ".runs/checkpoints/a.ckpt-1.index").read_text() == "a's checkpoint"
+
+
+# Launches as the README says (issue 30) -------------------------------------------------
+
+
+def test_appended_paths_are_absolute_when_the_command_changes_directory(runs, repo):
+    (repo / "src").mkdir()
+    (repo / "src/train.py").write_text("import json, sys\nopen('argv.json', 'w').write(json.dumps(sys.argv[1:]))\n")
+    (repo / ".gitignore").write_text("argv.json\n")
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "src", cwd=repo)
+    assert runs("new", "r", "cd src && python3 train.py").code == 0
+    out = repo / "src/argv.json"
+    wait_for(out.exists)
+    assert json.loads(out.read_text()) == ["--tb-dir", f"{repo}/.runs/tensorboard/r/", "--save-path", f"{repo}/.runs/checkpoints/r"]
+    assert not (repo / "src/.runs").exists()
+
+
+@pytest.mark.parametrize("command, why", [
+    ("python3 train.py  # try lr 0.1", "comment"),
+    ("python3 train.py \\", "backslash"),
+    ("python3 train.py 'lr=0.1", "quote"),
+])
+def test_a_command_that_would_swallow_the_flags_is_refused(runs, repo, db, command, why):
+    result = runs("new", "c", command)
+    line = error_line(result)
+    assert "would be lost" in line and why in line and "{tb_dir}" in line
+    assert db() == {} and not (repo / ".runs/tensorboard/c").exists()
+    assert runs("new", "c", command, *NO_FLAGS_NEW).code == 0  # nothing to append: nothing lost
+
+
+def test_a_flag_the_command_passes_itself_is_not_appended_again(runs, repo, db):
+    result = runs("new", "own", "true --tb-dir /data/mytb")
+    assert result.code == 0, result.err
+    launched = db()["own"]["launched"]
+    assert launched.count("--tb-dir") == 1 and "/data/mytb" in launched and "--save-path" in launched
+    assert "passes --tb-dir itself" in result.err

@@ -50,7 +50,7 @@ def test_the_program_gets_flags_environment_and_directory(runs, repo):
     result = runs("new", "env", f"sh -c 'pwd; echo \"$RUNS_NAME\" \"$@\"' x > {out}", "--launcher=slurm")
     assert result.code == 0, result.err
     wait_status("env", "finished", timeout=60)
-    assert out.read_text().splitlines() == [str(repo), "env --tb-dir .runs/tensorboard/env/ --save-path .runs/checkpoints/env"]
+    assert out.read_text().splitlines() == [str(repo), f"env --tb-dir {repo}/.runs/tensorboard/env/ --save-path {repo}/.runs/checkpoints/env"]
 
 
 def test_a_queued_job_is_pending_cannot_move_and_is_killed(runs, repo):
