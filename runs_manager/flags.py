@@ -49,3 +49,34 @@ def add(parser: argparse.ArgumentParser, *keys: str) -> None:
 def given(args: argparse.Namespace) -> dict[str, object]:
     """The ``.runsrc`` keys the user gave as flags (absent ones are not in ``args``)."""
     return {key: getattr(args, key.replace("-", "_")) for key in KEYS if hasattr(args, key.replace("-", "_"))}
+
+
+# Options that take two words (--extra-flag FLAG VALUE). argparse would take a FLAG such as
+# --log-dir for an option of its own, so each pair is joined into one word first.
+PAIRS = ("--extra-flag",)
+_JOIN = "\x1f"  # no one types it
+
+
+def joined_pairs(argv: list[str]) -> list[str]:
+    """``argv`` with each ``--extra-flag A B`` as the single word argparse can take."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return out + argv[i:]
+        if word in PAIRS and i + 2 < len(argv):
+            out.append(f"{word}={argv[i + 1]}{_JOIN}{argv[i + 2]}")
+            i += 3
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
+def pair(text: str) -> list[str]:
+    """The type of a PAIRS option: [FLAG, VALUE]."""
+    flag, joined, value = text.partition(_JOIN)
+    if not joined:
+        raise argparse.ArgumentTypeError(f"takes two words, a flag and its value, not '{text}'")
+    return [flag, value]

@@ -110,10 +110,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if chosen.command is None:
             top.print_help()
             return 2
-        args = _command_parser(chosen.command).parse_args(rest)
-        from runs_manager.settings import Settings
+        args = _command_parser(chosen.command).parse_args(flags.joined_pairs(rest))
+        from runs_manager.settings import RUNSRC, Settings
 
-        return int(args.run(args, Settings.load(flags.given(args))))
+        runsrc = None if getattr(args, "no_runsrc", False) else RUNSRC
+        return int(args.run(args, Settings.load(flags.given(args), runsrc=runsrc)))
     except RunsError as e:
         print(f"runs: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
         return 2 if isinstance(e, UsageError) else 1

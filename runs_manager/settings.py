@@ -50,13 +50,15 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
         return os.path.join(self.runs_dir, "state")
 
     @classmethod
-    def load(cls, cli: Mapping[str, Any], runsrc: str = RUNSRC) -> Settings:
-        """Merge the defaults, the ``.runsrc`` file (if any) and flags given on the command line.
+    def load(cls, cli: Mapping[str, Any], runsrc: Optional[str] = RUNSRC) -> Settings:
+        """Merge the defaults, the ``.runsrc`` file (if any; None: ignore it) and flags given
+        on the command line.
 
         ``cli`` maps keys (``runs-dir`` or ``runs_dir``) to the strings the user typed; keys
         the user did not give must be absent.
         """
-        file = _read_runsrc(runsrc)
+        file = _read_runsrc(runsrc) if runsrc is not None else {}
+        runsrc = runsrc or RUNSRC
         sources = {key: (value, runsrc) for key, value in file.items()}
         for key, value in cli.items():
             sources[_normalize(key)] = (value, "--" + _normalize(key))
@@ -68,7 +70,18 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
         if "sbatch-args" in map(_normalize, cli) and "sbatch-args" in file:
             # The command line's sbatch options add to .runsrc's (later ones win in sbatch).
             values["sbatch_args"] = _sbatch_args(file["sbatch-args"], f"{runsrc}: sbatch-args") + values["sbatch_args"]
+        if "extra-flags" in map(_normalize, cli) and "extra-flags" in file:
+            # --extra-flag adds to .runsrc's extra-flags, as --sbatch-args does.
+            values["extra_flags"] = _extra_flags(file["extra-flags"], f"{runsrc}: extra-flags") + values["extra_flags"]
         return cls(**values)
+
+    def launch_settings(self) -> dict[str, Any]:
+        """The settings that shape a run's launch and differ from the built-in defaults, as
+        a run's entry records them (``settings``) and `runs reproduce` prints them."""
+        default = Settings()
+        keys = ("runs_dir", "db_filename", "tb_dir_flag", "save_path_flag", "extra_flags", "virtualenv_path")
+        return {key: [list(pair) for pair in getattr(self, key)] if key == "extra_flags" else getattr(self, key)
+                for key in keys if getattr(self, key) != getattr(default, key)}
 
 
 def _normalize(key: str) -> str:

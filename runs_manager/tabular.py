@@ -21,7 +21,7 @@ DEFAULT_COLUMNS = ("name", "status", "command", "commit", "datetime", "descripti
 RUNS_KEYS = (
     "command", "commit", "datetime", "description", "host", "launched", "launcher", "tmux_session",
     "tmux_session_id", "tmux_session_created", "tmux_server_pid", "ended", "exit_code", "killed",
-    "sweep", "grid", "queue", "queued", "started", "cuda_visible_devices",
+    "sweep", "grid", "queue", "queued", "started", "cuda_visible_devices", "settings",
 )
 DERIVED = ("name", "status")  # not stored in entries: the run's name and its derived status
 MACHINE_FORMATS = ("csv", "tsv", "json", "jsonl")

@@ -322,13 +322,13 @@ def test_program_gets_flags_from_runsrc_and_flags_override(runs, repo, runsrc):
     out1, out2 = repo.parent / "argv1.json", repo.parent / "argv2.json"
     assert runs("new", "g/exp", argv_program(out1)).code == 0
     assert json.loads(wait_for(out1)) == [
-        "--logdir", ".runs/tensorboard/g/exp/",
-        "--log-file", ".runs/logs/g/exp.log",
+        "--logdir", f"{repo}/.runs/tensorboard/g/exp/",  # absolute, wherever the program changes directory to
+        "--log-file", f"{repo}/.runs/logs/g/exp.log",
         "--name", "g/exp",
     ]
     result = runs("new", "e2", argv_program(out2), "--tb-dir-flag=None", "--save-path-flag=--ckpt", "--runs-dir", "rd")
     assert result.code == 0, result.err
-    assert json.loads(wait_for(out2)) == ["--ckpt", "rd/checkpoints/e2", "--log-file", "rd/logs/e2.log", "--name", "e2"]
+    assert json.loads(wait_for(out2)) == ["--ckpt", f"{repo}/rd/checkpoints/e2", "--log-file", f"{repo}/rd/logs/e2.log", "--name", "e2"]
 
 
 def test_null_in_runsrc_passes_no_path_flags(runs, repo, runsrc):
@@ -342,7 +342,7 @@ def test_null_in_runsrc_passes_no_path_flags(runs, repo, runsrc):
 def test_default_flags_reach_the_program(runs, repo):
     out = repo.parent / "argv.json"
     assert runs("new", "exp", argv_program(out)).code == 0
-    assert json.loads(wait_for(out)) == ["--tb-dir", ".runs/tensorboard/exp/", "--save-path", ".runs/checkpoints/exp"]
+    assert json.loads(wait_for(out)) == ["--tb-dir", f"{repo}/.runs/tensorboard/exp/", "--save-path", f"{repo}/.runs/checkpoints/exp"]
 
 
 def test_column_width_from_runsrc_reaches_the_table(runs, repo, runsrc):

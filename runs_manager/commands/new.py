@@ -27,6 +27,8 @@ HELP = "record a run and start it in tmux"
 
 
 def add_parser(subparsers: Any) -> None:
+    import argparse
+
     parser = subparsers.add_parser(
         NAME, help=HELP,
         description="Record a run (command, commit, time, host, description) and start it in a tmux session. "
@@ -50,6 +52,11 @@ def add_parser(subparsers: Any) -> None:
                        help="give each run one of these GPUs (CUDA_VISIBLE_DEVICES), never one that a live run has; "
                        "runs wait in the queue for a free one")
     flags.add(parser, "runs-dir", "db-filename", "tb-dir-flag", "save-path-flag", "virtualenv-path", "allow-dirty", "launcher", "sbatch-args")
+    parser.add_argument("--extra-flag", dest="extra_flags", action="append", type=flags.pair, metavar="FLAG VALUE",
+                        default=argparse.SUPPRESS, help="pass FLAG VALUE to the program too (repeatable; added after "
+                        ".runsrc's extra-flags; VALUE takes placeholders such as {name})")
+    parser.add_argument("--no-runsrc", action="store_true", help="ignore .runsrc: only the built-in defaults and these flags "
+                        "(what 'runs reproduce' prints, so that .runsrc changed later cannot change the launch)")
     parser.set_defaults(
         run=lambda args, settings: new(settings, args.name, args.command, args.description, args.overwrite, args.yes,
                                        Sweep(args.grid, args.grid_file, args.max_parallel, args.gpus))
@@ -374,6 +381,7 @@ def _entry(settings: Settings, name: str, command: str, description: str, commit
         "host": launch.host(),
         "launched": launch.program_line(settings, name, command),
         "launcher": launcher,
+        "settings": settings.launch_settings(),  # what `runs reproduce` needs to launch it the same way
         **(extra or {}),
     }
 

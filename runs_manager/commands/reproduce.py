@@ -9,7 +9,7 @@ from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any
+    from typing import Any, List
 
     from runs_manager.settings import Settings
 
@@ -47,7 +47,10 @@ def reproduce(settings: Settings, name: str) -> int:
     print(f" git checkout {shlex.quote(entry['commit'])}")
     if apply is not None:
         print(f" {apply}")
-    words = [shlex.quote(name), shlex.quote(entry["command"]), "--description=" + shlex.quote(description)]
+    words = [shlex.quote(name), shlex.quote(entry["command"])]
+    if description:
+        words.append("--description=" + shlex.quote(description))
+    words += _setting_words(name, entry)
     if apply is not None:
         words.append("--allow-dirty")
     if entry.get("launcher") == "slurm":  # resubmitted as it was, with the same sbatch options
@@ -59,6 +62,30 @@ def reproduce(settings: Settings, name: str) -> int:
         words = words[2:] + ["--"] + words[:2]  # so `runs new` does not take them for options
     print(" runs new " + " ".join(words))
     return 0
+
+
+def _setting_words(name: str, entry: Any) -> List[str]:
+    """``--no-runsrc`` and the launch settings the run had that differ from the built-in
+    defaults: the line launches the same program line whatever .runsrc holds later."""
+    import shlex
+
+    from runs_manager.output import printable
+
+    recorded = entry.get("settings")
+    if not isinstance(recorded, dict):
+        print(f"runs: note: run '{printable(name)}' was recorded before runs kept its launch settings; the line "
+              "below uses the .runsrc and flags in effect when you run it", file=sys.stderr)
+        return []
+    words = ["--no-runsrc"]
+    for key in ("runs_dir", "db_filename", "tb_dir_flag", "save_path_flag", "virtualenv_path"):
+        if key in recorded:
+            value = recorded[key]
+            words.append(f"--{key.replace('_', '-')}=" + shlex.quote("None" if value is None else str(value)))
+    extra = recorded.get("extra_flags")
+    for pair in extra if isinstance(extra, list) else ():
+        if isinstance(pair, list) and len(pair) == 2:
+            words += ["--extra-flag", shlex.quote(str(pair[0])), shlex.quote(str(pair[1]))]
+    return words
 
 
 def _apply_line(settings: Settings, name: str, entry: Any) -> str:

@@ -168,5 +168,5 @@ def test_reproduce_prints_the_new_description(runs: Runs, repo: Path) -> None:
     result = runs("reproduce", "exp")
     assert result.code == 0, result.err
     quoted = shlex.quote("it's the one")
-    assert f" runs new exp 'python main.py' --description={quoted}\n" in result.out
+    assert f" runs new exp 'python main.py' --description={quoted} --no-runsrc\n" in result.out
     assert "old" not in result.out

@@ -170,7 +170,7 @@ def test_renaming_a_finished_run_moves_entry_files_log_and_session(
     assert runs("logs", "b").out == files[log]
     reproduce = runs("reproduce", "b")
     assert reproduce.code == 0, reproduce.err
-    assert " runs new b 'python main.py' --description='the one'\n" in reproduce.out
+    assert " runs new b 'python main.py' --description='the one' --no-runsrc\n" in reproduce.out
     gone = runs("lookup", "a")
     assert gone.code == 1 and "no run named 'a'" in gone.err
 

@@ -456,7 +456,7 @@ def test_a_member_reproduces_as_a_plain_run(runs, db):
     command = db()["rp1"]["command"]
     assert command == "echo 'it'\"'\"'s' 1"
     printed = runs("reproduce", "rp1").out.splitlines()
-    assert printed[-1] == f" runs new rp1 {shlex.quote(command)} --description=''"
+    assert printed[-1] == f" runs new rp1 {shlex.quote(command)} --no-runsrc --tb-dir-flag=None --save-path-flag=None"
     assert shlex.split(printed[-1])[3] == command  # the plain run's command, placeholders already filled
 
 

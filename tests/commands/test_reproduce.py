@@ -83,7 +83,7 @@ def test_output_format(runs, head):
     assert result.out == (
         "To reproduce:\n"
         f" git checkout {head}\n"
-        " runs new exp 'python main.py' --description='first try'\n"
+        " runs new exp 'python main.py' --description='first try' --no-runsrc\n"
     )
     assert result.err == ""
 
@@ -103,9 +103,10 @@ def test_commands_round_trip_through_sh(runs, repo, shims, command, description)
     out = runs("reproduce", name).out
     assert out.startswith("To reproduce:\n git checkout ")
     script = out.split("\n", 1)[1]  # both commands, as a user would paste them
-    expected = ["runs", "new", name, command, f"--description={description}"]
+    given = [f"--description={description}"] if description else []  # none printed for none
+    expected = ["runs", "new", name, command, *given]
     if command.startswith("-"):  # printed as `runs new --description=D -- NAME COMMAND`
-        expected = ["runs", "new", f"--description={description}", "--", name, command]
+        expected = ["runs", "new", *given, "--", name, command]
     assert through_shell(script, shims) == [["git", "checkout", COMMIT], expected]
 
 
@@ -117,7 +118,9 @@ def test_round_trip_of_a_run_made_by_runs_new(runs, db, shims, command, descript
     assert runs("new", "exp", command, f"--description={description}", "--tb-dir-flag=None", "--save-path-flag=None").code == 0
     out = runs("reproduce", "exp").out
     argvs = through_shell(out.split("\n", 1)[1], shims)
-    assert argvs == [["git", "checkout", db()["exp"]["commit"]], ["runs", "new", "exp", command, f"--description={description}"]]
+    given = [f"--description={description}"] if description else []
+    settings = ["--no-runsrc", "--tb-dir-flag=None", "--save-path-flag=None"]  # the launch settings it had
+    assert argvs == [["git", "checkout", db()["exp"]["commit"]], ["runs", "new", "exp", command, *given, *settings]]
 
 
 # st.text() without NUL (and without lone surrogates, which no file can hold as UTF-8).
@@ -134,17 +137,18 @@ def test_printed_line_splits_back_into_command_and_description(runs, repo, comma
     head, checkout, line = result.out.split("\n", 2)
     assert head == "To reproduce:"
     assert shlex.split(checkout) == ["git", "checkout", COMMIT]
-    expected = ["runs", "new", "exp", command, f"--description={description}"]
+    given = [f"--description={description}"] if description else []
+    expected = ["runs", "new", "exp", command, *given]
     if command.startswith("-"):  # printed as `runs new --description=D -- NAME COMMAND`
-        expected = ["runs", "new", f"--description={description}", "--", "exp", command]
+        expected = ["runs", "new", *given, "--", "exp", command]
     assert shlex.split(line) == expected
 
 
-def test_missing_description_is_an_empty_one(runs, repo, shims):
+def test_missing_or_empty_description_is_not_printed(runs, repo, shims):
     write_db(repo / ".runs", {"exp": {"command": "true", "commit": COMMIT}, "nulldesc": {"command": "true", "commit": COMMIT, "description": None}})
     for name in ("exp", "nulldesc"):
         out = runs("reproduce", name).out
-        assert through_shell(out.split("\n", 1)[1], shims)[1] == ["runs", "new", name, "true", "--description="]
+        assert through_shell(out.split("\n", 1)[1], shims)[1] == ["runs", "new", name, "true"]
 
 
 def test_unknown_run_is_an_error_naming_it(runs):
@@ -195,7 +199,7 @@ def test_control_characters_are_pointed_out(runs, repo):
     assert result.code == 0
     assert "control characters" in result.err  # printed exactly, but a terminal would act on ESC
     write_db(repo / ".runs", {"exp": {"command": "echo fine", "commit": COMMIT, "description": "line\nbreak\ttab"}})
-    assert runs("reproduce", "exp").err == ""  # line breaks and tabs are plain text
+    assert "control characters" not in runs("reproduce", "exp").err  # line breaks and tabs are plain text
 
 
 def test_output_format_of_a_run_from_a_dirty_tree(runs, head, repo):
@@ -207,7 +211,7 @@ def test_output_format_of_a_run_from_a_dirty_tree(runs, head, repo):
         "To reproduce:\n"
         f" git checkout {head}\n"
         " git apply .runs/patches/exp.patch\n"
-        " runs new exp 'python main.py' --description=dirty --allow-dirty\n"
+        " runs new exp 'python main.py' --description=dirty --no-runsrc --allow-dirty\n"
     )
 
 
@@ -218,4 +222,55 @@ def test_apply_line_round_trips_through_sh(runs, repo, shims, tmp_path):
     out = runs("reproduce", f"--runs-dir={runs_dir}", "--", "-exp").out
     argvs = through_shell(out.split("\n", 1)[1], shims)
     assert argvs[1] == ["git", "apply", str(runs_dir / "patches/-exp.patch")]
-    assert argvs[2] == ["runs", "new", "--description=", "--allow-dirty", "--", "-exp", "true"]
+    assert argvs[2] == ["runs", "new", "--no-runsrc", f"--runs-dir={runs_dir}", "--allow-dirty", "--", "-exp", "true"]
+
+
+# The same launch, whatever .runsrc holds later (issue 30) -------------------------------
+
+LATER_RUNSRC = {"tb-dir-flag": "--elsewhere", "save-path-flag": "None", "extra-flags": [["--junk", "1"]]}
+LAUNCHES = {  # how the original was started: (.runsrc then, flags, its runs directory and database file)
+    "defaults": ({}, [], (".runs", ".runs.yml")),
+    "flags-off-and-renamed": ({}, ["--tb-dir-flag", "None", "--save-path-flag=-s"], (".runs", ".runs.yml")),
+    "extra-flags-on-the-command-line": ({}, ["--tb-dir-flag=--logdir", "--extra-flag", "--goal", "{runs_dir}/g/{name}",
+                                             "--extra-flag", "seed", "7"], (".runs", ".runs.yml")),
+    "runsrc-values": ({"save-path-flag": "--ckpt", "extra-flags": [["log-dir", "<runs-dir>/logs/<run-name>"]]}, [],
+                      (".runs", ".runs.yml")),
+    "runsrc-and-flags": ({"tb-dir-flag": "--tb", "extra-flags": [["--a", "1"]]}, ["--extra-flag", "--b", "2"], (".runs", ".runs.yml")),
+    "runs-dir-and-database": ({"runs-dir": "exp runs"}, ["--db-filename", "e.yml"], ("exp runs", "e.yml")),
+    "virtualenv": ({}, ["--virtualenv-path", "venv"], (".runs", ".runs.yml")),
+    "sweep-member": ({"tb-dir-flag": "None"}, ["--grid", "t=1,2"], (".runs", ".runs.yml")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LAUNCHES))
+def test_the_printed_lines_launch_the_same_program_line_whatever_runsrc_holds_later(runs, repo, tmp_path, case):
+    """Run the printed `runs new` line in sh, in the same clone, after .runsrc has changed:
+    the program line it launches is the original's, name aside."""
+    runsrc_then, flags, (runs_dir, db_file) = LAUNCHES[case]
+    (repo / ".gitignore").write_text(".runsrc\n")
+    (repo / "venv/bin").mkdir(parents=True)
+    (repo / "venv/bin/activate").write_text("")
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "setup", cwd=repo)
+    (repo / ".runsrc").write_text(yaml.safe_dump(runsrc_then))
+    sweep = "--grid" in flags
+    assert runs("new", "orig", "echo {t}" if sweep else "true", *flags).code == 0
+    name = "orig/t=1" if sweep else "orig"
+    database = repo / runs_dir / db_file
+
+    (repo / ".runsrc").write_text(yaml.safe_dump(LATER_RUNSRC))  # the checkout's .runsrc has changed since
+    result = runs("reproduce", name, "--runs-dir", runs_dir, "--db-filename", db_file)
+    assert result.code == 0, result.err
+    words = shlex.split(result.out.splitlines()[-1])
+    assert words[:3] == ["runs", "new", name] and "--no-runsrc" in words
+    real = tmp_path / "real-runs"
+    real.mkdir()
+    (real / "runs").write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(sys.executable)} -m runs_manager "$@"\n')
+    (real / "runs").chmod(0o755)
+    done = subprocess.run(["sh", "-c", shlex.join(["runs", "new", "copy"] + words[3:])], capture_output=True, text=True,
+                          cwd=repo, env=dict(os.environ, PATH=f"{real}:{os.environ['PATH']}"), timeout=60)
+    assert done.returncode == 0, done.stderr
+    entries = yaml.safe_load(database.read_text())
+    original, again = entries[name], entries["copy"]
+    assert again["launched"] == original["launched"].replace(name, "copy"), words
+    assert again["settings"] == original["settings"]

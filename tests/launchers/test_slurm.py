@@ -201,3 +201,27 @@ def test_many_submissions_lose_nothing(runs, repo):
     assert sorted(recorded) == sorted(f"many/{i}" for i in range(12))
     assert len({run["job_id"] for run in recorded.values()}) == 12
     assert wait_for(lambda: all(status_of(f"many/{i}") == "finished" for i in range(12)), timeout=120)
+
+
+def test_reproduce_resubmits_with_the_same_sbatch_options_once(runs, repo, tmp_path):
+    """.runsrc's sbatch-args were printed again after those .runsrc still adds: twice."""
+    import sys
+
+    (repo / ".gitignore").write_text(".runsrc\n")
+    git("add", ".gitignore", cwd=repo)
+    git("commit", "-qm", "ignore", cwd=repo)
+    (repo / ".runsrc").write_text("sbatch-args: --time=5\n")
+    submit(runs, "orig", "true", "--sbatch-args=--job-name=first")
+    original = entry(repo, "orig")
+    assert original["sbatch_args"] == ["--time=5", "--job-name=first"]
+    words = shlex.split(runs("reproduce", "orig").out.splitlines()[-1])
+    real = tmp_path / "real-runs"
+    real.mkdir()
+    (real / "runs").write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(sys.executable)} -m runs_manager "$@"\n')
+    (real / "runs").chmod(0o755)
+    done = subprocess.run(["sh", "-c", shlex.join(["runs", "new", "copy"] + words[3:])], capture_output=True, text=True,
+                          cwd=repo, env=dict(os.environ, PATH=f"{real}:{os.environ['PATH']}"), timeout=60)
+    assert done.returncode == 0, done.stderr
+    again = entry(repo, "copy")
+    assert again["sbatch_args"] == original["sbatch_args"] and again["launcher"] == "slurm"
+    assert again["launched"] == original["launched"].replace("orig", "copy")
