@@ -145,6 +145,13 @@ class Index:
         return None if row is None else json.loads(row[0])
 
     @_guarded
+    def may_have_queued(self) -> bool:
+        """False if no run without an outcome can be queued (SQLite scans the text of those
+        runs, nothing is decoded); True means: look at their entries."""
+        sql = "SELECT 1 FROM runs WHERE ended = 0 AND entry LIKE '%\"queued\": true%' LIMIT 1"
+        return self.conn.execute(sql).fetchone() is not None
+
+    @_guarded
     def entries(
         self, names: Optional[Iterable[str]] = None, has_outcome: Optional[bool] = None
     ) -> List[Tuple[str, Dict[str, Any]]]:

@@ -82,6 +82,24 @@ def session_group(keeper: int) -> int:
     return 0
 
 
+def is_keeper_of(pid: int, runs_dir: str, name: str) -> bool:
+    """Whether process ``pid`` is the keeper of run ``name`` of ``runs_dir``: a fork of that
+    run's supervisor (so its arguments are the supervisor's: see supervisor.argv) that
+    leads a session of its own."""
+    fields = _stat(pid)
+    if not fields or len(fields) < 4 or fields[3] != str(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            words = f.read().split(b"\0")
+    except OSError:
+        return False
+    marker = b"from runs_manager.supervisor import main"
+    at = next((i for i, word in enumerate(words) if marker in word), None)
+    # After the bootstrap: the package's parent, the runs directory, the database file, the name.
+    return at is not None and words[at + 2 : at + 5 : 2] == [os.fsencode(runs_dir), os.fsencode(name)]
+
+
 def start_time(pid: int) -> Optional[int]:
     """When process ``pid`` started (clock ticks since boot): with its pid, an identity no
     later process has. None if there is no such process (or it is a zombie)."""

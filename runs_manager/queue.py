@@ -93,7 +93,10 @@ def note_stalled(settings: Settings) -> None:
 
     from runs_manager import runs
 
-    note = runs.database(settings).read(lambda index: stalled_note(settings, index.entries(has_outcome=False)))
+    def query(index: Any) -> Optional[str]:
+        return stalled_note(settings, index.entries(has_outcome=False)) if index.may_have_queued() else None
+
+    note = runs.database(settings).read(query)
     if note:
         print(f"runs: note: {note}", file=sys.stderr)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 from typing import Any, Dict, Optional, Tuple
 
 from runs_manager import processes
@@ -27,9 +28,10 @@ from runs_manager.settings import Settings
 PART = 512
 SIZE = 2 * PART
 SUPERVISOR, KILL = 0, PART  # offsets of the two parts
-# Its size says whether an outcome waits to be copied into the database: 0 no, 1 yes.
-# Growing a file by truncate allocates no block, so a supervisor can say so on a full disk.
-UNRECORDED = ".unrecorded"
+# In the runs directory itself, where no run's file is: its size says whether an outcome
+# waits to be copied into the database (0 no, 1 yes). Growing a file by truncate allocates
+# no block, so a supervisor can say so on a full disk.
+PENDING = ".outcomes-pending"
 Entry = Dict[str, Any]
 
 
@@ -41,6 +43,42 @@ def path(settings: Settings, name: str) -> str:
     from runs_manager import runfiles
 
     return runfiles.state_path(settings, name)
+
+
+def _flag(settings: Settings) -> str:
+    return os.path.join(settings.runs_dir, PENDING)
+
+
+def pending(settings: Settings) -> bool:
+    """Whether some outcome may be kept in a state file only (one stat)."""
+    try:
+        return os.stat(_flag(settings)).st_size > 0
+    except OSError:
+        return False
+
+
+def raise_flag(settings: Settings) -> None:
+    """Tell the next command that takes the lock to copy kept outcomes into the database."""
+    with contextlib.suppress(OSError):
+        os.truncate(_flag(settings), 1)
+
+
+def _open(settings: Settings, name: str, mode: int) -> Optional[int]:
+    """A run's state file, opened without blocking (a FIFO planted there must not hang
+    runs) and only if it is a regular file of the full size; None otherwise."""
+    from runs_manager import names
+
+    if not names.is_valid(name):
+        return None  # a hand-edited name could be '../..': derive no path from it
+    try:
+        fd = os.open(path(settings, name), mode | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size < SIZE:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _encode(fields: Entry) -> bytes:
@@ -61,13 +99,12 @@ class Record:
     def open(cls, settings: Settings, name: str, started: str) -> Optional["Record"]:
         """The run's state file, if it is the one `runs new` made for the run that started
         at ``started`` (a supervisor given another start time is not this run's)."""
-        try:
-            fd = os.open(path(settings, name), os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
+        fd = _open(settings, name, os.O_RDWR)
+        if fd is None:
             return None
         record = cls(settings, name, fd)
         record.fields = _part(fd, SUPERVISOR)
-        if os.fstat(fd).st_size < SIZE or record.fields.get("started") != started:
+        if record.fields.get("started") != started:
             os.close(fd)
             return None
         return record
@@ -91,9 +128,7 @@ class Record:
         return reason if isinstance(reason, str) else None
 
     def flag_unrecorded(self) -> None:
-        """Tell the next command that takes the lock to copy this outcome into the database."""
-        with contextlib.suppress(OSError):
-            os.truncate(os.path.join(root(self.settings), UNRECORDED), 1)
+        raise_flag(self.settings)
 
     def close(self) -> None:
         os.close(self.fd)
@@ -104,9 +139,8 @@ def create(settings: Settings, name: str, started: str) -> None:
     them later needs none), naming the run's start time. Raises OSError."""
     target = path(settings, name)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    flag = os.path.join(root(settings), UNRECORDED)
-    if not os.path.exists(flag):
-        open(flag, "a").close()
+    if not os.path.exists(_flag(settings)):
+        open(_flag(settings), "a").close()
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, _encode({"started": started}) + _encode({}))
@@ -116,9 +150,8 @@ def create(settings: Settings, name: str, started: str) -> None:
 
 def read(settings: Settings, name: str) -> Entry:
     """The supervisor's part of a run's state file ({} if there is none, or it is damaged)."""
-    try:
-        fd = os.open(path(settings, name), os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
+    fd = _open(settings, name, os.O_RDONLY)
+    if fd is None:
         return {}
     try:
         return _part(fd, SUPERVISOR)
@@ -128,14 +161,11 @@ def read(settings: Settings, name: str) -> Entry:
 
 def request_kill(settings: Settings, name: str, reason: str) -> bool:
     """Write why the run is being killed where its supervisor will read it (no new blocks)."""
-    try:
-        fd = os.open(path(settings, name), os.O_WRONLY | os.O_CLOEXEC)
-    except OSError:
+    fd = _open(settings, name, os.O_WRONLY)
+    if fd is None:
         return False
     try:
-        if os.fstat(fd).st_size < SIZE:
-            return False
-        os.pwrite(fd, _encode({"killed": reason}), KILL)
+        os.pwrite(fd, _encode({"killed": reason} if reason else {}), KILL)
         os.fsync(fd)
         return True
     except OSError:
@@ -167,11 +197,10 @@ def outcome(fields: Entry) -> Optional[Entry]:
 def settle(settings: Settings, txn: Any) -> None:
     """Under the lock: copy into the database the outcomes that supervisors kept only in
     their state files (they could not write it). One stat when there are none."""
-    flag = os.path.join(root(settings), UNRECORDED)
+    if not pending(settings):
+        return
     try:
-        if os.stat(flag).st_size == 0:
-            return
-        os.truncate(flag, 0)  # first: a supervisor failing from now on raises it again
+        os.truncate(_flag(settings), 0)  # first: a supervisor failing from now on raises it again
     except OSError:
         return
     from runs_manager import names
@@ -187,8 +216,24 @@ def settle(settings: Settings, txn: Any) -> None:
     try:
         txn.change(changes)
     except RunsError:  # still no room: the next command tries again
-        with contextlib.suppress(OSError):
-            os.truncate(flag, 1)
+        raise_flag(settings)
+
+
+def keep_outcome(settings: Settings, name: str, found: Entry) -> bool:
+    """Keep an outcome recorded by another than the supervisor (`runs kill` of an orphaned
+    program) in the run's state file, when the database cannot take it now."""
+    fd = _open(settings, name, os.O_RDWR)
+    if fd is None:
+        return False
+    try:
+        os.pwrite(fd, _encode({**_part(fd, SUPERVISOR), **found, "unrecorded": True}), SUPERVISOR)
+        os.fsync(fd)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    raise_flag(settings)
+    return True
 
 
 def orphan_group(settings: Settings, name: str, fields: Optional[Entry] = None) -> int:
@@ -202,7 +247,9 @@ def orphan_group(settings: Settings, name: str, fields: Optional[Entry] = None) 
     if fields.get("host") != host() or fields.get("boot") != boot_id() or not _pair(keeper):
         return 0
     pid, started = keeper
-    if processes.start_time(pid) != started:
+    # A copied runs directory holds the same state file: the keeper must be this run's, of
+    # this runs directory (a fork of its supervisor, whose arguments say so) and lead its session.
+    if processes.start_time(pid) != started or not processes.is_keeper_of(pid, os.path.abspath(settings.runs_dir), name):
         return 0
     return processes.session_group(pid)
 

@@ -53,16 +53,18 @@ def derive(settings: Any, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, str]:
     """
     from runs_manager import launchers
 
+    from runs_manager import runstate
+
     statuses: Dict[str, str] = {}
     pending: Dict[str, List[Tuple[str, Entry]]] = {}
-    kept: Dict[str, str] = {}
+    # A supervisor that could not write its outcome says so (one stat): only then are the
+    # state files of runs that look alive read.
+    flagged = settings is not None and runstate.pending(settings)
     for name, entry in runs:
         status = outcome(entry) or ("queued" if is_queued(entry) else None)
-        if status is None:
+        if status is None and flagged:
             found, unrecorded = _kept_outcome(settings, name)
             status = found if unrecorded else None
-            if found:
-                kept[name] = found
         launcher = None if status else launchers.of(entry)
         if status is None and launcher is not None:
             pending.setdefault(launcher.name, []).append((name, entry))
@@ -71,7 +73,8 @@ def derive(settings: Any, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, str]:
         alive = launchers.get(launcher_name).alive(settings, waiting)
         for name, _ in waiting:
             answer = alive.get(name)
-            statuses[name] = kept[name] if name in kept and answer in (False, None) else _LIVENESS.get(answer, "unknown")
+            found = _kept_outcome(settings, name)[0] if answer in (False, None) else None  # its supervisor is gone
+            statuses[name] = found or _LIVENESS.get(answer, "unknown")
     return statuses
 
 

@@ -140,9 +140,12 @@ def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any],
     from runs_manager.errors import RunsError
 
     delay = RECORD_RETRY
+    db = runs.database(settings)
+    if state is not None and processes.lock_holder(db.lock_path) is not None:
+        state.flag_unrecorded()  # it will wait for the lock: should it die meanwhile, the next command copies it
     for attempt in itertools.count(1):
         try:
-            with runs.database(settings).writing() as txn:
+            with db.writing() as txn:
                 entry = txn.entry(name)
                 if entry is None or not _is_this_run(entry, started, state):
                     return None, False  # deleted (or deleted and made anew) while it ran

@@ -490,3 +490,83 @@ def test_a_hand_edit_of_a_running_runs_datetime_loses_no_outcome(repo: Path, run
     go.touch()
     wait_status("edited", "finished")
     assert entry(repo, "edited")["exit_code"] == 0
+
+
+def test_a_copied_runs_directory_never_takes_the_original_program_for_its_orphan(
+    repo: Path, runs: Callable[..., Result], tmp_path: Path
+) -> None:
+    import shutil
+
+    (repo.parent / "w.py").write_text(WRITER)
+    start_run(runs, "orig", f"{sys.executable} {repo.parent / 'w.py'}")
+    assert wait_for(lambda: b"ready" in log(repo, "orig"))
+    _, group = processes.program_group(supervisor_of(repo, "orig"))
+    copy = tmp_path / "copy"
+    shutil.copytree(repo, copy, symlinks=True)
+    where = ("--runs-dir", str(copy / ".runs"))
+    assert runs("lookup", "orig", "status", *where).out == "lost\n"  # its state file names the original's keeper
+    assert runs("kill", "orig", "-y", *where).code == 1
+    assert processes.group_members(group), "a kill in the copy reached the original's program"
+    assert status_of("orig") == "running"
+
+
+def test_a_kill_that_signalled_nothing_leaves_no_reason_behind(repo: Path, runs: Callable[..., Result], monkeypatch: Any) -> None:
+    go = _waiting_run(repo, runs, "spared")
+    # The signal failing (a scheduler's scancel that does not answer): a fault no test causes for real.
+    monkeypatch.setattr("runs_manager.launchers.tmux.TmuxLauncher.signal", lambda *args: False)
+    assert runs("kill", "spared", "-y").code == 1
+    go.touch()
+    wait_status("spared", "finished")
+    assert "killed" not in entry(repo, "spared")
+
+
+def test_an_outcome_is_copied_in_when_its_supervisor_dies_waiting_for_the_lock(repo: Path, runs: Callable[..., Result]) -> None:
+    go = _waiting_run(repo, runs, "waiter")
+    supervisor = supervisor_of(repo, "waiter")
+    fd = os.open(str(repo / ".runs/.runs.yml.lock"), os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)  # another runs command holds the database
+        go.touch()
+        assert wait_for(lambda: (repo / ".runs/.outcomes-pending").stat().st_size == 1, timeout=10)
+        os.kill(supervisor, signal.SIGKILL)  # the OOM killer, say
+        assert wait_for(lambda: not _alive(supervisor))
+    finally:
+        os.close(fd)
+    assert status_of("waiter") == "finished"
+    assert runs("describe", "waiter", "copied").code == 0
+    assert entry(repo, "waiter")["exit_code"] == 0
+
+
+def test_orphaned_program_killed_on_a_full_disk_is_recorded_once_there_is_room(
+    repo: Path, runs: Callable[..., Result], small_runs_dir: Any
+) -> None:
+    fill, filler = small_runs_dir
+    group = _orphan(repo, runs, "orph")
+    fill()
+    result = runs("kill", "orph", "-y", "--grace", "1")
+    assert not processes.group_members(group)
+    assert "kept until there is room" in result.err, result.err
+    assert status_of("orph") == "killed"
+    filler.unlink()
+    assert runs("describe", "orph", "copied").code == 0
+    assert "orphaned" in entry(repo, "orph")["killed"]
+
+
+def test_a_run_may_be_named_like_a_file_of_runs_own(repo: Path, runs: Callable[..., Result]) -> None:
+    for name in (".unrecorded", ".outcomes-pending", ".trash"):
+        start_run(runs, name, "true")
+        assert name in runs("list").out.split()
+        assert runs("delete", name, "-y").code == 0
+
+
+def test_a_fifo_where_a_state_file_should_be_hangs_nothing(repo: Path, runs: Callable[..., Result]) -> None:
+    from tests.conftest import run_process
+
+    started = _recorded_not_started(repo, runs, "ff")
+    assert started
+    state = repo / ".runs/state/ff"
+    state.unlink()
+    os.mkfifo(state)
+    for argv in (("table",), ("lookup", "ff", "status"), ("kill", "ff", "-y"), ("describe", "ff", "x")):
+        result = run_process(*argv, cwd=repo, timeout=20)
+        assert "Traceback" not in result.err, result.err

@@ -141,6 +141,8 @@ def _signal(
             if mark and "killed" not in entry:  # where the supervisor finds it even on a full disk
                 runstate.request_kill(settings, name, reason)
             if not launcher.signal(settings, name, entry, signum):
+                if mark and "killed" not in entry:
+                    runstate.request_kill(settings, name, "")  # nothing was signalled: no reason to give
                 _note(f"'{printable(name)}' is no longer running; left alone")
                 continue
             signalled.append(name)
@@ -167,6 +169,8 @@ def _record_orphans(settings: Settings, db: Database, orphans: Dict[str, Any], s
 
     if not orphans:
         return
+    from runs_manager import runstate
+
     with db.writing() as txn:
         changes = {}
         for name, entry in txn.entries(list(orphans)):
@@ -174,7 +178,12 @@ def _record_orphans(settings: Settings, db: Database, orphans: Dict[str, Any], s
                 changes[name] = (name, {**entry, "ended": datetime.datetime.now().astimezone().isoformat(),
                                         "exit_code": 128 + signum,
                                         "killed": f"runs kill ({signal.Signals(signum).name}) of its orphaned program"})
-        txn.change(changes)
+        try:
+            txn.change(changes)
+        except RunsError as e:  # a full disk: kept in the runs' state files, copied in by a later command
+            kept = [name for name, (_, entry) in changes.items()
+                    if runstate.keep_outcome(settings, name, {k: entry[k] for k in ("ended", "exit_code", "killed")})]
+            _note(f"{e}; the end of {len(kept)} orphaned run(s) is kept until there is room")
 
 
 def _wait(settings: Settings, db: Database, names: Iterable[str], seconds: float, orphans: Iterable[str] = ()) -> List[str]:
