@@ -225,17 +225,72 @@ class Environment:
     environment: a tmux server keeps the one it was started with, and without this a run
     would use the PATH (conda, virtualenv) of whichever shell started the server."""
 
-    def __init__(self, server_env: Mapping[str, str]) -> None:
+    def __init__(self, server_env: Mapping[str, str], wanted: Optional[Mapping[str, str]] = None) -> None:
+        """``wanted``: the environment the run must see (a queued run's, captured when it was
+        recorded); this process's by default."""
+        # Without a server yet, the one we start inherits this process's environment.
+        base = server_env or (os.environ if wanted is not None else {})
+        wanted = os.environ if wanted is None else wanted
+        self.server = dict(server_env)
         self.given: Dict[str, str] = {}
         self.dropped: List[str] = []
-        if server_env:  # else no server yet: the one we start inherits our environment
-            self.given = {k: v for k, v in os.environ.items() if k not in _OWN_ENV and server_env.get(k) != v}
-            self.dropped = sorted(k for k in server_env if k not in os.environ and k not in _OWN_ENV and _SHELL_NAME.fullmatch(k))
+        if base:
+            self.given = {k: v for k, v in wanted.items() if k not in _OWN_ENV and base.get(k) != v}
+            supervisor_sets = set(runfiles.ENVIRONMENT.values())  # the run's own, set by its supervisor
+            self.dropped = sorted(k for k in base if k not in wanted and k not in _OWN_ENV and k not in supervisor_sets
+                                  and _SHELL_NAME.fullmatch(k))
         if sum(len(k) + len(v) + 2 for k, v in self.given.items()) > MAX_ENV_BYTES:
             raise RunsError(
                 "your environment differs from the tmux server's by more than tmux can pass on; "
                 "start runs from a fresh tmux server (tmux kill-server) or unset large variables"
             )
+
+
+def captured_environment() -> Dict[str, str]:
+    """This shell's environment as a queued run keeps it: without runs' own variables (each
+    run gets its own), tmux's, and CUDA_VISIBLE_DEVICES (set only from the run's own GPU)."""
+    own = {"RUNS_NAME", "RUNS_TB_DIR", "RUNS_SAVE_PATH", "RUNS_DIR", "CUDA_VISIBLE_DEVICES"}
+    return {k: v for k, v in os.environ.items() if k not in own and k not in _OWN_ENV and not k.startswith("TMUX")}
+
+
+def store_environment(path: str, env: Mapping[str, str]) -> None:
+    """Keep a queued run's environment beside it, readable by its owner alone (it may hold
+    credentials the program needs); removed once the run has started."""
+    import json
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        data = json.dumps(dict(env)).encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def stored_environment(path: str) -> Optional[Dict[str, str]]:
+    """A queued run's kept environment; None if there is none (a run queued by an older runs)."""
+    import json
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as f:
+            env = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        return None
+    return env
 
 
 def session_fields(identity: Identity) -> Dict[str, Any]:

@@ -47,8 +47,10 @@ def _queue_of(entry: Mapping[str, Any]) -> Entry:
 
 
 def _gpus(queue: Mapping[str, Any]) -> List[str]:
+    from runs_manager.sweeps import gpu_key
+
     gpus = queue.get("gpus")
-    return [gpu for gpu in gpus.split(",") if gpu] if isinstance(gpus, str) else []
+    return [gpu_key(gpu) for gpu in gpus.split(",") if gpu] if isinstance(gpus, str) else []
 
 
 class Plan:
@@ -63,7 +65,9 @@ class Plan:
         others = [(name, entry) for name, entry in mine if not is_queued(entry) and entry.get("launcher") == tmux_launcher.NAME]
         alive = tmux_launcher.TmuxLauncher().alive(settings, others) if self.queued and others else {}
         live = [entry for name, entry in others if alive.get(name)]
-        self.busy = {entry["cuda_visible_devices"] for entry in live if isinstance(entry.get("cuda_visible_devices"), str)}
+        from runs_manager.sweeps import gpu_key
+
+        self.busy = {gpu_key(entry["cuda_visible_devices"]) for entry in live if isinstance(entry.get("cuda_visible_devices"), str)}
         self.running = collections.Counter(_queue_of(entry).get("id") for entry in live if "queue" in entry)
 
     def fitting(self) -> List[Tuple[str, Entry, Optional[str]]]:
@@ -197,10 +201,11 @@ def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional
             for name, entry, gpu in chosen:
                 queue = _queue_of(entry)
                 run_settings = settings._replace(virtualenv_path=queue.get("virtualenv_path"))
+                env = _environment(base, launch.stored_environment(runfiles.env_path(settings, name)), gpu)
                 markers.append(runfiles.create(run_settings, name, entry["datetime"]))
                 created.append(name)
                 starts.append((Start(run_settings, name, entry["datetime"], entry["launched"], str(queue.get("directory")), wait=False),
-                               _environment(base, gpu)))
+                               env))
             for (name, entry, gpu), fields in zip(chosen, _start_sessions(launcher, starts)):
                 record = {key: value for key, value in entry.items() if key != "queued"}
                 record.update(fields, started=datetime.datetime.now().astimezone().isoformat())
@@ -224,6 +229,9 @@ def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional
     for marker in markers:  # recorded: their programs may start
         with contextlib.suppress(OSError):
             os.unlink(marker)
+    for name in started:  # started with it: the kept environment (credentials, maybe) goes
+        with contextlib.suppress(OSError):
+            os.unlink(runfiles.env_path(settings, name))
     txn.done()
 
 
@@ -261,17 +269,14 @@ def _start_sessions(launcher: Any, starts: List[Tuple[Any, launch.Environment]])
     return fields
 
 
-def _environment(base: launch.Environment, gpu: Optional[str]) -> launch.Environment:
-    """This process's environment for a started run, without the RUNS_* variables of the
-    run whose supervisor this may be, and with the run's GPU."""
-    import copy
-
-    env = copy.copy(base)
-    own = set(runfiles.ENVIRONMENT.values())
-    env.given = {key: value for key, value in base.given.items() if key not in own}
+def _environment(base: launch.Environment, kept: Optional[Dict[str, str]], gpu: Optional[str]) -> launch.Environment:
+    """A started run's environment: the one its `runs new` kept (else this process's, as a
+    run queued by an older runs has none), never the RUNS_* variables of the run whose
+    supervisor this may be, and CUDA_VISIBLE_DEVICES from the run's own GPU alone."""
+    wanted = dict(kept if kept is not None else launch.captured_environment())
     if gpu is not None:
-        env.given["CUDA_VISIBLE_DEVICES"] = gpu
-    return env
+        wanted["CUDA_VISIBLE_DEVICES"] = gpu
+    return launch.Environment(base.server, wanted)
 
 
 def undo_start(settings: Settings, intent: Mapping[str, Any], index: Any) -> None:

@@ -69,6 +69,11 @@ def patch_path(settings: Settings, name: str) -> str:
     return os.path.join(settings.patches_root, name + ".patch")
 
 
+def env_path(settings: Settings, name: str) -> str:
+    """A queued run's environment, kept until it starts (see launch.store_environment)."""
+    return os.path.join(settings.envs_root, name)
+
+
 def state_path(settings: Settings, name: str) -> str:
     """What the run's supervisor keeps where a full disk cannot lose it (see runstate.py)."""
     return os.path.join(settings.states_root, name)
@@ -120,7 +125,7 @@ def own_paths(settings: Settings, name: str) -> Tuple[str, ...]:
     checkpoint path, log, patch and state file. Every per-run file a later feature adds
     belongs here, so that delete, mv, ``--overwrite`` and new's collision checks all know of it."""
     return (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name), log_path(settings, name),
-            patch_path(settings, name), state_path(settings, name))
+            patch_path(settings, name), env_path(settings, name), state_path(settings, name))
 
 
 def outside_runs_dir(settings: Settings, name: str) -> Optional[str]:
@@ -135,9 +140,9 @@ def blocked(settings: Settings, name: str) -> Optional[str]:
     """A file where one of run ``name``'s directories must go: run 'a.ckpt-1.index/b' needs
     checkpoints/a.ckpt-1.index/, which may be a checkpoint file of run 'a'."""
     root = os.path.abspath(settings.runs_dir)
-    # Not the state file: a file above it is a run's own state, so the name would nest
-    # under a run, which the group check refuses in plainer words.
-    for path in own_paths(settings, name)[:-1]:
+    # Not the environment and state files: a file above them is a run's own, so the name
+    # would nest under a run, which the group check refuses in plainer words.
+    for path in own_paths(settings, name)[:-2]:
         parent = os.path.dirname(os.path.abspath(path))
         while parent.startswith(root + os.sep):
             if os.path.lexists(parent) and not os.path.isdir(parent):
@@ -179,12 +184,13 @@ def prune(settings: Settings, name: str, others: RunSet) -> None:
     fsutil.prune_empty_parents(log_path(settings, name), settings.logs_root, has_other_runs)
     fsutil.prune_empty_parents(patch_path(settings, name), settings.patches_root, has_other_runs)
     fsutil.prune_empty_parents(state_path(settings, name), settings.states_root, has_other_runs)
+    fsutil.prune_empty_parents(env_path(settings, name), settings.envs_root, has_other_runs)
 
 
 def files(settings: Settings, name: str, others: RunSet, listing: Optional[Listing] = None) -> Tuple[List[str], List[str]]:
     """(files to delete, notes on files left alone) for run ``name``. Callers asking for many
     runs pass one ``listing``, so that each directory is listed once, not once per run."""
-    tb, ckpt, log, patch, state = own_paths(settings, name)
+    tb, ckpt, log, patch, env, state = own_paths(settings, name)
     member = others.first_in_group(name, other_than=name)
     candidates, notes = [], []
     for directory in (tb, ckpt):
@@ -192,7 +198,7 @@ def files(settings: Settings, name: str, others: RunSet, listing: Optional[Listi
             notes.append(f"{directory} is left alone: it holds files of run '{member}'")
         elif os.path.lexists(directory):
             candidates.append(directory)
-    for path in (log, patch, state):
+    for path in (log, patch, env, state):
         # A run's log, patch and state are files: a directory there is a group's (logs/x.log/
         # of the runs 'x.log/...'), never run x's.
         if os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path)):
@@ -253,6 +259,7 @@ def renames(settings: Settings, old: str, new: str, others: RunSet) -> List[Tupl
         (tensorboard_dir(settings, old).rstrip(os.sep), tensorboard_dir(settings, new).rstrip(os.sep)),
         (log_path(settings, old), log_path(settings, new)),
         (patch_path(settings, old), patch_path(settings, new)),
+        (env_path(settings, old), env_path(settings, new)),
         (state_path(settings, old), state_path(settings, new)),
         (checkpoint_path(settings, old), checkpoint_path(settings, new)),  # last: its prefix rule
     )

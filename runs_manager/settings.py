@@ -49,6 +49,10 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
     def states_root(self) -> str:
         return os.path.join(self.runs_dir, "state")
 
+    @property
+    def envs_root(self) -> str:
+        return os.path.join(self.runs_dir, "env")
+
     @classmethod
     def load(cls, cli: Mapping[str, Any], runsrc: Optional[str] = RUNSRC) -> Settings:
         """Merge the defaults, the ``.runsrc`` file (if any; None: ignore it) and flags given

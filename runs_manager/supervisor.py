@@ -92,6 +92,8 @@ def main(args: Sequence[str]) -> int:
     note, in_queue = record(settings, name, started, outcome, state, relay.note)
     relay.note(note)
     if in_queue:  # its end may free a slot or a GPU for queued runs: no daemon starts them
+        for key in (*runfiles.ENVIRONMENT.values(), "CUDA_VISIBLE_DEVICES"):
+            os.environ.pop(key, None)  # this run's own: a tmux server it starts must not inherit them
         relay.note(advance_queue(settings))
     os.close(log)  # drops the lock: the run is over, and its outcome recorded
     if keep == "keep-open" and not relay.detached:

@@ -141,6 +141,11 @@ def _label(values: Dict[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in values.items())
 
 
+def gpu_key(gpu: str) -> str:
+    """One spelling per GPU: an index as a number (00 is 0), a UUID as written."""
+    return str(int(gpu)) if gpu.isascii() and gpu.isdigit() else gpu
+
+
 def parse_gpus(text: Optional[str]) -> Optional[List[str]]:
     """The GPUs of ``--gpus 0,1,2,3``: device numbers (or UUIDs), each once."""
     if text is None:
@@ -151,6 +156,7 @@ def parse_gpus(text: Optional[str]) -> Optional[List[str]]:
     for gpu in gpus:
         if not re.fullmatch(r"\d+|(GPU|MIG)-[A-Za-z0-9-]+", gpu):
             raise RunsError(f"--gpus: '{printable(gpu)}' is not a GPU number (0, 1, ...) or a GPU UUID (GPU-...)")
+    gpus = [gpu_key(gpu) for gpu in gpus]
     if len(set(gpus)) != len(gpus):
         raise RunsError(f"--gpus {printable(text)} names a GPU twice")
     return gpus

@@ -196,3 +196,65 @@ def test_resume_says_what_the_queue_waits_for(runs: Callable[..., Result], repo:
     assert runs("kill", "r/.*", "-y").code == 0
     assert status_of("r/t=0") == "killed" and status_of("r/t=600") == "killed"
     assert runs("resume").code == 1  # nothing is queued any more: killing the sweep emptied its queue
+
+
+# A queued run's own surroundings (issue 31) ---------------------------------------------
+
+ENV_PROBE = """\
+import json, os, sys, time
+time.sleep(float(sys.argv[1]))
+with open(os.environ["RUNS_SAVE_PATH"] + ".env.json", "w") as f:
+    json.dump({k: os.environ.get(k) for k in ("FOO", "CUDA_VISIBLE_DEVICES", "RUNS_NAME")}, f)
+"""
+
+
+@pytest.fixture
+def env_probe(repo: Path) -> str:
+    (repo / "env_probe.py").write_text(ENV_PROBE)
+    git("add", "env_probe.py", cwd=repo)
+    git("commit", "-qm", "env probe", cwd=repo)
+    return f"{shlex.quote(sys.executable)} env_probe.py"
+
+
+def saw(repo: Path, name: str) -> Dict[str, Any]:
+    return json.loads((repo / ".runs/checkpoints" / f"{name}.env.json").read_text())
+
+
+def test_each_sweep_runs_with_the_environment_it_was_started_from(
+    runs: Callable[..., Result], repo: Path, env_probe: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOO", "a")
+    assert runs("new", "A", f"{env_probe} {{t}}", "--grid", "t=0.6,0.1", "--gpus", "0", *NO_FLAGS).code == 0
+    stored = repo / ".runs/env/A/t=0.1"
+    assert stored.is_file() and stored.stat().st_mode & 0o777 == 0o600  # it may hold credentials
+    monkeypatch.setenv("FOO", "b")
+    assert runs("new", "B", f"{env_probe} {{t}}", "--grid", "t=0.1,0.2", "--gpus", "0", *NO_FLAGS).code == 0
+    names = ["A/t=0.6", "A/t=0.1", "B/t=0.1", "B/t=0.2"]
+    assert wait_for(lambda: all_ended(repo, names), timeout=60)
+    assert [saw(repo, name)["FOO"] for name in names] == ["a", "a", "b", "b"]
+    assert not (repo / ".runs/env").exists() or not any((repo / ".runs/env").rglob("*t=*")), "started runs keep no environment"
+
+
+def test_runs_resume_gives_queued_runs_their_own_environment_and_gpu_only(
+    runs: Callable[..., Result], repo: Path, env_probe: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import run_process
+
+    argv = ("new", "q", f"{env_probe} {{t}}", "--grid", "t=0.1,0.2", "--max-parallel", "1", *NO_FLAGS)
+    crashed = run_process(*argv, env={"RUNS_CRASH_AT": "sweep:recorded", "FOO": "mine"}, timeout=30)
+    assert crashed.code == -signal.SIGKILL, crashed
+    # Resumed from a process that looks like another run's (a supervisor's environment).
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    monkeypatch.setenv("RUNS_NAME", "someone-else")
+    monkeypatch.setenv("FOO", "not-mine")
+    assert runs("resume").code == 0
+    assert wait_for(lambda: all_ended(repo, ["q/t=0.1", "q/t=0.2"]), timeout=60)
+    for name in ("q/t=0.1", "q/t=0.2"):
+        assert saw(repo, name) == {"FOO": "mine", "CUDA_VISIBLE_DEVICES": None, "RUNS_NAME": name}
+
+
+def test_a_gpu_index_is_a_number(runs: Callable[..., Result], repo: Path, probe: str) -> None:
+    assert runs("new", "first", f"{probe} 3", "--gpus", "0", *NO_FLAGS).code == 0
+    result = runs("new", "second", f"{probe} 0.1", "--gpus", "00", *NO_FLAGS)
+    assert result.code == 0, result.err
+    assert status_of("second") == "queued", "GPU 00 is GPU 0, which 'first' holds"

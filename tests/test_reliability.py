@@ -564,6 +564,8 @@ def test_signals_during_the_write(repo: Path, runs: Callable[..., Result]) -> No
 def _interpreter_startup(err: str) -> bool:
     """A traceback from the Python interpreter's own start-up, before any code of runs
     (or of the libraries only runs imports) ran: outside what runs can handle."""
+    if err.startswith("Could not import runpy module"):  # `python -m` interrupted loading runpy:
+        return True  # any frame (an import hook of site-packages among them) is the interpreter's own
     return (
         "Traceback" in err
         and "runs_manager" not in err

@@ -41,6 +41,7 @@ def run_files(name: str) -> List[str]:
         f"logs/{name}.log",
         f"patches/{name}.patch",
         f"state/{name}",
+        f"env/{name}",
         f"checkpoints/{name}/model.pt",  # the save path used as a directory
         f"checkpoints/{name}.ckpt-1.index",
         f"checkpoints/{name}-100.index",
@@ -71,7 +72,7 @@ def claimant(rel: str, names: List[str]) -> str:
     """The test's own statement of the rule: a path inside a run's own directory is that
     run's; else the longest run whose save path could have written it."""
     for name in names:
-        for own in (f"tensorboard/{name}", f"checkpoints/{name}", f"logs/{name}.log", f"patches/{name}.patch", f"state/{name}"):
+        for own in (f"tensorboard/{name}", f"checkpoints/{name}", f"logs/{name}.log", f"patches/{name}.patch", f"state/{name}", f"env/{name}"):
             if rel == own or rel.startswith(own + "/"):
                 return name
     ckpt = rel[len("checkpoints/"):]

@@ -475,22 +475,24 @@ def _record_queued(settings: Settings, txn: Transaction, members: List[Member], 
                    launcher: str, patch: Optional[Patch]) -> None:
     """Append the sweep's runs as queued, in one write; their patches (stored first) are
     removed again if that fails, and by the next command if this one dies."""
-    from runs_manager import runfiles
+    from runs_manager import launch, runfiles
 
     entries = []
     for member in members:
         fields = {**extra, **({"grid": member.values} if member.values else {})}
         entries.append((member.name, _entry(settings, member.name, member.command, member.description, commit, launcher, fields)))
-    if patch is not None:
-        txn.intend({"op": "sweep", "names": [member.name for member in members]})
+    # Each keeps this shell's environment, to start with it whoever starts it (see queue.py);
+    # the journal lets the next command remove what a `runs new` killed meanwhile left.
+    txn.intend({"op": "sweep", "names": [member.name for member in members]})
+    environment = launch.captured_environment()
     try:
         for member_name, entry in entries:
             _store_patch(settings, member_name, entry, patch)
+            launch.store_environment(runfiles.env_path(settings, member_name), environment)
         txn.add_all(entries)
     except BaseException:
-        for member_name, entry in entries:
-            if "patch" in entry:
-                runfiles.remove(settings, member_name, txn)
+        for member_name, _ in entries:
+            runfiles.remove(settings, member_name, txn)
         raise
     finally:
         txn.done()
