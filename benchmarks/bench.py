@@ -174,13 +174,19 @@ def give_files(repo: str, name: str) -> None:
 
 
 def give_checkpoints(repo: str, name: str, size: int = 1 << 30) -> None:
-    """A finished run's files, and ``size`` bytes of real (not sparse) checkpoint data in 4 files."""
+    """A finished run's files, and ``size`` bytes of real (not sparse) checkpoint data in 4
+    files, written by a child process: a large buffer here would stay in this process, and
+    every later child would report it in its peak memory (a fork starts with its parent's RSS)."""
     give_files(repo, name)
-    block = os.urandom(16 << 20)
-    for step in range(4):
-        with open(os.path.join(repo, ".runs", "checkpoints", f"{name}.ckpt-{step}.data-00000-of-00001"), "wb") as f:
-            for _ in range(size // 4 // len(block)):
-                f.write(block)
+    script = (
+        "import os, sys\n"
+        "block = os.urandom(1 << 20)\n"
+        "for step in range(4):\n"
+        "    with open(f'{sys.argv[1]}.ckpt-{step}.data-00000-of-00001', 'wb') as f:\n"
+        "        for _ in range(int(sys.argv[2]) // 4 // len(block)):\n"
+        "            f.write(block)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, os.path.join(repo, ".runs", "checkpoints", name), str(size)], check=True)
 
 
 def lock_held(argv: Sequence[str], cwd: str) -> float:

@@ -15,6 +15,7 @@ KEYS = (
     "allow-dirty",
     "launcher",
     "sbatch-args",
+    "keep-sessions",
 )
 # Keys whose flag takes no value: given, it is true.
 SWITCHES = ("allow-dirty",)
@@ -30,6 +31,8 @@ _HELP = {
     "launcher": "where runs start: tmux (default) or slurm (submitted with sbatch)",
     "sbatch-args": "sbatch options for --launcher slurm, as one quoted string: '--partition=gpu --gres=gpu:1' "
     "(added after .runsrc's sbatch-args)",
+    "keep-sessions": "which finished runs keep their tmux session open: always, single (default: runs not made by "
+    "--grid; a sweep's output is in its logs) or never",
 }
 
 

@@ -309,12 +309,12 @@ def same_session(recorded: Mapping[str, Any], live: Identity) -> bool:
         return False
     if recorded.get(SESSION_FIELDS[0]) is not None:
         return True
-    started = _moment(recorded.get("datetime"))
+    started = moment(recorded.get("datetime"))
     # tmux gives whole seconds, so a session made in the same second reads up to 1 s earlier.
     return started is not None and started - 1 <= live[1] <= started + SESSION_AFTER
 
 
-def _moment(value: Any) -> Optional[float]:
+def moment(value: Any) -> Optional[float]:
     """An entry's datetime as a Unix time (YAML may have read it as a timestamp already)."""
     import datetime
 

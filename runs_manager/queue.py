@@ -38,6 +38,8 @@ def fields(queue_id: str, max_parallel: Optional[int], gpus: Optional[Sequence[s
         queue["gpus"] = ",".join(gpus)
     if settings.virtualenv_path:
         queue["virtualenv_path"] = os.path.abspath(os.path.expanduser(settings.virtualenv_path))
+    if settings.keep_sessions != Settings().keep_sessions:  # whoever starts them, as runs new was told
+        queue["keep_sessions"] = settings.keep_sessions
     return queue
 
 
@@ -200,12 +202,14 @@ def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional
             starts = []
             for name, entry, gpu in chosen:
                 queue = _queue_of(entry)
-                run_settings = settings._replace(virtualenv_path=queue.get("virtualenv_path"))
+                keep = queue.get("keep_sessions")
+                run_settings = settings._replace(virtualenv_path=queue.get("virtualenv_path"),
+                                                 keep_sessions=keep if keep in ("always", "single", "never") else "single")
                 env = _environment(base, launch.stored_environment(runfiles.env_path(settings, name)), gpu)
                 markers.append(runfiles.create(run_settings, name, entry["datetime"]))
                 created.append(name)
-                starts.append((Start(run_settings, name, entry["datetime"], entry["launched"], str(queue.get("directory")), wait=False),
-                               env))
+                starts.append((Start(run_settings, name, entry["datetime"], entry["launched"], str(queue.get("directory")),
+                                     wait=False, member="sweep" in entry), env))
             for (name, entry, gpu), fields in zip(chosen, _start_sessions(launcher, starts)):
                 record = {key: value for key, value in entry.items() if key != "queued"}
                 record.update(fields, started=datetime.datetime.now().astimezone().isoformat())

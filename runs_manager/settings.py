@@ -24,6 +24,7 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
     allow_dirty: bool = False
     launcher: str = "tmux"
     sbatch_args: Tuple[str, ...] = ()
+    keep_sessions: str = "single"  # which finished runs keep their tmux session: always, single, never
 
     @property
     def db_path(self) -> str:
@@ -249,6 +250,16 @@ def _sbatch_args(raw: Any, where: str) -> Tuple[str, ...]:
 
 
 LAUNCHERS = ("tmux", "slurm")
+KEEP_SESSIONS = ("always", "single", "never")
+
+
+def _keep_sessions(raw: Any, where: str) -> Any:
+    if _is_null(raw) or raw == "":
+        return _DEFAULT
+    if raw not in KEEP_SESSIONS:
+        raise RunsError(f"{where} must be one of {', '.join(KEEP_SESSIONS)} (which finished runs keep their tmux "
+                        f"session: 'single' keeps those not made by --grid), got {raw!r}")
+    return raw
 
 _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "runs-dir": _path,
@@ -261,5 +272,6 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "allow-dirty": _switch,
     "launcher": _launcher,
     "sbatch-args": _sbatch_args,
+    "keep-sessions": _keep_sessions,
 }
 

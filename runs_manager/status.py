@@ -2,6 +2,8 @@
 
 - queued: waiting in runs' own queue for a slot or a GPU (queue.py), not started yet;
 - pending: queued by a scheduler (Slurm), not started yet;
+- starting: started, but its supervisor has not taken its lock yet (a slow start), for
+  up to ten minutes; then lost;
 - running: no outcome yet, and its supervisor is verifiably alive on this host (or its
   batch job is running);
 - finished: exit status 0; failed: any other exit status;
@@ -20,10 +22,11 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 
 from runs_manager.errors import RunsError
 
-STATUSES = ("queued", "pending", "running", "finished", "failed", "killed", "lost", "orphaned", "unknown")
-WITHOUT_OUTCOME = frozenset(("queued", "pending", "running", "lost", "orphaned", "unknown"))
-LIVE = frozenset(("queued", "pending", "running", "orphaned"))  # may still start or write: kill, delete and mv take care
-_LIVENESS: Dict[Any, str] = {True: "running", False: "lost", None: "unknown", "pending": "pending", "orphaned": "orphaned"}
+STATUSES = ("queued", "pending", "starting", "running", "finished", "failed", "killed", "lost", "orphaned", "unknown")
+WITHOUT_OUTCOME = frozenset(("queued", "pending", "starting", "running", "lost", "orphaned", "unknown"))
+LIVE = frozenset(("queued", "pending", "starting", "running", "orphaned"))  # may still start or write: kill, delete and mv take care
+_LIVENESS: Dict[Any, str] = {True: "running", False: "lost", None: "unknown", "pending": "pending", "orphaned": "orphaned",
+                             "starting": "starting"}
 MAX_SIGNAL = 64  # Linux's signals are 1 to 64: a shell reports death by one as 128+N
 
 Entry = Mapping[str, Any]

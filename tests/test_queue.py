@@ -258,3 +258,32 @@ def test_a_gpu_index_is_a_number(runs: Callable[..., Result], repo: Path, probe:
     result = runs("new", "second", f"{probe} 0.1", "--gpus", "00", *NO_FLAGS)
     assert result.code == 0, result.err
     assert status_of("second") == "queued", "GPU 00 is GPU 0, which 'first' holds"
+
+
+def test_a_sweeps_finished_runs_leave_no_shells(runs: Callable[..., Result], repo: Path, tmux: Any) -> None:
+    """200 finished runs held 200 shells (131 MB) in their sessions: a sweep's close now,
+    its output being in the logs; a single run keeps its session, as before."""
+    names = [f"many/i={i}" for i in range(200)]
+    assert runs("new", "many", "true {i}", "--grid", f"i={','.join(str(i) for i in range(200))}", *NO_FLAGS).code == 0
+    assert runs("new", "single", "true", *NO_FLAGS).code == 0
+    assert wait_for(lambda: all_ended(repo, names + ["single"]), timeout=120)
+    assert wait_for(lambda: not [s for s in tmux.sessions() if s.startswith("many/")], timeout=30), "sweep sessions stayed open"
+    assert "single" in tmux.sessions()
+
+
+def test_keep_sessions_always_keeps_a_sweeps_sessions(runs: Callable[..., Result], repo: Path, tmux: Any, runsrc: Any) -> None:
+    runsrc({"keep-sessions": "always"})
+    (repo / ".gitignore").write_text(".runsrc\n")
+    git("add", ".gitignore", cwd=repo)
+    git("commit", "-qm", "ignore", cwd=repo)
+    assert runs("new", "kept", "true {i}", "--grid", "i=1,2,3", "--max-parallel", "1", *NO_FLAGS).code == 0
+    names = ["kept/i=1", "kept/i=2", "kept/i=3"]
+    assert wait_for(lambda: all_ended(repo, names), timeout=60)
+    time.sleep(0.5)
+    assert set(names) <= set(tmux.sessions())  # the third was started by a supervisor, as runs new was told
+
+
+def test_keep_sessions_never_closes_a_single_runs_session(runs: Callable[..., Result], repo: Path, tmux: Any) -> None:
+    assert runs("new", "alone", "true", "--keep-sessions", "never", *NO_FLAGS).code == 0
+    assert wait_for(lambda: all_ended(repo, ["alone"]), timeout=30)
+    assert wait_for(lambda: "alone" not in tmux.sessions(), timeout=10)

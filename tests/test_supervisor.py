@@ -570,3 +570,21 @@ def test_a_fifo_where_a_state_file_should_be_hangs_nothing(repo: Path, runs: Cal
     for argv in (("table",), ("lookup", "ff", "status"), ("kill", "ff", "-y"), ("describe", "ff", "x")):
         result = run_process(*argv, cwd=repo, timeout=20)
         assert "Traceback" not in result.err, result.err
+
+
+def test_a_slow_supervisor_start_is_starting_then_running(
+    repo: Path, runs: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loaded node, a virtualenv on a slow disk: the supervisor takes its lock after
+    `runs new` stopped waiting. The run is `starting`, never `lost`, until it runs."""
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text("import time\ntime.sleep(4)\n")  # the environment hook
+    monkeypatch.setattr("runs_manager.launchers.tmux.LOCK_WAIT", 1.0)  # runs new waits 1 s, not 15
+    monkeypatch.setenv("PYTHONPATH", str(slow))
+    start_run(runs, "slow", "sleep 3")
+    monkeypatch.delenv("PYTHONPATH")
+    assert status_of("slow") == "starting"
+    assert "slow" in runs("table", "--status", "starting").out
+    wait_status("slow", "running", timeout=20)
+    wait_status("slow", "finished", timeout=20)

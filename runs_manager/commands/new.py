@@ -51,7 +51,8 @@ def add_parser(subparsers: Any) -> None:
     sweep.add_argument("--gpus", metavar="0,1,...",
                        help="give each run one of these GPUs (CUDA_VISIBLE_DEVICES), never one that a live run has; "
                        "runs wait in the queue for a free one")
-    flags.add(parser, "runs-dir", "db-filename", "tb-dir-flag", "save-path-flag", "virtualenv-path", "allow-dirty", "launcher", "sbatch-args")
+    flags.add(parser, "runs-dir", "db-filename", "tb-dir-flag", "save-path-flag", "virtualenv-path", "allow-dirty", "launcher",
+              "sbatch-args", "keep-sessions")
     parser.add_argument("--extra-flag", dest="extra_flags", action="append", type=flags.pair, metavar="FLAG VALUE",
                         default=argparse.SUPPRESS, help="pass FLAG VALUE to the program too (repeatable; added after "
                         ".runsrc's extra-flags; VALUE takes placeholders such as {name})")

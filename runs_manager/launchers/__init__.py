@@ -25,6 +25,7 @@ class Start(NamedTuple):
     line: str  # the shell command line of the program, flags included
     directory: str
     wait: bool = True  # until the run's supervisor is up; a batch of starts waits once, for all
+    member: bool = False  # of a sweep (--grid): its session closes when it ends, unless keep-sessions says otherwise
 
 
 class Launcher(Protocol):

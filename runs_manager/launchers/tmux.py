@@ -20,6 +20,9 @@ NAME = "tmux"
 LOCK_WAIT = 15.0  # seconds for a new session's supervisor to take its lock (it starts Python)
 PROGRAM_WAIT = 5.0  # seconds for a supervisor to start its program once the run is recorded
 STOP_GRACE = 5.0  # seconds a deleted run's program has after its hang-up, then after SIGTERM
+# A run whose supervisor has not taken its lock this long after it was started is lost, not
+# starting: far beyond the slowest start seen (seconds, a few hundred runs at once).
+STARTING_DEADLINE = 600.0
 
 
 class TmuxLauncher:
@@ -33,7 +36,8 @@ class TmuxLauncher:
         env: launch.Environment = prepared
         session = names.session_name(run.name)
         program = ["/bin/sh", "-c", program_script(run.settings, run.line, env)]
-        words = supervisor.argv(run.settings, run.name, run.started, program, keep_open=True)
+        keep = run.settings.keep_sessions == "always" or (run.settings.keep_sessions == "single" and not run.member)
+        words = supervisor.argv(run.settings, run.name, run.started, program, keep_open=keep)
         assignments = [f"{k}={v}" for k, v in env.given.items()]
         argv = (["env", *assignments] if assignments else []) + words
         identity = tmux.new_session(session, run.directory, argv)
@@ -50,8 +54,14 @@ class TmuxLauncher:
                 answers[name] = None
             elif processes.lock_holder(runfiles.log_path(settings, name)) is not None:
                 answers[name] = True
-            else:  # its supervisor is gone; its program may not be
-                answers[name] = "orphaned" if runstate.orphan_group(settings, name) else False
+            else:  # no supervisor holds the log: not started yet, gone, or gone with its program left
+                fields = runstate.read(settings, name)
+                if runstate.orphan_group(settings, name, fields):
+                    answers[name] = "orphaned"
+                elif fields.get("started") and "keeper" not in fields and _recent(entry):
+                    answers[name] = "starting"  # a slow start (a loaded node, a virtualenv on a slow disk)
+                else:
+                    answers[name] = False
         return answers
 
     def signal(self, settings: Settings, name: str, entry: Entry, signum: int) -> bool:
@@ -85,6 +95,12 @@ class TmuxLauncher:
             if session in live and launch.same_session(entry, live[session]):
                 tmux.rename(live[session][0], names.session_name(new))
         return {"tmux_session": names.session_name(new)}
+
+
+def _recent(entry: Entry) -> bool:
+    """Whether the run was started (or recorded) less than STARTING_DEADLINE ago."""
+    moment = launch.moment(entry.get("started") or entry.get("datetime"))
+    return moment is not None and time.time() - moment < STARTING_DEADLINE
 
 
 def _program_group(settings: Settings, name: str, entry: Entry, wait: float) -> int:
