@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import shlex
 import shutil
 import subprocess
 import sys
@@ -141,6 +142,17 @@ def run_process(*argv: str, input: Optional[str] = None, timeout: float = 60, en
 @pytest.fixture
 def runs_process() -> Callable[..., Result]:
     return run_process
+
+
+def in_shell(script: str, bin_dir: Path, cwd: Any = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``script`` in sh with the real `runs` (this checkout's code) first on PATH, as a
+    user pastes printed commands; ``bin_dir`` is a new directory for its wrapper."""
+    bin_dir.mkdir(exist_ok=True)
+    wrapper = bin_dir / "runs"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(sys.executable)} -m runs_manager "$@"\n')
+    wrapper.chmod(0o755)
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, cwd=cwd, timeout=timeout,
+                          env=dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}"))
 
 
 def database(repo: Path, name: str = ".runs/.runs.yml") -> Dict[str, Any]:

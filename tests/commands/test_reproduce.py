@@ -14,7 +14,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tests.conftest import ROOT, git
+from tests.conftest import git, in_shell
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -177,17 +177,7 @@ def test_printed_commands_recreate_the_run_with_the_real_runs(runs, db, repo, tm
     out = runs("reproduce", "exp").out
     original = db()["exp"]
     assert runs("delete", "exp", "-y").code == 0
-    real = tmp_path / "real-runs"
-    real.mkdir()
-    (real / "runs").write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(sys.executable)} -m runs_manager "$@"\n')
-    (real / "runs").chmod(0o755)
-    done = subprocess.run(
-        ["sh", "-c", out.split("\n", 1)[1]],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PATH=f"{real}:{os.environ['PATH']}"),
-        timeout=30,
-    )
+    done = in_shell(out.split("\n", 1)[1], tmp_path / "real-runs")
     assert done.returncode == 0, done.stderr
     again = db()["exp"]
     assert (again["command"], again["commit"], again["description"]) == (original["command"], original["commit"], original["description"])
@@ -263,12 +253,7 @@ def test_the_printed_lines_launch_the_same_program_line_whatever_runsrc_holds_la
     assert result.code == 0, result.err
     words = shlex.split(result.out.splitlines()[-1])
     assert words[:3] == ["runs", "new", name] and "--no-runsrc" in words
-    real = tmp_path / "real-runs"
-    real.mkdir()
-    (real / "runs").write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(sys.executable)} -m runs_manager "$@"\n')
-    (real / "runs").chmod(0o755)
-    done = subprocess.run(["sh", "-c", shlex.join(["runs", "new", "copy"] + words[3:])], capture_output=True, text=True,
-                          cwd=repo, env=dict(os.environ, PATH=f"{real}:{os.environ['PATH']}"), timeout=60)
+    done = in_shell(shlex.join(["runs", "new", "copy"] + words[3:]), tmp_path / "real-runs", cwd=repo)
     assert done.returncode == 0, done.stderr
     entries = yaml.safe_load(database.read_text())
     original, again = entries[name], entries["copy"]

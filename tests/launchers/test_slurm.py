@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import NO_FLAGS, ROOT, error_line, git, run_process, status_of, wait_for, wait_status
+from tests.conftest import NO_FLAGS, ROOT, error_line, git, in_shell, run_process, status_of, wait_for, wait_status
 
 pytestmark = pytest.mark.usefixtures("slurm")
 
@@ -205,8 +205,6 @@ def test_many_submissions_lose_nothing(runs, repo):
 
 def test_reproduce_resubmits_with_the_same_sbatch_options_once(runs, repo, tmp_path):
     """.runsrc's sbatch-args were printed again after those .runsrc still adds: twice."""
-    import sys
-
     (repo / ".gitignore").write_text(".runsrc\n")
     git("add", ".gitignore", cwd=repo)
     git("commit", "-qm", "ignore", cwd=repo)
@@ -215,12 +213,7 @@ def test_reproduce_resubmits_with_the_same_sbatch_options_once(runs, repo, tmp_p
     original = entry(repo, "orig")
     assert original["sbatch_args"] == ["--time=5", "--job-name=first"]
     words = shlex.split(runs("reproduce", "orig").out.splitlines()[-1])
-    real = tmp_path / "real-runs"
-    real.mkdir()
-    (real / "runs").write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(sys.executable)} -m runs_manager "$@"\n')
-    (real / "runs").chmod(0o755)
-    done = subprocess.run(["sh", "-c", shlex.join(["runs", "new", "copy"] + words[3:])], capture_output=True, text=True,
-                          cwd=repo, env=dict(os.environ, PATH=f"{real}:{os.environ['PATH']}"), timeout=60)
+    done = in_shell(shlex.join(["runs", "new", "copy"] + words[3:]), tmp_path / "real-runs", cwd=repo)
     assert done.returncode == 0, done.stderr
     again = entry(repo, "copy")
     assert again["sbatch_args"] == original["sbatch_args"] and again["launcher"] == "slurm"
