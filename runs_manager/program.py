@@ -13,7 +13,7 @@ import fcntl
 import os
 import signal
 import time
-from typing import NoReturn, Sequence, Tuple
+from typing import Callable, NoReturn, Sequence, Tuple
 
 from runs_manager import processes
 
@@ -27,7 +27,8 @@ _KEEPER_IGNORES = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT,
                    signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
-def start(slave: int, program: Sequence[str], supervisors: Sequence[int] = ()) -> Tuple[int, int]:
+def start(slave: int, program: Sequence[str], supervisors: Sequence[int] = (),
+          forked: Callable[[int], None] = lambda keeper: None) -> Tuple[int, int]:
     """Fork the keeper, which starts ``program`` on the terminal ``slave``. Returns the
     keeper's pid and the program's process group (0 if it could not be started).
 
@@ -42,6 +43,8 @@ def start(slave: int, program: Sequence[str], supervisors: Sequence[int] = ()) -
         os.close(ready_r)
         with contextlib.suppress(ValueError, OSError):
             signal.set_wakeup_fd(-1)
+        with contextlib.suppress(Exception):
+            forked(os.getpid())  # before the program starts: no moment in which it runs unrecorded
         for fd in supervisors:
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -240,7 +240,8 @@ class Relay:
         os.set_blocking(wakeup_w, False)
         signal.set_wakeup_fd(wakeup_w)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        self.keeper, self.pid = program_.start(slave, program, [self.master, self.log, self.wakeup, wakeup_w, *self.private])
+        self.keeper, self.pid = program_.start(slave, program, [self.master, self.log, self.wakeup, wakeup_w, *self.private],
+                                               forked=self.on_start)
         self.on_start(self.keeper)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)  # what came meanwhile reaches the group now
         os.close(slave)

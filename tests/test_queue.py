@@ -287,3 +287,25 @@ def test_keep_sessions_never_closes_a_single_runs_session(runs: Callable[..., Re
     assert runs("new", "alone", "true", "--keep-sessions", "never", *NO_FLAGS).code == 0
     assert wait_for(lambda: all_ended(repo, ["alone"]), timeout=30)
     assert wait_for(lambda: "alone" not in tmux.sessions(), timeout=10)
+
+
+def test_a_gpu_stays_busy_while_an_orphaned_program_holds_it(runs: Callable[..., Result], repo: Path, probe: str) -> None:
+    """`runs resume` after a supervisor died while its program lives started the next run on
+    the same GPU: the program still holds it."""
+    from runs_manager import processes
+    from tests.test_supervisor import WRITER
+
+    (repo.parent / "w.py").write_text(WRITER)
+    assert runs("new", "holder", f"{shlex.quote(sys.executable)} {repo.parent / 'w.py'}", "--gpus", "0", *NO_FLAGS).code == 0
+    wait_status("holder", "running")
+    assert wait_for(lambda: b"ready" in (repo / ".runs/logs/holder.log").read_bytes())
+    supervisor = processes.lock_holder(str(repo / ".runs/logs/holder.log"))
+    assert supervisor is not None and wait_for(lambda: processes.program_group(supervisor)[0] == "running")
+    os.kill(supervisor, signal.SIGKILL)
+    wait_status("holder", "orphaned")
+    assert runs("new", "next", f"{probe} 0.1", "--gpus", "0", *NO_FLAGS).code == 0
+    assert runs("resume").code in (0, 1)
+    assert status_of("next") == "queued", "GPU 0 was handed out while the orphaned program holds it"
+    assert runs("kill", "holder", "-y", "--grace", "1").code == 0
+    assert runs("resume").code == 0
+    assert wait_for(lambda: all_ended(repo, ["next"]), timeout=30)
