@@ -309,25 +309,11 @@ def same_session(recorded: Mapping[str, Any], live: Identity) -> bool:
         return False
     if recorded.get(SESSION_FIELDS[0]) is not None:
         return True
+    from runs_manager.tabular import moment
+
     started = moment(recorded.get("datetime"))
     # tmux gives whole seconds, so a session made in the same second reads up to 1 s earlier.
     return started is not None and started - 1 <= live[1] <= started + SESSION_AFTER
-
-
-def moment(value: Any) -> Optional[float]:
-    """An entry's datetime as a Unix time (YAML may have read it as a timestamp already)."""
-    import datetime
-
-    if isinstance(value, str):
-        try:
-            value = datetime.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
-        except ValueError:
-            return None
-    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-        return None
-    if not isinstance(value, datetime.datetime):
-        return None
-    return (value if value.tzinfo else value.astimezone()).timestamp()  # a time without zone: local
 
 
 def stop_session(name: str, entry: Mapping[str, Any], live: Mapping[str, Identity]) -> Optional[str]:

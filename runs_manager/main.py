@@ -31,9 +31,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
     def _get_values(self, action: argparse.Action, arg_strings: List[str]) -> Any:
-        # Python 3.11's argparse drops the value of `--pattern=--`, leaving [] where a
-        # string belongs; the user asked for the two characters.
-        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+        # Python 3.11's argparse drops a value that is '--' (`--pattern=--`, or COMMAND in
+        # `runs new -- a --`), leaving [] where a string belongs. A one-word slice is the
+        # value itself: the separator is only ever given along with one.
+        if action.nargs is None and arg_strings == ["--"]:
             value = self._get_value(action, "--")
             self._check_value(action, value)
             return value

@@ -123,21 +123,26 @@ def sort_value(value: Any) -> Tuple[int, Any]:
         return (0, value)
     if isinstance(value, str):
         if _TIME.fullmatch(value):
-            moment = _time(value)
-            if moment is not None:
-                return (2, moment)
+            when = moment(value)
+            if when is not None:
+                return (2, when)
         if _NUMBER.fullmatch(value):
             return (0, float(value))
         return (3, value)
     return (4, as_text(value))
 
 
-def _time(text: str) -> Optional[float]:
-    try:
-        moment = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    except ValueError:
+def moment(value: Any) -> Optional[float]:
+    """An ISO 8601 time (or one YAML already read as a timestamp) as a Unix time; None if
+    it is none. A time without a zone is local."""
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime.datetime):
         return None
-    return (moment if moment.tzinfo else moment.astimezone()).timestamp()  # a time without zone: local
+    return (value if value.tzinfo else value.astimezone()).timestamp()
 
 
 def sort_rows(rows: List[Row], keys: Sequence[Tuple[int, bool]]) -> List[Row]:

@@ -201,3 +201,10 @@ def test_an_option_whose_value_is_two_dashes(runs, repo):
     (repo / ".runs/.runs.yml").write_text("--:\n  command: 'true'\nother:\n  command: 'true'\n")
     result = runs("list", "--pattern=--")
     assert (result.code, result.out) == (0, "--\n"), result
+
+
+def test_a_positional_that_is_two_dashes(runs, repo, db):
+    """`runs new -- a --` gave COMMAND as [] and a traceback (found by the hostile tests)."""
+    result = runs("new", "--tb-dir-flag=None", "--save-path-flag=None", "--", "a", "--")
+    assert result.code == 0, result.err
+    assert db()["a"]["command"] == "--"

@@ -99,8 +99,10 @@ class TmuxLauncher:
 
 def _recent(entry: Entry) -> bool:
     """Whether the run was started (or recorded) less than STARTING_DEADLINE ago."""
-    moment = launch.moment(entry.get("started") or entry.get("datetime"))
-    return moment is not None and time.time() - moment < STARTING_DEADLINE
+    from runs_manager.tabular import moment
+
+    when = moment(entry.get("started") or entry.get("datetime"))
+    return when is not None and time.time() - when < STARTING_DEADLINE
 
 
 def _program_group(settings: Settings, name: str, entry: Entry, wait: float) -> int:
