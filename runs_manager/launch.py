@@ -75,10 +75,12 @@ def passed_flags(command: str) -> AbstractSet[str]:
     return {word.split("=", 1)[0] for simple in shellwords.commands(command) for word in simple[1:] if word.startswith("-")}
 
 
-def skipped_flags(settings: Settings, command: str) -> List[str]:
-    """The configured path flags that COMMAND passes itself, so runs does not append."""
+def skipped_flags(settings: Settings, command: str, placed: AbstractSet[str] = frozenset()) -> List[str]:
+    """The configured path flags that COMMAND passes itself, with a value of its own rather
+    than a placeholder, so runs does not append them."""
     given = passed_flags(command)
-    return [flag for flag in (settings.tb_dir_flag, settings.save_path_flag) if flag and flag in given]
+    return [flag for key, flag in (("tb_dir", settings.tb_dir_flag), ("save_path", settings.save_path_flag))
+            if flag and flag in given and key not in placed]
 
 
 _SENTINEL = "runs-appended-flag"

@@ -122,10 +122,17 @@ def ensure_gitignore(settings: Settings) -> None:
 
 def own_paths(settings: Settings, name: str) -> Tuple[str, ...]:
     """The paths run ``name`` owns outright, whoever else exists: its TensorBoard directory,
-    checkpoint path, log, patch and state file. Every per-run file a later feature adds
-    belongs here, so that delete, mv, ``--overwrite`` and new's collision checks all know of it."""
+    checkpoint path, log, patch, kept environment and state file, in the order of
+    :func:`roots`. Every per-run file a later feature adds belongs here, so that delete, mv,
+    ``--overwrite``, pruning and new's collision checks all know of it."""
     return (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name), log_path(settings, name),
             patch_path(settings, name), env_path(settings, name), state_path(settings, name))
+
+
+def roots(settings: Settings) -> Tuple[str, ...]:
+    """The directory each of :func:`own_paths` lies under, in the same order."""
+    return (settings.tensorboard_root, settings.checkpoints_root, settings.logs_root, settings.patches_root,
+            settings.envs_root, settings.states_root)
 
 
 def outside_runs_dir(settings: Settings, name: str) -> Optional[str]:
@@ -179,12 +186,8 @@ def prune(settings: Settings, name: str, others: RunSet) -> None:
     def has_other_runs(group: str) -> bool:  # e.g. checkpoints/sweep/, which sweep/b's save path needs
         return others.first_in_group(group, other_than=name) is not None
 
-    fsutil.prune_empty_parents(tensorboard_dir(settings, name).rstrip(os.sep), settings.tensorboard_root, has_other_runs)
-    fsutil.prune_empty_parents(checkpoint_path(settings, name), settings.checkpoints_root, has_other_runs)
-    fsutil.prune_empty_parents(log_path(settings, name), settings.logs_root, has_other_runs)
-    fsutil.prune_empty_parents(patch_path(settings, name), settings.patches_root, has_other_runs)
-    fsutil.prune_empty_parents(state_path(settings, name), settings.states_root, has_other_runs)
-    fsutil.prune_empty_parents(env_path(settings, name), settings.envs_root, has_other_runs)
+    for path, root in zip(own_paths(settings, name), roots(settings)):
+        fsutil.prune_empty_parents(path, root, has_other_runs)
 
 
 def files(settings: Settings, name: str, others: RunSet, listing: Optional[Listing] = None) -> Tuple[List[str], List[str]]:
@@ -255,17 +258,12 @@ def owner(relative: str, name: str, others: RunSet) -> Optional[str]:
 def renames(settings: Settings, old: str, new: str, others: RunSet) -> List[Tuple[str, str]]:
     """(from, to) for each file of run ``old`` that `runs mv` moves to run ``new``."""
     pairs = []
-    roots = (
-        (tensorboard_dir(settings, old).rstrip(os.sep), tensorboard_dir(settings, new).rstrip(os.sep)),
-        (log_path(settings, old), log_path(settings, new)),
-        (patch_path(settings, old), patch_path(settings, new)),
-        (env_path(settings, old), env_path(settings, new)),
-        (state_path(settings, old), state_path(settings, new)),
-        (checkpoint_path(settings, old), checkpoint_path(settings, new)),  # last: its prefix rule
-    )
+    ckpt = (checkpoint_path(settings, old), checkpoint_path(settings, new))
+    # The checkpoint path last: the files beside it (its prefix rule) are matched after the others.
+    places = [pair for pair in zip(own_paths(settings, old), own_paths(settings, new)) if pair != ckpt] + [ckpt]
     for path in existing(settings, old, others):
-        for source, target in roots:
-            if path == source or (source == roots[-1][0] and path.startswith(source)):
+        for source, target in places:
+            if path == source or (source == ckpt[0] and path.startswith(source)):
                 pairs.append((path, target + path[len(source) :]))
                 break
     return pairs

@@ -20,7 +20,7 @@ import contextlib
 import json
 import os
 import stat
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from runs_manager import processes
 from runs_manager.settings import Settings
@@ -130,8 +130,6 @@ class Record:
     def flag_unrecorded(self) -> None:
         raise_flag(self.settings)
 
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 def create(settings: Settings, name: str, started: str) -> None:
@@ -256,10 +254,6 @@ def orphan_group(settings: Settings, name: str, fields: Optional[Entry] = None) 
 
 def _pair(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-
-
-def identity(pid: int) -> Tuple[int, Optional[int]]:
-    return pid, processes.start_time(pid)
 
 
 def boot_id() -> str:

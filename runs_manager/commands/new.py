@@ -174,10 +174,9 @@ def _note_flags(settings: Settings, name: str, command: str) -> None:
     note = launch.flags_note(command, flags) if flags else None
     if note:
         print(f"runs: note: {note}", file=sys.stderr)
-    for flag in launch.skipped_flags(settings, command):
-        if not ({"tb_dir", "save_path"} & used and flag in (settings.tb_dir_flag, settings.save_path_flag)):
-            print(f"runs: note: COMMAND passes {flag} itself, so runs does not append its own (a second one would "
-                  "override yours); the run's own path is in $RUNS_TB_DIR / $RUNS_SAVE_PATH", file=sys.stderr)
+    for flag in launch.skipped_flags(settings, command, used):
+        print(f"runs: note: COMMAND passes {flag} itself, so runs does not append its own (a second one would "
+              "override yours); the run's own path is in $RUNS_TB_DIR / $RUNS_SAVE_PATH", file=sys.stderr)
 
 
 def _print_started(name: str, commit: str, entry: Dict[str, Any]) -> None:

@@ -625,3 +625,10 @@ def test_a_flag_the_command_passes_itself_is_not_appended_again(runs, repo, db):
     launched = db()["own"]["launched"]
     assert launched.count("--tb-dir") == 1 and "/data/mytb" in launched and "--save-path" in launched
     assert "passes --tb-dir itself" in result.err
+
+
+def test_the_note_names_only_the_flag_the_command_passes_with_its_own_value(runs, repo, db):
+    result = runs("new", "mixed", "true --tb-dir {tb_dir} --save-path /data/ckpt")
+    assert result.code == 0, result.err
+    assert "passes --save-path itself" in result.err and "passes --tb-dir" not in result.err
+    assert db()["mixed"]["launched"].count("--save-path") == 1
