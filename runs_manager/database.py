@@ -23,14 +23,14 @@ import sqlite3
 import sys
 import time
 import zlib
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, TypeVar
 
 from runs_manager import faults, fsutil
 from runs_manager.errors import RunsError
 from runs_manager.index import Index, IndexUnusable
 from runs_manager.journal import Journal, cut_torn_append, torn_append_at
 from runs_manager.indexing import Progress, appended_runs, apply, file_crc, no_gc, state_of
-from runs_manager.transaction import HEADER, Transaction
+from runs_manager.transaction import HEADER, PREPARED_MARK, PREPARED_STALE, Prepared, Transaction, prepare
 
 __all__ = ["HEADER", "Database", "Transaction"]
 
@@ -128,17 +128,32 @@ class Database:
     # Writing --------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[Transaction]:
-        """Hold the lock and a fresh index; changes go through the Transaction."""
-        self._exists()
-        with self._locked():
-            txn = Transaction(self, self._refresh())
-            try:
-                if self._settle is not None:
-                    self._settle(txn)
-                yield txn
-            finally:
-                txn.index.close()
+    def writing(self, prepared: Optional[Prepared] = None) -> Iterator[Transaction]:
+        """Hold the lock and a fresh index; changes go through the Transaction (which uses
+        ``prepared``, from :meth:`prepare`, if it still fits)."""
+        try:
+            self._exists()
+            with self._locked():
+                txn = Transaction(self, self._refresh(), prepared)
+                try:
+                    if self._settle is not None:
+                        self._settle(txn)
+                    yield txn
+                finally:
+                    txn.close()
+        finally:
+            if prepared is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(prepared.temp)  # not used, or never reached the lock
+
+    def prepare(self, changes: Mapping[str, Any]) -> Optional[Prepared]:
+        """The slow part of ``Transaction.change(changes)``, done now, without the lock:
+        give the result to :meth:`writing`."""
+        try:
+            with self.reading() as index:
+                return prepare(self, index, changes)
+        except (RunsError, IndexUnusable):
+            return None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -158,6 +173,7 @@ class Database:
         """Under the lock: finish or undo an interrupted change, then bring the index up to date."""
         for path in (self.path, self.index_path, self.journal_path):
             fsutil.remove_temp_files(path)
+        fsutil.remove_temp_files(os.path.realpath(self.path), PREPARED_MARK, older_than=PREPARED_STALE)
         journal = self.journal.read()
         if journal is not None:
             cut_torn_append(self.path, journal.get("append"))

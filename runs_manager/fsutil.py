@@ -5,6 +5,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from typing import Callable, Iterable
 
 from runs_manager import faults
@@ -33,8 +34,21 @@ def atomic_write(path: str, data: bytes) -> None:
 
 def atomic_write_chunks(path: str, chunks: Iterable[bytes]) -> None:
     """Like atomic_write, with the content given piece by piece (memory stays bounded)."""
+    temp = write_temp(path, chunks)
+    try:
+        faults.point("atomic-write:temp-written")
+        os.replace(temp, path)
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+    fsync_dir(os.path.dirname(path))
+
+
+def write_temp(path: str, chunks: Iterable[bytes], mark: str = TEMP_MARK) -> str:
+    """A new temporary file beside ``path`` (named ``path`` + ``mark`` + a random part) with
+    ``path``'s mode and ``chunks`` as its content, synced to disk; returns its path."""
     directory, base = os.path.split(path)
-    fd, temp = tempfile.mkstemp(prefix=base + TEMP_MARK, dir=directory or ".")
+    fd, temp = tempfile.mkstemp(prefix=base + mark, dir=directory or ".")
     try:
         try:
             mode = os.stat(path).st_mode & 0o777
@@ -46,32 +60,33 @@ def atomic_write_chunks(path: str, chunks: Iterable[bytes]) -> None:
             while view:
                 view = view[os.write(fd, view) :]
         os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        faults.point("atomic-write:temp-written")
-        os.replace(temp, path)
     except BaseException:
-        if fd != -1:
-            os.close(fd)
+        os.close(fd)
         _unlink_quietly(temp)
         raise
-    fsync_dir(directory)
+    os.close(fd)
+    return temp
 
 
-def remove_temp_files(path: str) -> None:
-    """Remove what an interrupted atomic_write of ``path`` left behind.
+def remove_temp_files(path: str, mark: str = TEMP_MARK, older_than: float = 0.0) -> None:
+    """Remove what an interrupted atomic_write of ``path`` left behind (with ``older_than``,
+    only files not changed for that many seconds: another process may still be writing).
 
     Call only while holding the lock that every writer of ``path`` holds.
     """
     directory, base = os.path.split(path)
-    prefix = base + TEMP_MARK
+    prefix = base + mark
     try:
         names = os.listdir(directory or ".")
     except (FileNotFoundError, NotADirectoryError):  # a file where a group's directory would be
         return
     for name in names:
         if name.startswith(prefix):
-            _unlink_quietly(os.path.join(directory, name))
+            temp = os.path.join(directory, name)
+            with contextlib.suppress(FileNotFoundError):
+                if older_than and time.time() - os.lstat(temp).st_mtime < older_than:
+                    continue
+                os.unlink(temp)
 
 
 def _umask() -> int:

@@ -761,14 +761,19 @@ def test_an_interrupted_delete_of_1000_runs_leaves_each_run_whole_or_gone(repo: 
 
     names = [f"r{i:04d}" for i in range(1000)]
     rng = random.Random(28)
+    finished_runs(repo, names)
+    started = time.monotonic()  # how long a whole delete takes here: the signals spread over it
+    assert runs("delete", ".*", "-y").code == 0
+    took = time.monotonic() - started
     remaining: set = set()
     outcomes = []
-    for attempt in range(8):
+    attempts = 8
+    for attempt in range(attempts):
         if not remaining:  # all deleted: a new history for the next attempt
             finished_runs(repo, names)
             remaining = set(names)
         proc = Proc("delete", ".*", "-y", cwd=repo)
-        time.sleep(rng.uniform(0.05, 0.8))
+        time.sleep(took * (attempt + rng.uniform(0.2, 0.8)) / attempts)
         sig = signal.SIGINT if attempt % 2 else signal.SIGKILL
         proc.signal(sig)
         result = proc.finish(60)

@@ -417,3 +417,78 @@ def test_memory_of_a_change_to_a_40_mb_database_stays_bounded(dbpath: Path) -> N
     assert names[10] == "renamed" and "run3000" not in names and len(names) == count - 1
     updated = Database(str(dbpath)).read(lambda i: i.entry("run2000"))
     assert updated is not None and updated["description"] == "updated"
+
+
+# A splice prepared before the lock ---------------------------------------------------------
+
+
+def prepared_files(path: Path) -> List[str]:
+    return sorted(p for p in os.listdir(path.parent) if ".prepared-" in p)
+
+
+def test_a_prepared_removal_is_renamed_into_place_under_the_lock(dbpath: Path) -> None:
+    """What delete does: the new file is written before the lock, and under it only renamed
+    (its inode becomes the database's); the result is what a splice gives."""
+    before = HEADER.decode() + many(5)
+    write(dbpath, before)
+    db = Database(str(dbpath))
+    build_index(dbpath)
+    prepared = db.prepare({"run1": None, "run3": None, "absent": None})
+    assert prepared is not None and prepared_files(dbpath) == [os.path.basename(prepared.temp)]
+    assert dbpath.read_text() == before, "preparing changed the database"
+    made = os.stat(prepared.temp).st_ino
+    with db.writing(prepared) as txn:
+        txn.remove(["run1", "run3", "absent"])
+    assert os.stat(dbpath).st_ino == made, "the prepared file was not used"
+    assert dbpath.read_text() == before.replace(run_text("run1", 1), "").replace(run_text("run3", 3), "")
+    assert prepared_files(dbpath) == []
+    assert_index_follows(dbpath)
+
+
+@pytest.mark.parametrize("meanwhile", ["appended", "hand-edited", "other-change"])
+def test_a_prepared_file_is_not_used_once_the_database_changed(dbpath: Path, meanwhile: str) -> None:
+    """Between prepare and the lock another command appends a run, someone edits the file,
+    or the transaction is asked for another change: the splice is made afresh, nothing of
+    the meanwhile change is lost, and the prepared file is removed."""
+    write(dbpath, HEADER.decode() + many(4))
+    db = Database(str(dbpath))
+    build_index(dbpath)
+    prepared = db.prepare({"run2": None})
+    assert prepared is not None
+    if meanwhile == "appended":
+        with db.writing() as txn:
+            txn.add("late", {"command": "python late.py"})
+    elif meanwhile == "hand-edited":
+        time.sleep(0.01)
+        write(dbpath, dbpath.read_text().replace("--seed 0", "--seed 100"))
+    with db.writing(prepared) as txn:
+        txn.remove(["run2", "run0"] if meanwhile == "other-change" else ["run2"])
+    names = list(truth(dbpath))
+    assert "run2" not in names and "run1" in names and "run3" in names
+    if meanwhile == "appended":
+        assert names[-1] == "late"
+    if meanwhile == "hand-edited":
+        assert truth(dbpath)["run0"]["command"].endswith("--seed 100")
+    if meanwhile == "other-change":
+        assert "run0" not in names
+    assert prepared_files(dbpath) == []
+    assert_index_follows(dbpath)
+
+
+def test_a_prepared_file_left_by_a_crash_is_removed_once_stale(dbpath: Path) -> None:
+    """A command killed between prepare and the lock leaves its file; a later command removes
+    it once it is older than any prepare could be, never a fresh one (another command's)."""
+    write(dbpath, HEADER.decode() + many(3))
+    db = Database(str(dbpath))
+    build_index(dbpath)
+    stale, fresh = db.prepare({"run0": None}), db.prepare({"run1": None})
+    assert stale is not None and fresh is not None
+    old = time.time() - 3600
+    os.utime(stale.temp, (old, old))
+    with db.writing() as txn:
+        txn.add("next", {"command": "python next.py"})
+    assert prepared_files(dbpath) == [os.path.basename(fresh.temp)]
+    with db.writing(fresh) as txn:
+        txn.remove(["run1"])
+    assert list(truth(dbpath)) == ["run0", "run2", "next"]
+    assert prepared_files(dbpath) == []

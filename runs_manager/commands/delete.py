@@ -50,8 +50,10 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
     # Stopped before the lock is taken: a program may take seconds to end, and every other
     # command (and the supervisors recording outcomes) would wait that long.
     notes = stop(settings, list(matches.items()))
+    # The new file is written now, so that the lock is held for renames only.
+    prepared = db.prepare({name: None for name in matches})
     kept: List[str] = []
-    with db.writing() as txn:
+    with db.writing(prepared) as txn:
         doomed, late = [], []
         for name, entry in txn.entries(list(matches)):
             if entry.get("datetime") != matches[name].get("datetime"):
