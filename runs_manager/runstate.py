@@ -130,6 +130,19 @@ class Record:
     def flag_unrecorded(self) -> None:
         raise_flag(self.settings)
 
+    def ran_before(self) -> bool:
+        """Whether a supervisor ran this run before (its keeper or outcome is here): the
+        scheduler requeued the run's batch job, which starts its script again."""
+        return any(key in self.fields for key in ("keeper", "exit_code"))
+
+    def begin_again(self) -> Entry:
+        """Start the file afresh for another attempt; returns what the last one left (its
+        keeper, host and outcome). Its kill request, if any, was that attempt's too."""
+        before, self.fields = self.fields, {"started": self.fields.get("started")}
+        os.pwrite(self.fd, _encode(self.fields) + _encode({}), SUPERVISOR)
+        os.fsync(self.fd)
+        return before
+
 
 
 def create(settings: Settings, name: str, started: str) -> None:

@@ -76,6 +76,8 @@ def main(args: Sequence[str]) -> int:
     _load_recording()
     os.environ.update(runfiles.environment(settings, name))  # here, so that every launcher's runs get them
     state = _reserve(settings, name, started, relay)
+    if state is not None and state.ran_before():
+        relay.note(_begin_again(settings, name, state))
     code = relay.run(program)
     ended = _now()
     relay.flush()
@@ -122,6 +124,43 @@ def _reserve(settings: Settings, name: str, started: str, relay: "Relay") -> Opt
     relay.private.append(state.fd)
     relay.on_start = started
     return state
+
+
+REQUEUED = "requeued by Slurm"
+OUTCOME_KEYS = ("ended", "exit_code", "killed")
+
+
+def _begin_again(settings: Settings, name: str, state: runstate.Record) -> Optional[str]:
+    """This run's supervisor ran before: the scheduler requeued its job (a preemption, a
+    node failure) and runs it again. The last attempt's outcome (recorded, kept in the state
+    file, or none if it died first) moves to the entry's ``attempts``; ``restarts`` counts
+    them and ``restarted`` is when this attempt began, so the run is running, not killed.
+    Returns a note if the entry could not be changed."""
+    from runs_manager import runs
+
+    last = state.fields
+    kept = runstate.outcome(last) or {}
+    try:
+        with runs.database(settings).writing() as txn:
+            entry = txn.entry(name)
+            if entry is not None and state.is_current():
+                attempt = {key: entry.pop(key) for key in OUTCOME_KEYS if key in entry} or dict(kept)
+                if not attempt:
+                    attempt["lost"] = "its supervisor ended without recording an outcome"
+                if attempt.get("exit_code") != 0 and "killed" not in attempt:
+                    attempt["killed"] = REQUEUED
+                if isinstance(last.get("host"), str):
+                    attempt["host"] = last["host"]
+                attempts = entry.get("attempts")
+                entry["attempts"] = [*(attempts if isinstance(attempts, list) else []), attempt]
+                entry.update(restarts=len(entry["attempts"]), restarted=_now())
+                txn.update(name, entry)
+    except Exception as e:  # the program runs all the same; its outcome is kept as ever
+        return f"could not record that run '{name}' started again ({e})"
+    finally:
+        with contextlib.suppress(OSError):
+            state.begin_again()  # after the entry has the last outcome: it is never only here
+    return None
 
 
 def _load_recording() -> None:

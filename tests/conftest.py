@@ -5,6 +5,7 @@ test's temporary directory and tmux's socket lives in a directory made for the t
 """
 from __future__ import annotations
 
+import getpass
 import os
 import pty
 import select
@@ -281,6 +282,9 @@ def slurm_conf() -> str:
 
 
 @pytest.fixture
-def slurm(slurm_conf: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def slurm(slurm_conf: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("SLURM_CONF", slurm_conf)
-    return slurm_conf
+    yield slurm_conf
+    # The cluster's one node is shared: a job a failed test left running would hold it, and
+    # every later test's jobs would wait behind it.
+    subprocess.run(["scancel", f"--user={getpass.getuser()}"], env=dict(os.environ, SLURM_CONF=slurm_conf), capture_output=True)

@@ -6,11 +6,13 @@ knows (queued or running) comes from one squeue call for all the runs asked abou
 """
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
+import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from runs_manager import launch, processes, runfiles, supervisor
 from runs_manager.errors import RunsError
@@ -19,6 +21,9 @@ from runs_manager.settings import Settings
 
 NAME = "slurm"
 TIMEOUT = 30.0  # seconds for a Slurm command: a controller that does not answer is unreachable
+STATUS_TIMEOUT = 5.0  # seconds for squeue asked for statuses: a table must not hang on the scheduler
+FRESH_FOR = 2.0  # seconds one squeue answer serves (a command asks once, not once per run)
+UNANSWERED_FOR = 60.0  # seconds a scheduler that did not answer is not asked again
 PROGRAM_WAIT = 5.0  # seconds for a started job's supervisor to be ready for signals
 STOP_WAIT = 15.0  # seconds for cancelled jobs to leave the node before their files are deleted
 # Job states in which the job's processes may still run (squeue's long names).
@@ -26,14 +31,14 @@ _ACTIVE = {"RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "STOPPED", "RESI
 _QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"}
 
 
-def _run(*argv: str, input: Optional[str] = None) -> subprocess.CompletedProcess[str]:
+def _run(*argv: str, input: Optional[str] = None, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
     """The one place Slurm's programs are run."""
     try:
-        return subprocess.run(argv, input=input, capture_output=True, text=True, timeout=TIMEOUT)
+        return subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
         raise RunsError(f"{argv[0]} is not installed: --launcher slurm needs Slurm's client programs (apt-get install slurm-client)") from None
     except subprocess.TimeoutExpired:
-        raise RunsError(f"{argv[0]} did not answer within {TIMEOUT:g} s: the Slurm cluster is unreachable") from None
+        raise RunsError(f"{argv[0]} did not answer within {timeout:g} s: the Slurm cluster is unreachable") from None
 
 
 def _message(done: "subprocess.CompletedProcess[str]") -> str:
@@ -41,20 +46,46 @@ def _message(done: "subprocess.CompletedProcess[str]") -> str:
     return lines[-1] if lines else f"exit status {done.returncode}"
 
 
-def states(job_ids: Sequence[str]) -> Optional[Dict[str, str]]:
+# The last squeue answer (when, every job's state), by the cluster asked (SLURM_CONF names it).
+_answers: Dict[Optional[str], Tuple[float, Optional[Dict[str, str]]]] = {}
+
+
+def states(job_ids: Sequence[str], fresh: bool = False) -> Optional[Dict[str, str]]:
     """Each job's state as the scheduler knows it (absent: it no longer knows the job);
-    None if the scheduler cannot be asked. One squeue call, whatever the number of jobs."""
-    if not job_ids or shutil.which("squeue") is None:
-        return None if job_ids else {}
-    try:
-        done = _run("squeue", "--noheader", "--states=all", "--format=%i %T")
-    except RunsError:
-        return None
-    if done.returncode != 0:
-        return None
-    wanted = set(job_ids)
-    known = dict(line.split(None, 1) for line in done.stdout.splitlines() if len(line.split()) == 2)
-    return {job: known[job].strip() for job in wanted if job in known}
+    None if the scheduler cannot be asked. One squeue call for all jobs, and its answer
+    serves the whole command (unless ``fresh``): a table of a thousand Slurm runs waits
+    for the scheduler once, and at most STATUS_TIMEOUT."""
+    if not job_ids:
+        return {}
+    known = _every_state(set(job_ids), fresh)
+    return None if known is None else {job: known[job] for job in set(job_ids) if job in known}
+
+
+def _every_state(wanted: Set[str], fresh: bool) -> Optional[Dict[str, str]]:
+    cluster = os.environ.get("SLURM_CONF")
+    if cluster in _answers and not fresh:
+        when, known = _answers[cluster]
+        if known is None and time.monotonic() - when < UNANSWERED_FOR:
+            return None
+        if known is not None and time.monotonic() - when < FRESH_FOR and wanted <= known.keys():
+            return known  # a job it does not know may have been submitted since
+    known, problem = None, ""
+    if shutil.which("squeue") is None:
+        problem = "Slurm's squeue is not installed here"
+    else:
+        try:
+            done = _run("squeue", "--noheader", "--states=all", "--format=%i %T", timeout=STATUS_TIMEOUT)
+        except RunsError:
+            problem = f"Slurm's squeue did not answer within {STATUS_TIMEOUT:g} s"
+        else:
+            if done.returncode != 0:
+                problem = f"Slurm's squeue failed ({_message(done)})"
+            else:
+                known = {words[0]: words[1] for words in map(str.split, done.stdout.splitlines()) if len(words) == 2}
+    if problem and cluster not in _answers:  # once per command
+        print(f"runs: note: {problem}; Slurm runs without a recorded outcome show as unknown", file=sys.stderr)
+    _answers[cluster] = (time.monotonic(), known)
+    return known
 
 
 class SlurmLauncher:
@@ -109,7 +140,7 @@ class SlurmLauncher:
         job = entry.get("job_id")
         if job is None:
             return False
-        state = (states([str(job)]) or {}).get(str(job), "")
+        state = (states([str(job)], fresh=True) or {}).get(str(job), "")
         if state not in _ACTIVE | _QUEUED:
             return False
         if state in _QUEUED or signum == signal.SIGKILL:
@@ -134,14 +165,14 @@ class SlurmLauncher:
         deadline = time.monotonic() + STOP_WAIT
         while active and time.monotonic() < deadline:
             time.sleep(0.1)
-            active = self._active(active) or []
+            active = self._active(active, fresh=True) or []
         for name, entry in runs:
             if str(entry.get("job_id")) in active:
                 notes[name] = f"Slurm job {entry['job_id']} of run '{name}' was cancelled but has not ended yet"
         return notes
 
-    def _active(self, jobs: List[str]) -> Optional[List[str]]:
-        known = states(jobs)
+    def _active(self, jobs: List[str], fresh: bool = False) -> Optional[List[str]]:
+        known = states(jobs, fresh)
         return None if known is None else [job for job in jobs if known.get(job, "") in _ACTIVE | _QUEUED]
 
     def rename(self, old: str, new: str, entry: Entry) -> Dict[str, Any]:

@@ -218,3 +218,67 @@ def test_reproduce_resubmits_with_the_same_sbatch_options_once(runs, repo, tmp_p
     again = entry(repo, "copy")
     assert again["sbatch_args"] == original["sbatch_args"] and again["launcher"] == "slurm"
     assert again["launched"] == original["launched"].replace("orig", "copy")
+
+
+def test_a_requeued_job_records_each_attempt(runs, repo, tmp_path):
+    """A job the scheduler requeues (preemption, a node failure; here `scontrol requeue`)
+    runs its program again: while it does, the run is running, not killed; the new attempt
+    records its own start and outcome, and the first one's is kept under ``attempts``."""
+    count, go = tmp_path / "count", tmp_path / "go"
+    program = (f"echo attempt >> {count}; n=$(wc -l < {count}); echo attempt $n; "
+               f"if [ $n -ge 2 ]; then while [ ! -e {go} ]; do sleep 0.1; done; exit 0; fi; sleep 120")
+    submit(runs, "pre", program)
+    assert wait_for(lambda: count.exists(), timeout=60)  # the program runs (squeue says RUNNING sooner)
+    wait_status("pre", "running", timeout=10)
+    job = entry(repo, "pre")["job_id"]
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    assert wait_for(lambda: "exit_code" in entry(repo, "pre"), timeout=60), "the first attempt's end was not recorded"
+    assert wait_for(lambda: job_state(job) == "PENDING", timeout=60), job_state(job)
+    subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], check=True)  # requeued jobs wait 2 minutes
+    assert wait_for(lambda: count.exists() and len(count.read_text().splitlines()) == 2, timeout=60)
+    wait_status("pre", "running", timeout=30)
+    during = entry(repo, "pre")
+    assert "exit_code" not in during and during["restarts"] == 1, during
+    first = during["attempts"][0]
+    assert first["exit_code"] == 143 and first["killed"] == "requeued by Slurm" and "ended" in first
+    assert during["restarted"] >= first["ended"]
+    assert runs("list", "--status", "running").out == "pre\n"
+    go.touch()
+    wait_status("pre", "finished", timeout=60)
+    done = entry(repo, "pre")
+    assert done["exit_code"] == 0 and done["ended"] > done["restarted"] and done["attempts"] == [first]
+    log = (repo / ".runs/logs/pre.log").read_text()
+    assert "attempt 1" in log and "attempt 2" in log
+
+
+def test_a_scheduler_that_does_not_answer_costs_one_short_wait(runs, repo, tmp_path, monkeypatch, slurm):
+    """squeue hangs (a controller that accepts connections and never answers): `runs table`
+    waits once, briefly, and shows what is recorded, the rest unknown, with a note."""
+    import socket
+    import time
+
+    submit(runs, "done", "exit 0")
+    wait_status("done", "finished", timeout=60)
+    submit(runs, "waiting", "true", "--sbatch-args=--begin=now+600")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepted by the kernel, never answered
+    conf = tmp_path / "slurm.conf"
+    port = silent.getsockname()[1]
+    conf.write_text(Path(slurm).read_text().replace("SlurmctldHost=localhost", f"SlurmctldHost=localhost\nSlurmctldPort={port}\nMessageTimeout=60"))
+    monkeypatch.setenv("SLURM_CONF", str(conf))
+    try:
+        started = time.monotonic()
+        table = runs("table")
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert table.code == 0, table.err
+    rows = {line.split()[0]: line.split()[1] for line in table.out.splitlines()[2:]}
+    assert rows == {"done": "finished", "waiting": "unknown"}
+    assert "runs: note: Slurm's squeue did not answer" in table.err and table.err.count("\n") == 1, table.err
+    from runs_manager.launchers import slurm as slurm_launcher
+
+    assert took < 2 * slurm_launcher.STATUS_TIMEOUT, f"{took:.1f} s: squeue was asked more than once"
+    monkeypatch.setenv("SLURM_CONF", slurm)
+    assert runs("kill", "waiting", "-y").code == 0
