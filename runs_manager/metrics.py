@@ -218,6 +218,30 @@ def _fresh(st: os.stat_result) -> State:
     }
 
 
+_INTEGERS = ("dev", "ino", "size", "mtime_ns", "ctime_ns", "offset", "starts")
+_OPTIONAL = {"head": int, "version": (int, float), "first_step": int, "prev_step": int, "damaged": str}
+
+
+def _valid(state: Any) -> bool:
+    """Whether a cached state has every field of :func:`_fresh`, of its type (a damaged or
+    hand-made cache row is read again from the file, never trusted)."""
+    if not isinstance(state, dict) or state.get("schema") != SCHEMA:
+        return False
+    if not all(type(state.get(key)) is int for key in _INTEGERS):
+        return False
+    if not all(state.get(key) is None or isinstance(state[key], kind) and not isinstance(state[key], bool)
+               for key, kind in _OPTIONAL.items()) or not all(key in state for key in _OPTIONAL):
+        return False
+    if not isinstance(state.get("disorder"), bool) or not isinstance(state.get("torn"), bool):
+        return False
+    tags, others, plugins = state.get("tags"), state.get("others"), state.get("plugins")
+    if not isinstance(tags, dict) or not isinstance(others, dict) or not isinstance(plugins, dict):
+        return False
+    return all(isinstance(a, list) and len(a) == 7 and type(a[0]) is int and a[0] > 0 and type(a[1]) is int
+               and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in a[2:6])
+               and isinstance(a[6], bool) for a in tags.values()) and all(isinstance(k, str) for k in others.values())
+
+
 def _resumable(old: Optional[State], st: os.stat_result) -> bool:
     """Whether the file is ``old``'s, only appended to: its reading goes on from old's offset."""
     return bool(
@@ -297,6 +321,7 @@ class Records:
         decode = Event.FromString
         unpack, crc_of = _HEADER.unpack_from, _CRC.unpack_from
         f = self.f
+        size = os.fstat(f.fileno()).st_size  # no record longer than the file is read (or allocated)
         f.seek(self.offset)
         buf, i, base = f.read(CHUNK), 0, self.offset
 
@@ -315,6 +340,9 @@ class Records:
                 self.damaged = f"a bad record length at byte {base + i}"
                 return
             end = i + 12 + length + 4
+            if base + end > size and base + end > os.fstat(f.fileno()).st_size:
+                self.torn = True  # more than the file holds (a crafted length, or still being written)
+                return
             if end > n:
                 more = f.read(max(CHUNK, end - n))
                 buf, base, end, i = buf[i:] + more, base + i, end - i, 0
@@ -582,7 +610,12 @@ def _connect(path: str) -> sqlite3.Connection:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={SCHEMA}")
             conn.execute("COMMIT")
-        conn.execute("SELECT count(*) FROM files").fetchone()
+        try:
+            conn.execute("SELECT path, run, state FROM files LIMIT 1").fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such" not in str(e):
+                raise  # locked
+            raise sqlite3.DatabaseError(f"not runs' metrics cache: {e}") from None  # removed and made anew
     except BaseException:
         conn.close()
         raise
@@ -630,9 +663,11 @@ class Cache:
         states = {}
         for path, text in rows:
             try:
-                states[path] = json.loads(text)
-            except ValueError:
+                state = json.loads(text)
+            except (ValueError, TypeError):
                 continue
+            if _valid(state):  # anything else is read again from the file
+                states[path] = state
         return states
 
     def put(self, rows: List[Tuple[str, str, State]]) -> None:

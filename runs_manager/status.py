@@ -26,7 +26,9 @@ STATUSES = ("queued", "pending", "starting", "running", "finished", "failed", "k
 WITHOUT_OUTCOME = frozenset(("queued", "pending", "starting", "running", "lost", "orphaned", "unknown"))
 LIVE = frozenset(("queued", "pending", "starting", "running", "orphaned"))  # may still start or write: kill, delete and mv take care
 _LIVENESS: Dict[Any, str] = {True: "running", False: "lost", None: "unknown", "pending": "pending", "orphaned": "orphaned",
-                             "starting": "starting"}
+                             "starting": "starting", "never-started": "lost"}
+# Why a run is lost, where its launcher can tell.
+_WHY = {"never-started": "its supervisor did not start its program within 10 minutes of its start"}
 MAX_SIGNAL = 64  # Linux's signals are 1 to 64: a shell reports death by one as 128+N
 
 Entry = Mapping[str, Any]
@@ -48,8 +50,9 @@ def outcome(entry: Entry) -> Optional[str]:
     return "finished" if code == 0 else "failed"
 
 
-def derive(settings: Any, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, str]:
+def derive(settings: Any, runs: Sequence[Tuple[str, Entry]], why: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """The status of each run; liveness is asked of each launcher once, for all its runs.
+    ``why``, if given, gets the reason each lost run is lost, where it is known.
 
     An outcome a supervisor kept in the run's state file but could not write into the
     database (a full disk; see runstate.py) counts once the supervisor says so, or is gone.
@@ -78,6 +81,8 @@ def derive(settings: Any, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, str]:
             answer = alive.get(name)
             found = _kept_outcome(settings, name)[0] if answer in (False, None) else None  # its supervisor is gone
             statuses[name] = found or _LIVENESS.get(answer, "unknown")
+            if why is not None and not found and answer in _WHY:
+                why[name] = _WHY[answer]
     return statuses
 
 

@@ -22,6 +22,7 @@ Entry = Dict[str, Any]
 Run = Tuple[str, Entry, Optional[int], int]
 
 CHUNK_ENTRIES = 2000
+MAX_VALUES = 100_000  # values in one entry once its aliases are expanded
 _SPLIT = re.compile(rb"^[^#\-\[\]{},?:%&*!|>@`'\".\s]", re.M)
 # Appending after a document end, or after a second document, would change the meaning.
 _DOCUMENT_END = re.compile(rb"^\.\.\.(?:[ \t]|$)", re.M)
@@ -223,10 +224,13 @@ class _Chunk:
         if root.flow_style:
             self.simple = False
         marks = []
+        aliases = "*" in self.text  # an alias is written '*name': without one, nothing expands
         for key_node, value_node in root.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise ParseError(key_node.start_mark.line, "a run name must be a string, not a list or mapping")
             name = key_node.value
+            if aliases and "*" in self.text[value_node.start_mark.index : value_node.end_mark.index]:
+                _check_expansion(value_node, name, key_node.start_mark.line)
             entry = loader.construct_object(value_node, deep=True)
             if entry is None:
                 entry = {}
@@ -262,6 +266,28 @@ class _Chunk:
     def lengths(self) -> List[Optional[int]]:
         ends = self.starts[1:] + [len(self.raw)]
         return [end - start for start, end in zip(self.starts, ends)]
+
+
+def _check_expansion(node: yaml.Node, name: str, line: int) -> None:
+    """Refuse an entry whose aliases expand it past MAX_VALUES values (an alias bomb: a
+    kilobyte of nested anchors that would expand to billions), before it is expanded."""
+    sizes: Dict[int, int] = {}  # expanded size of each node, shared nodes counted once each
+    stack = [(node, False)]
+    while stack:
+        current, children_done = stack.pop()
+        if id(current) in sizes:
+            continue
+        children = [n for pair in current.value for n in pair] if isinstance(current, yaml.MappingNode) else (
+            current.value if isinstance(current, yaml.SequenceNode) else [])
+        if children_done:
+            sizes[id(current)] = 1 + sum(sizes.get(id(child), 0) for child in children)
+            if sizes[id(current)] > MAX_VALUES:
+                raise ParseError(line, f"the entry of run '{name}' expands to more than {MAX_VALUES:,} values "
+                                       "through its aliases (*name): write the values out, or remove the aliases")
+        else:
+            stack.append((current, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+    return None
 
 
 def _shares_nodes(raw: bytes, starts: List[int], pairs: List[Tuple[yaml.Node, yaml.Node]]) -> bool:

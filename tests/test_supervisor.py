@@ -591,3 +591,28 @@ def test_a_slow_supervisor_start_is_starting_then_running(
     assert "slow" in runs("table", "--status", "starting").out
     wait_status("slow", "running", timeout=20)
     wait_status("slow", "finished", timeout=20)
+
+
+def test_a_supervisor_that_never_starts_is_lost_with_the_reason_after_the_deadline(
+    repo: Path, runs: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A supervisor that never gets to start the program (here its environment hook hangs):
+    `starting` until the deadline, then `lost`, and the table says why."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "sitecustomize.py").write_text("import time\ntime.sleep(600)\n")
+    monkeypatch.setattr("runs_manager.launchers.tmux.LOCK_WAIT", 0.5)
+    monkeypatch.setenv("PYTHONPATH", str(broken))
+    start_run(runs, "never", "echo ran")
+    monkeypatch.delenv("PYTHONPATH")
+    assert status_of("never") == "starting"
+    table = runs("table")
+    assert "starting" in table.out and "is lost" not in table.err
+    monkeypatch.setattr("runs_manager.launchers.tmux.STARTING_DEADLINE", 0.0)
+    assert status_of("never") == "lost"
+    table = runs("table")
+    assert table.out.splitlines()[2].split()[:2] == ["never", "lost"]
+    assert table.err == ("runs: note: run 'never' is lost: its supervisor did not start its program "
+                         "within 10 minutes of its start\n")
+    assert "ran" not in (repo / ".runs/logs/never.log").read_text()
+    assert runs("delete", "never", "-y").code == 0

@@ -6,7 +6,7 @@ from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any, List, Optional, Sequence, Set, Tuple
+    from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
     from runs_manager.index import Index
     from runs_manager.settings import Settings
@@ -148,8 +148,9 @@ def table(
         return rows, pending, who, seen, found
 
     rows, pending, who, seen, found = runs.database(settings).read(query)
+    lost: Dict[str, str] = {}  # why runs are lost, where known
     if pending:  # runs without an outcome: their launchers say whether they are alive, all at once
-        derived = status.derive(settings, [(name, entry) for name, entry, _ in pending])
+        derived = status.derive(settings, [(name, entry) for name, entry, _ in pending], why=lost)
         for name, _, row in pending:
             row[-1] = derived[name]
             if "status" in keys:
@@ -178,6 +179,10 @@ def table(
     tabular.write(out, shown + [header for header, _ in added] + metric_columns, tablefmt, width)
     from runs_manager import queue
 
+    for name, reason in lost.items():
+        import sys
+
+        print(f"runs: note: run '{printable(name)}' is lost: {reason}", file=sys.stderr)
     queue.note_stalled(settings)
     return 0
 

@@ -58,8 +58,9 @@ class TmuxLauncher:
                 fields = runstate.read(settings, name)
                 if runstate.orphan_group(settings, name, fields):
                     answers[name] = "orphaned"
-                elif fields.get("started") and "keeper" not in fields and _recent(entry):
-                    answers[name] = "starting"  # a slow start (a loaded node, a virtualenv on a slow disk)
+                elif fields.get("started") and "keeper" not in fields:
+                    # A slow start (a loaded node, a virtualenv on a slow disk), until the deadline.
+                    answers[name] = "starting" if _recent(entry) else "never-started"
                 else:
                     answers[name] = False
         return answers
