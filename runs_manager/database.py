@@ -100,7 +100,12 @@ class Database:
         if not self._writable():
             return self._build_in_memory()  # a read-only runs directory
         with self._locked():
-            self._refresh().close()
+            index = self._refresh()
+            if index.path is None:  # the index file cannot be written: this one is in memory
+                print(f"runs: note: the index {self.index_path} cannot be written (remove it if it is not a file); "
+                      "until it can, every command reads the whole database", file=sys.stderr)
+                return index
+            index.close()
             try:
                 # Opened before the lock is released, so no change can come in between.
                 return Index.open(self.index_path, snapshot=True)
@@ -159,11 +164,17 @@ class Database:
     def _locked(self) -> Iterator[None]:
         try:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:
+            directory = os.path.dirname(self.lock_path) or "."
+            if not os.path.isdir(directory):
+                raise RunsError(f"there are no runs yet: the runs directory {directory} does not exist") from None
+            raise RunsError(f"cannot lock the runs database: {self.lock_path} cannot be made") from None
         except OSError as e:
             raise RunsError(f"cannot lock the runs database: {e.strerror}: {self.lock_path}") from None
         try:
             if not _try_lock(fd, self.lock_path, patience=LOCK_PATIENCE):
-                print(f"runs: waiting for another runs command to finish with {self.path} ...", file=sys.stderr)
+                print(f"runs: waiting for another runs command to finish with {self.path}{_holder(self.lock_path)} ...",
+                      file=sys.stderr)
                 fcntl.lockf(fd, fcntl.LOCK_EX)
             yield
         finally:
@@ -313,6 +324,14 @@ class Database:
         index.set_state(state_of(st, zlib.crc32(data), data, parser.header, simple))
         index.commit()
         return index
+
+def _holder(lock_path: str) -> str:
+    """Who holds the lock, as far as this host can tell (another host's process is not named)."""
+    from runs_manager import processes
+
+    pid = processes.lock_holder(lock_path)
+    return "" if pid is None or pid <= 0 else f": {processes.describe(pid)}"
+
 
 def _try_lock(fd: int, path: str, patience: float) -> bool:
     """Try to take the lock for ``patience`` seconds (others hold it for milliseconds)."""

@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from runs_manager import faults
 
@@ -50,22 +50,43 @@ def write_temp(path: str, chunks: Iterable[bytes], mark: str = TEMP_MARK) -> str
     directory, base = os.path.split(path)
     fd, temp = tempfile.mkstemp(prefix=base + mark, dir=directory or ".")
     try:
-        try:
-            mode = os.stat(path).st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o666 & ~_umask()
-        os.fchmod(fd, mode)
-        for chunk in chunks:
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        with naming(path):
+            try:
+                mode = os.stat(path).st_mode & 0o777
+            except FileNotFoundError:
+                mode = 0o666 & ~_umask()
+            os.fchmod(fd, mode)
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         _unlink_quietly(temp)
         raise
     os.close(fd)
     return temp
+
+
+@contextlib.contextmanager
+def naming(path: str) -> Iterator[None]:
+    """An OSError raised inside names ``path`` if it names no file (a write to a descriptor):
+    'No space left on device' alone does not say where."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror, path) from None
+        raise
+
+
+def _with_full_path(function: Any, path: str, exc_info: Any) -> None:
+    """shutil.rmtree's errors name the file by its base name only: name the whole path."""
+    error = exc_info[1]
+    if isinstance(error, OSError):
+        raise OSError(error.errno, error.strerror, path) from None
+    raise error
 
 
 def remove_temp_files(path: str, mark: str = TEMP_MARK, older_than: float = 0.0) -> None:
@@ -120,7 +141,7 @@ def remove(path: str, root: str) -> bool:
     if not os.path.lexists(path) or not is_inside(path, root):
         return False
     if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
+        shutil.rmtree(path, onerror=_with_full_path)
     else:
         os.unlink(path)
     return True

@@ -15,12 +15,15 @@ import os
 import sqlite3
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar
 
-SCHEMA = 2
+SCHEMA = 3  # 3: the types of a row are checked by SQLite as it is written
 
 _CREATE = """
 CREATE TABLE runs (
-    pos INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, length INTEGER, entry TEXT NOT NULL,
-    ended INTEGER NOT NULL  -- 1 if the entry records an exit code: `--status running` reads only the others
+    pos INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE CHECK (typeof(name) = 'text'),
+    length INTEGER CHECK (length IS NULL OR (typeof(length) = 'integer' AND length >= 0)),
+    entry TEXT NOT NULL CHECK (typeof(entry) = 'text'),
+    ended INTEGER NOT NULL CHECK (ended IN (0, 1))  -- 1 if the entry records an exit code: `--status running` reads only the others
 );
 CREATE INDEX runs_ended ON runs (ended, pos);
 CREATE TABLE state (id INTEGER PRIMARY KEY CHECK (id = 0), json TEXT NOT NULL);
@@ -121,11 +124,21 @@ class Index:
 
     @_guarded
     def names(self) -> List[str]:
+        self._check_names()
         return [name for (name,) in self.conn.execute("SELECT name FROM runs ORDER BY pos")]
 
     @_guarded
     def has(self, name: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone() is not None
+        found = self.conn.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone() is not None
+        if not found:
+            self._check_names()
+        return found
+
+    def _check_names(self) -> None:
+        """A name stored as bytes would hide its run from every lookup by name: found through
+        the index of names (blobs sort after all text), so no row is scanned."""
+        if self.conn.execute("SELECT 1 FROM runs WHERE name >= x'' LIMIT 1").fetchone() is not None:
+            raise IndexUnusable("a run name that is not text")
 
     @_guarded
     def first_in_group(self, group: str, other_than: str = "") -> Optional[str]:
@@ -142,7 +155,10 @@ class Index:
     @_guarded
     def entry(self, name: str) -> Optional[Dict[str, Any]]:
         row = self.conn.execute("SELECT entry FROM runs WHERE name = ?", (name,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            self._check_names()
+            return None
+        return _decoded(name, row[0])
 
     @_guarded
     def may_have_queued(self) -> bool:
@@ -158,7 +174,16 @@ class Index:
         """(name, entry) in file order, for all runs or for ``names``; with ``has_outcome``,
         only runs that have (or have not) recorded an exit code."""
         wanted, sql, params = _entries_query(names, has_outcome)
-        return [(name, json.loads(entry)) for name, entry in self.conn.execute(sql, params) if wanted is None or name in wanted]
+        if has_outcome is not None:
+            self._check_ended()
+        return [(name, _decoded(name, entry)) for name, entry in self.conn.execute(sql, params) if wanted is None or name in wanted]
+
+    def _check_ended(self) -> None:
+        """A row's ``ended`` that is neither 0 nor 1 would hide it from both filters: found
+        through the index on it (numbers sort before text and blobs), so no row is scanned."""
+        bad = "SELECT 1 FROM runs WHERE ended > 1 OR ended < 0 OR (ended > 0 AND ended < 1) LIMIT 1"
+        if self.conn.execute(bad).fetchone() is not None:
+            raise IndexUnusable("a row whose 'ended' is not 0 or 1")
 
     def each_entry(
         self, names: Optional[Iterable[str]] = None, has_outcome: Optional[bool] = None
@@ -167,9 +192,11 @@ class Index:
         keeps a few values of each run never holds 100,000 decoded entries at once."""
         wanted, sql, params = _entries_query(names, has_outcome)
         try:
+            if has_outcome is not None:
+                self._check_ended()
             for name, entry in self.conn.execute(sql, params):
                 if wanted is None or name in wanted:
-                    yield name, json.loads(entry)
+                    yield name, _decoded(name, entry)
         except sqlite3.DatabaseError as e:
             raise IndexUnusable(str(e)) from None
 
@@ -191,7 +218,10 @@ class Index:
 
     @_guarded
     def lengths(self) -> List[Tuple[str, int]]:
-        return list(self.conn.execute("SELECT name, length FROM runs ORDER BY pos"))
+        rows = list(self.conn.execute("SELECT name, length FROM runs ORDER BY pos"))
+        if not all(type(length) is int and length >= 0 for _, length in rows):
+            raise IndexUnusable("a byte length that is not a number")
+        return rows
 
     @_guarded
     def ranges(self, names: Iterable[str]) -> List[Tuple[str, int, int]]:
@@ -209,6 +239,8 @@ class Index:
         rows = sorted(
             row for name in wanted for row in self.conn.execute("SELECT pos, name, length FROM runs WHERE name = ?", (name,))
         )
+        if not all(type(length) is int and length >= 0 for _, _, length in rows):
+            raise IndexUnusable("a byte length that is not a number")
         return [
             (name, self.conn.execute("SELECT coalesce(sum(length), 0) FROM runs WHERE pos < ?", (pos,)).fetchone()[0], length)
             for pos, name, length in rows
@@ -218,7 +250,7 @@ class Index:
     def last(self) -> Optional[Tuple[str, int, Dict[str, Any]]]:
         """The last run in the file: name, byte length, entry."""
         row = self.conn.execute("SELECT name, length, entry FROM runs ORDER BY pos DESC LIMIT 1").fetchone()
-        return None if row is None else (row[0], row[1], json.loads(row[2]))
+        return None if row is None else (row[0], row[1], _decoded(row[0], row[2]))
 
     # Writes (only under the database lock) -------------------------------------------
 
@@ -256,6 +288,18 @@ class Index:
 
     def commit(self) -> None:
         self.conn.execute("COMMIT")
+
+
+def _decoded(name: Any, text: Any) -> Dict[str, Any]:
+    """A row's entry, checked: the index is derived from the YAML file, and a row that is
+    not what runs wrote (a damaged or hand-made file) makes callers rebuild it, never shown."""
+    try:
+        entry = json.loads(text) if type(text) is str else None
+    except ValueError:
+        raise IndexUnusable(f"the entry of run {name!r} is not JSON") from None
+    if type(entry) is not dict or type(name) is not str:
+        raise IndexUnusable(f"the entry of run {name!r} is not a mapping")
+    return entry
 
 
 def _has_outcome(entry: Dict[str, Any]) -> int:

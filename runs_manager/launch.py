@@ -6,7 +6,7 @@ import re
 import shlex
 from typing import AbstractSet, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from runs_manager import names, runfiles
+from runs_manager import fsutil, names, runfiles
 from runs_manager.errors import RunsError
 from runs_manager.placeholders import ASSIGNMENT, SHELLS
 from runs_manager.settings import Settings
@@ -263,11 +263,12 @@ def store_environment(path: str, env: Mapping[str, str]) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
-        os.fchmod(fd, 0o600)
-        data = json.dumps(dict(env)).encode()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        with fsutil.naming(path):
+            os.fchmod(fd, 0o600)
+            data = json.dumps(dict(env)).encode()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
     finally:
         os.close(fd)
 

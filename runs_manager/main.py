@@ -141,7 +141,7 @@ def _require_utf8(argv: Sequence[str]) -> None:
             arg.encode("utf-8")
         except UnicodeEncodeError:
             shown = arg.encode("utf-8", "backslashreplace").decode("utf-8")
-            raise RunsError(f"argument '{shown}' is not UTF-8 text; names, commands and descriptions must be") from None
+            raise RunsError(f"argument '{shown}' is not UTF-8 text (names, commands and descriptions must be UTF-8)") from None
 
 
 def _stop_by(signum: int) -> int:

@@ -43,6 +43,21 @@ def _stat(pid: int) -> Optional[List[str]]:
     return text[text.rfind(")") + 2 :].split()
 
 
+def describe(pid: int) -> str:
+    """``pid``, its command line and whether it is stopped (Ctrl-Z), for a message."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            words = [w.decode("utf-8", "replace") for w in f.read().split(b"\0") if w]
+    except OSError:
+        words = []
+    command = " ".join(" ".join(words).split())  # one line, whatever the arguments hold
+    shown = f"process {pid}" + (f" ({command[:120]}{'...' if len(command) > 120 else ''})" if command else "")
+    state = (_stat(pid) or ["?"])[0]
+    if state in ("T", "t"):
+        shown += f", which is stopped: resume it with 'fg' in its shell, or 'kill -CONT {pid}'"
+    return shown
+
+
 def is_supervisor(pid: int) -> bool:
     """Whether process ``pid`` runs runs' supervisor (see supervisor.argv)."""
     try:

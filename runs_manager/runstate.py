@@ -22,7 +22,7 @@ import os
 import stat
 from typing import Any, Dict, Optional
 
-from runs_manager import processes
+from runs_manager import fsutil, processes
 from runs_manager.settings import Settings
 
 PART = 512
@@ -154,7 +154,8 @@ def create(settings: Settings, name: str, started: str) -> None:
         open(_flag(settings), "a").close()
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, _encode({"started": started}) + _encode({}))
+        with fsutil.naming(target):
+            os.write(fd, _encode({"started": started}) + _encode({}))
     finally:
         os.close(fd)
 

@@ -173,3 +173,178 @@ def test_a_metrics_cache_of_other_columns_or_rows_is_rebuilt(repo: Path) -> None
         result = limited("table", "-c", "name", "-m", "loss:count,loss:max", cwd=repo)
         assert_clean(result)
         assert result.code == 0 and result.out.splitlines()[2].split() == ["m", "2", "3.0"], (state, result.err)
+
+
+# The index ------------------------------------------------------------------------------------
+
+
+def indexed_runs(repo: Path) -> Path:
+    """Two runs and a fresh index of them; the index's path."""
+    write_db(repo, GOOD + "other:\n  command: python other.py\n  datetime: '2026-12-01T11:00:00+00:00'\n")
+    result = limited("list", cwd=repo)
+    assert result.out == "good\nother\n", result.err
+    return repo / ".runs/.runs.yml.index"
+
+
+@pytest.mark.parametrize("stored", ["{bad json", "[1, 2]", '"text"', "null", "42"])
+def test_an_index_row_that_is_no_entry_is_never_shown(repo: Path, stored: str) -> None:
+    """An index row whose entry is not a JSON mapping (the index's state still fresh): the
+    index is rebuilt from the YAML file, and every command shows the true entry."""
+    import sqlite3
+
+    index = indexed_runs(repo)
+    conn = sqlite3.connect(index)
+    conn.execute("UPDATE runs SET entry = ? WHERE name = 'good'", (stored,))
+    conn.commit()
+    conn.close()
+    for argv, expected in ((["lookup", "good", "command"], "python train.py\n"),
+                           (["lookup", "good"], None),
+                           (["table", "-c", "name,command"], None),
+                           (["list", "--status", "unknown"], "good\nother\n")):
+        result = limited(*argv, cwd=repo)
+        assert_clean(result)
+        assert result.code == 0, (argv, result.err)
+        if expected is not None:
+            assert result.out == expected, (argv, result.out)
+        assert "1\n- 2" not in result.out and "bad json" not in result.out
+    assert "python train.py" in limited("table", "-c", "name,command", cwd=repo).out
+
+
+def test_an_index_path_that_is_a_directory_still_lists(repo: Path) -> None:
+    index = indexed_runs(repo)
+    index.unlink()
+    index.mkdir()
+    for argv in (["list"], ["table"], ["lookup", "good", "command"]):
+        result = limited(*argv, cwd=repo)
+        assert_clean(result)
+        assert result.code == 0, (argv, result.err)
+    assert limited("list", cwd=repo).out == "good\nother\n"
+
+
+# Messages -------------------------------------------------------------------------------------
+
+
+def test_a_lock_held_by_a_stopped_command_is_named_with_its_state(repo: Path) -> None:
+    """A command stopped with Ctrl-Z while holding the lock: the waiting command names its
+    pid and command line, and says it is stopped and how to resume it."""
+    import signal
+
+    write_db(repo, GOOD)
+    lock = repo / ".runs/.runs.yml.lock"
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+                               "fcntl.lockf(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(600)\n",
+                               str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        holder.send_signal(signal.SIGSTOP)
+        waiting = subprocess.Popen([sys.executable, "-m", "runs_manager", "describe", "good", "new text"], cwd=repo,
+                                   env=dict(os.environ, PYTHONPATH=str(ROOT)), stderr=subprocess.PIPE, text=True)
+        try:
+            assert waiting.stderr is not None
+            line = waiting.stderr.readline()
+        finally:
+            waiting.kill()
+            waiting.wait()
+        assert line.startswith("runs: waiting for another runs command to finish with .runs/.runs.yml: "), line
+        assert f"process {holder.pid} ({sys.executable} -c import fcntl" in line
+        assert f"which is stopped: resume it with 'fg' in its shell, or 'kill -CONT {holder.pid}'" in line
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_messages_are_whole_and_name_their_files(repo: Path, tmp_path: Path) -> None:
+    """Not UTF-8: a whole sentence. Before any run: what is missing. A write that fails on a
+    descriptor (a file too large here, a full disk alike): the file it was writing."""
+    result = subprocess.run([sys.executable, "-m", "runs_manager", "lookup", b"caf\xe9"], cwd=repo,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True)
+    assert result.stderr.endswith("is not UTF-8 text (names, commands and descriptions must be UTF-8)\n"), result.stderr
+    assert_clean(limited("mv", "a", "b", cwd=repo), "there are no runs yet: the runs directory .runs does not exist")
+
+    write_db(repo, GOOD)
+    before = (repo / ".runs/.runs.yml").read_bytes()
+
+    def tiny_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))  # the journal needs more
+
+    done = subprocess.run([sys.executable, "-m", "runs_manager", "mv", "good", "better"], cwd=repo, preexec_fn=tiny_files,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=30)
+    assert done.stderr == "runs: error: File too large: .runs/.runs.yml.pending\n", done.stderr
+    assert (repo / ".runs/.runs.yml").read_bytes() == before
+    assert limited("list", cwd=repo).out == "good\n"
+
+
+# Generated damage ---------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+# Bytes near what the files hold: fragments of real text and structure, and noise.
+YAML_PIECES = st.sampled_from([
+    GOOD, "x:\n", "  command: ", "&a ", "*a", "[", "]", "{", "}", "- ", "? ", ": ", "---\n", "...\n", "%YAML 1.1\n",
+    "!!python/object:os.system ", "\t", "\n", "'", '"', "#", "\\", "\x00", "\xff", "1e999", "~", "<<: *a\n",
+])
+DAMAGE = dict(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@settings(**DAMAGE)
+@given(text=st.lists(YAML_PIECES | st.text(max_size=8), max_size=30).map("".join), noise=st.binary(max_size=64))
+def test_generated_yaml_gives_runs_or_one_error_line(repo: Path, text: str, noise: bytes) -> None:
+    path = repo / ".runs" / ".runs.yml"
+    path.parent.mkdir(exist_ok=True)
+    for name in os.listdir(path.parent):  # a fresh start: no index of an earlier example
+        if name.startswith(".runs.yml."):
+            os.unlink(path.parent / name)
+    path.write_bytes(text.encode("utf-8", "surrogatepass") + noise)
+    for argv in (["list"], ["table"], ["lookup", "x"]):
+        assert_clean(limited(*argv, cwd=repo, timeout=10))
+
+
+@settings(**DAMAGE)
+@given(data=st.data())
+def test_generated_index_rows_are_never_shown(repo: Path, data: Any) -> None:
+    import sqlite3
+
+    index = repo / ".runs/.runs.yml.index"
+    if not index.exists():
+        indexed_runs(repo)
+    # Values of another type (SQLite refuses them now: a file written otherwise), and entries
+    # that are not what runs writes. A name or an exit code changed to another valid one is
+    # another index, not a damaged one: only rebuilding on every read could tell.
+    column = data.draw(st.sampled_from(["entry", "name", "length", "ended"]))
+    value = data.draw(st.one_of(st.binary(max_size=40), st.integers(), st.floats(), st.none(), st.text(max_size=40))
+                      if column == "entry" else st.one_of(st.binary(max_size=40), st.floats(), st.text(max_size=8).map(lambda t: t + "x"))
+                      if column != "name" else st.binary(max_size=40))  # a number would be stored as its text
+    conn = sqlite3.connect(index)
+    try:
+        conn.execute("PRAGMA ignore_check_constraints = ON")  # as a file written by other means
+        conn.execute(f"UPDATE runs SET {column} = ? WHERE pos = (SELECT min(pos) FROM runs)", (value,))
+        conn.commit()
+    except sqlite3.IntegrityError:
+        pass  # NOT NULL still holds
+    finally:
+        conn.close()
+    for argv in (["list"], ["table", "-c", "name,command"], ["lookup", "good", "command"]):
+        result = limited(*argv, cwd=repo, timeout=10)
+        assert_clean(result)
+        assert result.code == 0, (argv, result.err)
+    assert limited("list", cwd=repo).out == "good\nother\n"
+
+
+@settings(**DAMAGE)
+@given(cut=st.integers(min_value=0, max_value=400), flips=st.lists(st.tuples(st.integers(0, 399), st.integers(1, 255)), max_size=4),
+       tail=st.binary(max_size=40))
+def test_generated_event_files_give_a_table(repo: Path, cut: int, flips: Any, tail: bytes) -> None:
+    directory = repo / ".runs/tensorboard/m"
+    if not directory.exists():
+        ended_run(repo)
+    data = bytearray(scalar_events([(step, 1.0 / (step + 1)) for step in range(8)]))
+    for at, bits in flips:
+        if at < len(data):
+            data[at] ^= bits
+    (directory / "events.out.tfevents.1.host").write_bytes(bytes(data[:cut]) + tail)
+    for argv in (["metrics", "m"], ["table", "-c", "name", "-m", "loss:count,loss:min"]):
+        result = limited(*argv, cwd=repo, timeout=10)
+        assert_clean(result)
+        assert result.code == 0, (argv, result.err)
