@@ -303,8 +303,8 @@ def _decoded(name: Any, text: Any) -> Dict[str, Any]:
 
 
 def _has_outcome(entry: Dict[str, Any]) -> int:
-    """1 if the entry records an outcome, by status.py's rule."""
-    from runs_manager.status import outcome
+    """1 if the entry records an outcome, by outcome.py's rule."""
+    from runs_manager.outcome import outcome
 
     return int(outcome(entry) is not None)
 

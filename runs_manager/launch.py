@@ -6,7 +6,7 @@ import re
 import shlex
 from typing import AbstractSet, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from runs_manager import fsutil, names, runfiles
+from runs_manager import fsutil, names, processes, runfiles
 from runs_manager.errors import RunsError
 from runs_manager.placeholders import ASSIGNMENT, SHELLS
 from runs_manager.settings import Settings
@@ -23,10 +23,7 @@ MAX_ENV_BYTES = 12_000
 SESSION_FIELDS = ("tmux_session_id", "tmux_session_created", "tmux_server_pid")
 
 
-def host() -> str:
-    import socket
-
-    return socket.gethostname()
+host = processes.host
 
 
 def activate_script(settings: Settings) -> Optional[str]:

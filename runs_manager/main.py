@@ -98,6 +98,7 @@ def _command_parser(name: str) -> argparse.ArgumentParser:
     subcommands = _Subcommands()
     COMMANDS[name].add_parser(subcommands)
     assert subcommands.parser is not None
+    subcommands.parser.set_defaults(commands=COMMANDS)  # `runs completion` lists them: given, not imported
     return subcommands.parser
 
 
@@ -155,8 +156,3 @@ def _stop_by(signum: int) -> int:
     os.kill(os.getpid(), signum)
     return 128 + signum
 
-
-if __name__ == "__main__":
-    from runs_manager.__main__ import console
-
-    console()

@@ -33,6 +33,21 @@ def lock_holder(path: str) -> Optional[int]:
     return None if kind == fcntl.F_UNLCK else int(pid)
 
 
+def host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def boot_id() -> str:
+    """This boot of this machine: a pid names the same process only within one."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def _stat(pid: int) -> Optional[List[str]]:
     """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, session, ...)."""
     try:

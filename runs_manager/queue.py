@@ -93,20 +93,6 @@ class Plan:
         return chosen
 
 
-def note_stalled(settings: Settings) -> None:
-    """Print :func:`stalled_note`, if there is one, on stderr (for `runs list` and `table`)."""
-    import sys
-
-    from runs_manager import runs
-
-    def query(index: Any) -> Optional[str]:
-        return stalled_note(settings, index.entries(has_outcome=False)) if index.may_have_queued() else None
-
-    note = runs.database(settings).read(query)
-    if note:
-        print(f"runs: note: {note}", file=sys.stderr)
-
-
 def stalled_note(settings: Settings, without_outcome: Sequence[Tuple[str, Entry]]) -> Optional[str]:
     """A note naming the queued runs of this host that nothing will start: no run of a
     queue is running here, so no supervisor's end will start them (the `runs new` that

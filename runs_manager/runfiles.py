@@ -7,7 +7,7 @@ import os
 import re
 from typing import Dict, List, Optional, Protocol, Tuple
 
-from runs_manager import fsutil, names
+from runs_manager import fsutil, names, runstate
 from runs_manager.settings import Settings
 
 GITIGNORE = "# Created by runs: checkpoints and logs do not belong in git.\n*\n"
@@ -74,9 +74,8 @@ def env_path(settings: Settings, name: str) -> str:
     return os.path.join(settings.envs_root, name)
 
 
-def state_path(settings: Settings, name: str) -> str:
-    """What the run's supervisor keeps where a full disk cannot lose it (see runstate.py)."""
-    return os.path.join(settings.states_root, name)
+# What the run's supervisor keeps where a full disk cannot lose it (see runstate.py).
+state_path = runstate.path
 
 
 def create(settings: Settings, name: str, started: str) -> str:
@@ -84,8 +83,6 @@ def create(settings: Settings, name: str, started: str) -> str:
     is returned), its log, its state file and the directory of its checkpoints. The
     TensorBoard directory, log and state file must not exist yet: the run's name was chosen
     so that they do not. ``started`` is its entry's datetime."""
-    from runs_manager import runstate
-
     tb = tensorboard_dir(settings, name)
     os.makedirs(os.path.dirname(tb.rstrip(os.sep)), exist_ok=True)
     os.mkdir(tb)
@@ -267,3 +264,14 @@ def renames(settings: Settings, old: str, new: str, others: RunSet) -> List[Tupl
                 pairs.append((path, target + path[len(source) :]))
                 break
     return pairs
+
+
+def put_back(settings: Settings, moves: List[Tuple[str, str]], done: List[Tuple[str, str]], others: RunSet) -> None:
+    """Undo renames (the last first), where the file is still at its new place, and remove
+    the group directories made for the new names."""
+    for source, target in reversed(done):
+        if os.path.lexists(target) and not os.path.lexists(source):
+            os.makedirs(os.path.dirname(source), exist_ok=True)
+            os.rename(target, source)
+    for _, after in moves:
+        prune(settings, after, others)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from runs_manager import launch, names, runfiles
 from runs_manager.database import Database
@@ -82,7 +82,6 @@ def _recover(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
 def _undo_mv(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
     """A `runs mv` died: if its entries were renamed it is whole, else put the files back."""
     from runs_manager import fsutil
-    from runs_manager.commands.mv import put_back
 
     moves, files = intent.get("moves"), intent.get("files")
     if not (isinstance(moves, list) and isinstance(files, list)):
@@ -92,7 +91,7 @@ def _undo_mv(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
     pairs = [(str(a), str(b)) for a, b in (f for f in files if isinstance(f, list) and len(f) == 2)]
     inside = [(a, b) for a, b in pairs if fsutil.is_inside(a, settings.runs_dir) and fsutil.is_inside(b, settings.runs_dir)]
     news = [(str(m[0]), str(m[1])) for m in moves if isinstance(m, list) and len(m) == 2 and names.is_valid(str(m[1]))]
-    put_back(settings, news, inside, index)
+    runfiles.put_back(settings, news, inside, index)
     from runs_manager import launchers
     from runs_manager.errors import RunsError
 
@@ -131,3 +130,31 @@ def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
         deadline = time.monotonic() + SESSION_EXIT_WAIT
         while session in tmux.sessions() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def matching(settings: Any, pattern: Optional[str], statuses: Optional[Iterable[str]]) -> List[Tuple[str, Dict[str, Any], str]]:
+    """(name, entry, status) of the runs whose name ``pattern`` matches and whose status is
+    one of ``statuses`` (either may be None: no filter), oldest first."""
+    from runs_manager import patterns, status
+
+    wanted = status.parse(statuses)
+
+    def query(index: Any) -> List[Tuple[str, Dict[str, Any], str]]:
+        names = patterns.matching(pattern, index.names()) if pattern is not None else None
+        return status.select(settings, index, names, wanted)
+
+    return database(settings).read(query)
+
+
+def note_stalled(settings: Settings) -> None:
+    """Print queue.stalled_note, if there is one, on stderr (for `runs list` and `table`)."""
+    import sys
+
+    from runs_manager import queue
+
+    def query(index: Any) -> Optional[str]:
+        return queue.stalled_note(settings, index.entries(has_outcome=False)) if index.may_have_queued() else None
+
+    note = database(settings).read(query)
+    if note:
+        print(f"runs: note: {note}", file=sys.stderr)

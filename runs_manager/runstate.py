@@ -40,9 +40,8 @@ def root(settings: Settings) -> str:
 
 
 def path(settings: Settings, name: str) -> str:
-    from runs_manager import runfiles
-
-    return runfiles.state_path(settings, name)
+    """Run ``name``'s state file (runfiles lists it with the run's other files)."""
+    return os.path.join(settings.states_root, name)
 
 
 def _flag(settings: Settings) -> str:
@@ -270,15 +269,4 @@ def _pair(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
 
 
-def boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-def host() -> str:
-    from runs_manager import launch
-
-    return launch.host()
+boot_id, host = processes.boot_id, processes.host

@@ -18,36 +18,15 @@
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from runs_manager.errors import RunsError
+from runs_manager.outcome import LIVE, MAX_SIGNAL, STATUSES, WITHOUT_OUTCOME, is_queued, outcome, parse  # noqa: F401 (this module's names too)
 
-STATUSES = ("queued", "pending", "starting", "running", "finished", "failed", "killed", "lost", "orphaned", "unknown")
-WITHOUT_OUTCOME = frozenset(("queued", "pending", "starting", "running", "lost", "orphaned", "unknown"))
-LIVE = frozenset(("queued", "pending", "starting", "running", "orphaned"))  # may still start or write: kill, delete and mv take care
 _LIVENESS: Dict[Any, str] = {True: "running", False: "lost", None: "unknown", "pending": "pending", "orphaned": "orphaned",
                              "starting": "starting", "never-started": "lost"}
 # Why a run is lost, where its launcher can tell.
 _WHY = {"never-started": "its supervisor did not start its program within 10 minutes of its start"}
-MAX_SIGNAL = 64  # Linux's signals are 1 to 64: a shell reports death by one as 128+N
-
 Entry = Mapping[str, Any]
-
-
-def is_queued(entry: Entry) -> bool:
-    """Whether the run waits in runs' own queue (queue.py), never started yet."""
-    return entry.get("queued") is True and isinstance(entry.get("queue"), dict)
-
-
-def outcome(entry: Entry) -> Optional[str]:
-    """The status a recorded outcome gives, or None if the run has none."""
-    code = entry.get("exit_code")
-    if isinstance(code, bool) or not isinstance(code, int):
-        # Taken out of runs' queue before it started: no program, so no exit status.
-        return "killed" if entry.get("killed") and entry.get("ended") and "queue" in entry else None
-    if entry.get("killed") or 128 < code <= 128 + MAX_SIGNAL:
-        return "killed"
-    return "finished" if code == 0 else "failed"
 
 
 def derive(settings: Any, runs: Sequence[Tuple[str, Entry]], why: Optional[Dict[str, str]] = None) -> Dict[str, str]:
@@ -98,23 +77,6 @@ def _kept_outcome(settings: Any, name: str) -> Tuple[Optional[str], bool]:
     return (None if found is None else outcome(found)), fields.get("unrecorded") is True
 
 
-def parse(values: Optional[Iterable[str]]) -> Optional[Set[str]]:
-    """The statuses named by --status (repeated or comma-separated); None if not given."""
-    if not values:
-        return None
-    wanted = {part.strip().lower() for value in values for part in value.split(",") if part.strip()}
-    for status in sorted(wanted):
-        if status not in STATUSES:
-            import difflib
-
-            close = difflib.get_close_matches(status, STATUSES, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            raise RunsError(f"unknown status '{status}'; {hint}(statuses: {', '.join(STATUSES)})")
-    if not wanted:
-        raise RunsError(f"--status needs a status ({', '.join(STATUSES)})")
-    return wanted
-
-
 def select(settings: Any, index: Any, names: Optional[List[str]], wanted: Optional[Set[str]]) -> List[Tuple[str, Dict[str, Any], str]]:
     """(name, entry, status) of the runs ``names`` (all when None) in file order, only
     those with a status in ``wanted`` (all when None).
@@ -130,17 +92,3 @@ def select(settings: Any, index: Any, names: Optional[List[str]], wanted: Option
     entries = index.entries(names, has_outcome=has_outcome)
     statuses = derive(settings, entries)
     return [(name, entry, statuses[name]) for name, entry in entries if wanted is None or statuses[name] in wanted]
-
-
-def matching(settings: Any, pattern: Optional[str], statuses: Optional[Iterable[str]]) -> List[Tuple[str, Dict[str, Any], str]]:
-    """(name, entry, status) of the runs whose name ``pattern`` matches and whose status is
-    one of ``statuses`` (either may be None: no filter), oldest first."""
-    from runs_manager import patterns, runs
-
-    wanted = parse(statuses)
-
-    def query(index: Any) -> List[Tuple[str, Dict[str, Any], str]]:
-        names = patterns.matching(pattern, index.names()) if pattern is not None else None
-        return select(settings, index, names, wanted)
-
-    return runs.database(settings).read(query)

@@ -36,17 +36,6 @@ RECORD_RETRY = 2.0  # seconds, growing to RECORD_RETRY_MAX
 RECORD_RETRY_MAX = 60.0
 HANGUP = "hang-up: the run's terminal (its tmux session or server) was closed"
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
-BOOTSTRAP = "import sys; sys.path[0] = sys.argv.pop(1); from runs_manager.supervisor import main; sys.exit(main(sys.argv[1:]))"
-
-
-def argv(settings: Settings, name: str, started: str, program: Sequence[str], keep_open: bool) -> List[str]:
-    """The command that starts the supervisor of run ``name`` (with this Python and this copy of runs)."""
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    runs_dir = os.path.abspath(settings.runs_dir)
-    words = [sys.executable, "-c", BOOTSTRAP, package_parent, runs_dir, settings.db_filename, name, started]
-    return words + ["keep-open" if keep_open else "exit", "--", *program]
-
-
 def main(args: Sequence[str]) -> int:
     runs_dir, db_filename, name, started, keep, dashes, *program = args
     assert dashes == "--" and program, "usage: RUNS_DIR DB_FILENAME NAME STARTED keep-open|exit -- PROGRAM..."

@@ -566,6 +566,8 @@ def _interpreter_startup(err: str) -> bool:
     (or of the libraries only runs imports) ran: outside what runs can handle."""
     if err.startswith("Could not import runpy module"):  # `python -m` interrupted loading runpy:
         return True  # any frame (an import hook of site-packages among them) is the interpreter's own
+    if 'File "<frozen site>"' in err and "runs_manager" not in err:
+        return True  # site running the .pth files of site-packages (setuptools' _distutils_hack), before runs
     return (
         "Traceback" in err
         and "runs_manager" not in err

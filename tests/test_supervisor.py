@@ -186,11 +186,11 @@ def test_an_old_supervisor_never_records_into_a_new_run_of_the_same_name(repo: P
     """A supervisor of a run deleted and made anew under its name (it knows the old start
     time) records nothing into the new run."""
     start_run(runs, "same", "sleep 600")
-    from runs_manager import supervisor
+    from runs_manager.launchers.base import supervisor_argv
     from runs_manager.settings import Settings
 
     old_start = "2020-01-01T00:00:00+00:00"
-    argv = supervisor.argv(Settings(runs_dir=str(repo / ".runs")), "same", old_start, ["/bin/sh", "-c", "exit 5"], keep_open=False)
+    argv = supervisor_argv(Settings(runs_dir=str(repo / ".runs")), "same", old_start, ["/bin/sh", "-c", "exit 5"], keep_open=False)
     # The new run's supervisor holds the log's lock; the old one got its own file before the delete.
     (repo / ".runs/logs/same.log").rename(repo / ".runs/logs/same.log.new")
     (repo / ".runs/logs/same.log").touch()
@@ -204,10 +204,10 @@ def test_an_old_supervisor_never_records_into_a_new_run_of_the_same_name(repo: P
 def test_a_supervisor_killed_while_recording_leaves_the_database_whole(repo: Path, runs: Callable[..., Result]) -> None:
     started = _recorded_not_started(repo, runs, "crash")
     before = (repo / ".runs/.runs.yml").read_bytes()
-    from runs_manager import supervisor
+    from runs_manager.launchers.base import supervisor_argv
     from runs_manager.settings import Settings
 
-    argv = supervisor.argv(Settings(runs_dir=str(repo / ".runs")), "crash", started, ["/bin/sh", "-c", "exit 5"], keep_open=False)
+    argv = supervisor_argv(Settings(runs_dir=str(repo / ".runs")), "crash", started, ["/bin/sh", "-c", "exit 5"], keep_open=False)
     env = dict(os.environ, RUNS_CRASH_AT="atomic-write:temp-written", PYTHONPATH=str(ROOT))
     done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
     assert done.returncode == -signal.SIGKILL
@@ -331,12 +331,12 @@ def test_the_supervisor_gives_every_program_the_runs_environment(repo: Path, run
     """Set by the supervisor, not the launcher: a supervisor started without tmux (as a
     batch job starts it) gives the same variables, replacing any the caller had."""
     started = _recorded_not_started(repo, runs, "env")
-    from runs_manager import supervisor
+    from runs_manager.launchers.base import supervisor_argv
     from runs_manager.settings import Settings
 
     out = repo / "env.out"
     program = ["/bin/sh", "-c", f'env | grep ^RUNS_ | sort > {_q(str(out))}']
-    argv = supervisor.argv(Settings(runs_dir=".runs/"), "env", started, program, keep_open=False)
+    argv = supervisor_argv(Settings(runs_dir=".runs/"), "env", started, program, keep_open=False)
     caller = dict(os.environ, PYTHONPATH=str(ROOT), RUNS_NAME="stale", RUNS_TB_DIR="/stale")
     subprocess.run(argv, env=caller, stdin=subprocess.DEVNULL, timeout=60, check=True)
     runs_dir = repo / ".runs"

@@ -13,7 +13,7 @@ from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs start-up time that `runs --help` cannot spare
-    from typing import Any, Dict
+    from typing import Any, Dict, Mapping
 
 NAME = "completion"
 HELP = "print a shell completion script"
@@ -53,30 +53,29 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("shell", metavar="SHELL", choices=SHELLS, help="bash, zsh or fish")
-    parser.set_defaults(run=lambda args, settings: completion(args.shell))
+    parser.set_defaults(run=lambda args, settings: completion(args.shell, args.commands))
 
 
-def completion(shell: str) -> int:
+def completion(shell: str, commands: Mapping[str, Any]) -> int:
     try:
         import shtab
     except ImportError:
         raise RunsError("shell completion needs shtab: pip install shtab (or reinstall runs)") from None
-    print(shtab.complete(full_parser(), shell=shell, preamble=PREAMBLE[shell]), end="")
+    print(shtab.complete(full_parser(commands), shell=shell, preamble=PREAMBLE[shell]), end="")
     return 0
 
 
-def full_parser() -> argparse.ArgumentParser:
+def full_parser(commands: Mapping[str, Any]) -> argparse.ArgumentParser:
     """`runs` with every subcommand's parser (main builds only the one it runs), marked up
     for shtab: which arguments take run names, directories, or one of a few words."""
     import shtab
 
     from runs_manager import status, tabular
-    from runs_manager.main import COMMANDS
 
     parser = argparse.ArgumentParser(prog="runs", description="Record, start and look up machine-learning runs.")
     parser.add_argument("--version", action="version", version="runs")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in COMMANDS.values():
+    for command in commands.values():
         command.add_parser(subparsers)
     for name, sub in subparsers.choices.items():
         for action in sub._actions:

@@ -68,12 +68,12 @@ def parse_signal(text: str) -> int:
 def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: float) -> int:
     import signal
 
-    from runs_manager import status
+    from runs_manager import runs, status
     from runs_manager.output import printable
     from runs_manager.prompt import confirm_runs
 
     signum = parse_signal(signal_name)
-    matches = status.matching(settings, pattern, None)
+    matches = runs.matching(settings, pattern, None)
     if not matches:
         raise RunsError(f"no runs match {pattern!r}")
     targets = {name: entry.get("datetime") for name, entry, state in matches if state in status.LIVE}

@@ -34,7 +34,7 @@ def list_runs(settings: Settings, pattern: Optional[str], statuses: Optional[Lis
     if statuses:
         from runs_manager import status
 
-        names = [name for name, _, _ in status.matching(settings, pattern, statuses)]
+        names = [name for name, _, _ in runs.matching(settings, pattern, statuses)]
     else:
         names = patterns.matching(pattern, runs.database(settings).read(lambda index: index.names()))
     if fmt == "json":
@@ -46,7 +46,5 @@ def list_runs(settings: Settings, pattern: Optional[str], statuses: Optional[Lis
         names = [printable(name) for name in names]
     if names:
         print("\n".join(names))
-    from runs_manager import queue
-
-    queue.note_stalled(settings)
+    runs.note_stalled(settings)
     return 0

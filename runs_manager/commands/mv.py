@@ -148,22 +148,9 @@ def _move(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]], fi
         for launcher, before, after, entry in reversed(renamed):
             with contextlib.suppress(RunsError):
                 launcher.rename(after, before, entry)
-        put_back(settings, moves, done, txn)
+        runfiles.put_back(settings, moves, done, txn)
         txn.done()
         raise
     txn.done()
     for before, _ in moves:
         runfiles.prune(settings, before, txn)
-
-
-def put_back(settings: Settings, moves: List[Tuple[str, str]], done: List[Tuple[str, str]], others: RunSet) -> None:
-    """Undo renames (the last first), where the file is still at its new place, and remove
-    the group directories made for the new names."""
-    from runs_manager import runfiles
-
-    for source, target in reversed(done):
-        if os.path.lexists(target) and not os.path.lexists(source):
-            os.makedirs(os.path.dirname(source), exist_ok=True)
-            os.rename(target, source)
-    for _, after in moves:
-        runfiles.prune(settings, after, others)

@@ -177,13 +177,11 @@ def table(
     else:
         out = (row[:m] for row in rows)
     tabular.write(out, shown + [header for header, _ in added] + metric_columns, tablefmt, width)
-    from runs_manager import queue
-
     for name, reason in lost.items():
         import sys
 
         print(f"runs: note: run '{printable(name)}' is lost: {reason}", file=sys.stderr)
-    queue.note_stalled(settings)
+    runs.note_stalled(settings)
     return 0
 
 

@@ -7,50 +7,12 @@ per run), delivers signals to a run's program, and stops what it started. The su
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
+from typing import Dict, Optional
 
 from runs_manager.errors import RunsError
-from runs_manager.settings import Settings
+from runs_manager.launchers.base import Entry, Launcher, Start  # noqa: F401 (the interface, named from here too)
 
-Entry = Mapping[str, Any]
 DEFAULT = "tmux"
-
-
-class Start(NamedTuple):
-    """What a launcher needs to start a run."""
-
-    settings: Settings
-    name: str
-    started: str  # the entry's datetime: tells this run from a later one of the same name
-    line: str  # the shell command line of the program, flags included
-    directory: str
-    wait: bool = True  # until the run's supervisor is up; a batch of starts waits once, for all
-    member: bool = False  # of a sweep (--grid): its session closes when it ends, unless keep-sessions says otherwise
-
-
-class Launcher(Protocol):
-    name: str
-
-    def check(self, settings: Settings) -> Any:
-        """Raise RunsError if runs cannot be started now; returns what start needs (may be None)."""
-
-    def start(self, run: Start, prepared: Any) -> Dict[str, Any]:
-        """Start the run's supervisor; returns the fields that identify it, for the entry."""
-
-    def alive(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Any]:
-        """For each run: whether its program is alive (True, False), None if that cannot be
-        told from here, or "pending" for a run a scheduler has queued."""
-
-    def signal(self, settings: Settings, name: str, entry: Entry, signum: int) -> bool:
-        """Send ``signum`` to the run's program; False if it is not running."""
-
-    def stop(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Optional[str]]:
-        """Stop what these runs started, and their programs, before their files are deleted;
-        a note for each not done."""
-
-    def rename(self, old: str, new: str, entry: Entry) -> Dict[str, Any]:
-        """Follow a rename of the run (``entry`` is its entry under ``old``); returns the
-        entry's fields that change. Called back with the names swapped to undo it."""
 
 
 def get(name: Optional[str]) -> Launcher:

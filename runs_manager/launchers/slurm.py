@@ -14,9 +14,9 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from runs_manager import launch, processes, runfiles, supervisor
+from runs_manager import launch, processes, runfiles
 from runs_manager.errors import RunsError
-from runs_manager.launchers import Entry, Start
+from runs_manager.launchers.base import Entry, Start, program_script, supervisor_argv
 from runs_manager.settings import Settings
 
 NAME = "slurm"
@@ -99,11 +99,9 @@ class SlurmLauncher:
             raise RunsError(f"the Slurm cluster cannot be reached: {_message(done)}")
 
     def start(self, run: Start, prepared: Any) -> Dict[str, Any]:
-        from runs_manager.launchers.tmux import program_script
-
         settings = run.settings
         program = ["/bin/sh", "-c", program_script(settings, run.line, launch.Environment({}))]
-        words = supervisor.argv(settings, run.name, run.started, program, keep_open=False)
+        words = supervisor_argv(settings, run.name, run.started, program, keep_open=False)
         # The supervisor copies the program's output into the log itself; the job's own
         # output (Slurm's messages, a supervisor that cannot start) is appended to it too.
         script = f"#!/bin/sh\nexec {shlex.join(words)} >/dev/null\n"

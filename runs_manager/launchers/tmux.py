@@ -12,8 +12,8 @@ import sys
 import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from runs_manager import launch, names, processes, runfiles, runstate, supervisor, tmux
-from runs_manager.launchers import Entry, Start
+from runs_manager import launch, names, processes, runfiles, runstate, tmux
+from runs_manager.launchers.base import Entry, Start, program_script, supervisor_argv
 from runs_manager.settings import Settings
 
 NAME = "tmux"
@@ -37,7 +37,7 @@ class TmuxLauncher:
         session = names.session_name(run.name)
         program = ["/bin/sh", "-c", program_script(run.settings, run.line, env)]
         keep = run.settings.keep_sessions == "always" or (run.settings.keep_sessions == "single" and not run.member)
-        words = supervisor.argv(run.settings, run.name, run.started, program, keep_open=keep)
+        words = supervisor_argv(run.settings, run.name, run.started, program, keep_open=keep)
         assignments = [f"{k}={v}" for k, v in env.given.items()]
         argv = (["env", *assignments] if assignments else []) + words
         identity = tmux.new_session(session, run.directory, argv)
@@ -126,14 +126,6 @@ def _program_group(settings: Settings, name: str, entry: Entry, wait: float) -> 
         if where == "ended" or time.monotonic() > deadline:
             return 0
         time.sleep(0.02)  # recorded a moment ago: the supervisor is starting the program
-
-
-def program_script(settings: Settings, line: str, env: launch.Environment) -> str:
-    """The shell script the supervisor runs: this shell's environment, the virtualenv, the program."""
-    script = f"unset {' '.join(env.dropped)}\n" if env.dropped else ""
-    activate = launch.activate_script(settings)
-    line = launch.exec_form(line)
-    return script + (f". {shlex.quote(activate)} && {{\n{line}\n}}\n" if activate else f"{line}\n")
 
 
 def wait_for_supervisors(started: Sequence[Tuple[str, Dict[str, Any]]]) -> None:
