@@ -16,7 +16,7 @@ read is timed with the cache removed before each repeat (at most 3).
 What it runs: always this checkout's code, never an installed copy. Every command is
 ``[sys.executable, "-m", "runs_manager", ...]`` with ``PYTHONPATH`` set to the directory
 above ``benchmarks/`` (checked at start-up: the child must import runs_manager from
-there), and the supervisor row runs ``runs_manager.supervisor.argv(...)``, which starts
+there), and the supervisor row runs ``runs_manager.runtime.supervisor.argv(...)``, which starts
 this Python on this copy. Bytecode is cached as for an installed runs (an inherited
 PYTHONDONTWRITEBYTECODE is dropped; PYTHONPYCACHEPREFIX points into the temporary
 directory, so nothing is written in the checkout), after one untimed warm-up pass of
@@ -119,7 +119,7 @@ class Layout:
 
     def check_format(self) -> None:
         """The text is exactly what runs' own dumper writes for the entry it parses to."""
-        from runs_manager import yamlfile
+        from runs_manager.store import yamlfile
 
         samples = {0, 7, 13, self.size // 2, self.tail_start - 1, self.tail_start, self.size - 1}
         for i in sorted(s for s in samples if 0 <= s < self.size):
@@ -132,7 +132,7 @@ class Layout:
 def generate(path: str, layout: Layout) -> float:
     """Write a database of ``layout.size`` entries, as `runs new` would have written them;
     returns the mean bytes per run."""
-    from runs_manager.transaction import HEADER
+    from runs_manager.store.transaction import HEADER
 
     size = 0
     with open(path, "w", encoding="utf-8") as f:
@@ -271,7 +271,7 @@ def settings_of(repo: str) -> Any:
 
 
 def entry_of(repo: str, name: str) -> Optional[Dict[str, Any]]:
-    from runs_manager import runs
+    from runs_manager.runtime import runs
 
     return runs.database(settings_of(repo)).read(lambda index: index.entry(name))
 
@@ -292,7 +292,7 @@ def prepare_recorded_runs(repo: str, count: int) -> List[Tuple[str, str]]:
     """Runs as `runs new` leaves them just before their program starts, without tmux:
     entry appended, empty log, TensorBoard directory without the starting marker.
     Returns (name, datetime) of each."""
-    from runs_manager import runfiles, runs
+    from runs_manager.runtime import runfiles, runs
 
     settings = settings_of(repo)
     prepared = []
@@ -384,7 +384,7 @@ def check_source() -> None:
 def warm_up(root: str) -> None:
     """Run every benchmarked command once, untimed, on a small database: Python caches the
     bytecode of each module they import (under PYTHONPYCACHEPREFIX), as an installed runs has."""
-    from runs_manager import supervisor
+    from runs_manager.runtime import supervisor
 
     layout = Layout(20)
     repo, _ = make_repo(os.path.join(root, "warm-up"), layout)
@@ -605,7 +605,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     check_source()
-    from runs_manager import supervisor
+    from runs_manager.runtime import supervisor
 
     runs = RUNS
     python = sys.executable

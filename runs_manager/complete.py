@@ -151,7 +151,7 @@ def _fast_names(settings: Tuple[str, str], prefix: str) -> List[str]:
 
 def _slow_names(words: Sequence[str], prefix: str) -> List[str]:
     """The ordinary way, through Settings and the Database (which may rebuild the index)."""
-    from runs_manager import runs
+    from runs_manager.runtime import runs
     from runs_manager.settings import Settings
 
     settings = Settings.load(_given(words))

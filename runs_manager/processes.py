@@ -73,13 +73,20 @@ def describe(pid: int) -> str:
     return shown
 
 
+# What a supervisor's command line holds (launchers/base.py BOOTSTRAP): its module as it is
+# now, and as it was before the package had subpackages (those supervisors live on through
+# an upgrade of runs, and must still be recognised: killed, stopped, never signalled by mistake).
+SUPERVISOR_MARKERS = (b"from runs_manager.runtime.supervisor import main", b"from runs_manager.supervisor import main")
+
+
 def is_supervisor(pid: int) -> bool:
-    """Whether process ``pid`` runs runs' supervisor (see supervisor.argv)."""
+    """Whether process ``pid`` runs runs' supervisor (see launchers/base.py supervisor_argv)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"from runs_manager.supervisor import main" in f.read()
+            line = f.read()
     except OSError:
         return False
+    return any(marker in line for marker in SUPERVISOR_MARKERS)
 
 
 def program_group(supervisor: int) -> Tuple[str, int]:
@@ -124,8 +131,7 @@ def is_keeper_of(pid: int, runs_dir: str, name: str) -> bool:
             words = f.read().split(b"\0")
     except OSError:
         return False
-    marker = b"from runs_manager.supervisor import main"
-    at = next((i for i, word in enumerate(words) if marker in word), None)
+    at = next((i for i, word in enumerate(words) if any(marker in word for marker in SUPERVISOR_MARKERS)), None)
     # After the bootstrap: the package's parent, the runs directory, the database file, the name.
     return at is not None and words[at + 2 : at + 5 : 2] == [os.fsencode(runs_dir), os.fsencode(name)]
 

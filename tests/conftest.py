@@ -252,8 +252,8 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, step: float =
 
 def status_of(name: str, runs_dir: str = ".runs/") -> str:
     """A run's derived status, as `runs lookup NAME status` prints it."""
-    from runs_manager import status
-    from runs_manager.runs import database
+    from runs_manager.runtime import status
+    from runs_manager.runtime.runs import database
     from runs_manager.settings import Settings
 
     settings = Settings(runs_dir=runs_dir)

@@ -17,8 +17,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 import yaml
 
-from runs_manager import yamlfile
-from runs_manager.database import Database
+from runs_manager.store import yamlfile
+from runs_manager.store.database import Database
 from runs_manager.errors import RunsError
 from tests.conftest import ROOT, error_line
 from tests.dbfiles import DB, SHA, many, run_text
@@ -92,7 +92,7 @@ def test_torn_append_through_the_api_is_cut_by_the_next_reader(dbpath: Path) -> 
     assert len(indexed(dbpath)) == 40
     before = dbpath.read_bytes()
     script = f"""
-from runs_manager.database import Database
+from runs_manager.store.database import Database
 with Database({str(dbpath)!r}).writing() as txn:
     txn.add("torn", {{"command": "python train.py " + "x" * 300, "description": "long enough to tear"}})
 """
@@ -110,7 +110,7 @@ def crash_after_appending_a_run(dbpath: Path) -> None:
     dbpath.write_text(many(3))
     assert len(indexed(dbpath)) == 3
     script = f"""
-from runs_manager.database import Database
+from runs_manager.store.database import Database
 with Database({str(dbpath)!r}).writing() as txn:
     txn.add("whole", {{"command": "python whole.py"}})
 """
@@ -155,7 +155,7 @@ def test_journal_does_not_cut_a_file_that_was_replaced_since(dbpath: Path) -> No
     dbpath.write_text(many(3))
     assert len(indexed(dbpath)) == 3
     script = f"""
-from runs_manager.database import Database
+from runs_manager.store.database import Database
 with Database({str(dbpath)!r}).writing() as txn:
     txn.add("torn", {{"command": "python torn.py", "description": "{'y' * 200}"}})
 """
@@ -705,7 +705,7 @@ def test_read_only_runs_directory_after_a_torn_append(repo_db: Path, runs: Any, 
 
 WRITER = """
 import sys
-from runs_manager.database import Database
+from runs_manager.store.database import Database
 path, worker, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 for i in range(count):
     with Database(path).writing() as txn:
@@ -714,7 +714,7 @@ for i in range(count):
 """
 READER = """
 import sys, time
-from runs_manager.database import Database
+from runs_manager.store.database import Database
 path, stop = sys.argv[1], sys.argv[2]
 import os
 reads = 0

@@ -275,7 +275,8 @@ def _parameters_shown(arena: Arena, name: str, command: str) -> None:
     """Whatever the command, `table --params all` shows its parameters as params.py reads them."""
     import json
 
-    from runs_manager import params, tabular
+    from runs_manager import tabular
+    from runs_manager.text import params
     from runs_manager.settings import Settings
 
     result = arena.runs("table", "-p", re.escape(name), "-c", "name", "--params", "all", "-f", "jsonl")
@@ -305,7 +306,8 @@ def test_hostile_sweeps(arena: Arena, name: str, values: List[str], command: str
     at once would, and a reproduce line that round-trips."""
     import json
 
-    from runs_manager import params, placeholders, tabular
+    from runs_manager import tabular
+    from runs_manager.text import params, placeholders
 
     before = db_names(arena.repo)
     template = f"{command} {{v}}"
@@ -467,7 +469,7 @@ def _curated_name(arena: Arena, name: str) -> None:
 
 
 def _bad_braces(command: str) -> bool:
-    from runs_manager import placeholders
+    from runs_manager.text import placeholders
     from runs_manager.errors import RunsError
 
     try:

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from runs_manager import fsutil
-from runs_manager.database import Database
-from runs_manager.index import SCHEMA, Index
+from runs_manager.store.database import Database
+from runs_manager.store.index import SCHEMA, Index
 from tests.conftest import ROOT
 from tests.dbfiles import many, run_text
 
@@ -250,7 +250,7 @@ def test_old_index_copied_back_after_a_replace(dbpath: Path, runs: Any, change: 
 
 def test_crash_while_rebuilding_the_index(dbpath: Path, runs: Any) -> None:
     dbpath.write_text(many(50))
-    script = f"from runs_manager.database import Database\nwith Database({str(dbpath)!r}).reading() as i: print(i.names())"
+    script = f"from runs_manager.store.database import Database\nwith Database({str(dbpath)!r}).reading() as i: print(i.names())"
     done = subprocess.run(
         [sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=str(ROOT), RUNS_CRASH_AT="index:rebuilding")
     )
@@ -403,7 +403,7 @@ def test_a_reader_keeps_its_snapshot_while_another_process_writes(dbpath: Path) 
     db = Database(str(dbpath))
     assert len(indexed(dbpath)) == 10
     script = (
-        "from runs_manager.database import Database\n"
+        "from runs_manager.store.database import Database\n"
         f"with Database({str(dbpath)!r}).writing() as txn:\n"
         "    txn.remove(['run0'])\n"
         "    txn.add('new', {'command': 'x'})\n"
@@ -426,7 +426,7 @@ def test_a_reader_keeps_its_snapshot_while_another_process_writes(dbpath: Path) 
 
 
 def test_index_open_refuses_what_is_not_an_index(tmp_path: Path) -> None:
-    from runs_manager.index import IndexUnusable
+    from runs_manager.store.index import IndexUnusable
 
     path = tmp_path / "x.index"
     with pytest.raises(IndexUnusable):
@@ -447,7 +447,7 @@ def test_index_open_refuses_what_is_not_an_index(tmp_path: Path) -> None:
 
 
 def test_rebuilding_a_large_index_says_so_with_progress(dbpath: Path, runs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runs_manager import database
+    from runs_manager.store import database
 
     dbpath.write_text(many(300))
     monkeypatch.setattr(database, "SHOW_PROGRESS_BYTES", len(dbpath.read_bytes()) // 2)

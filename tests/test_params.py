@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runs_manager import params
-from runs_manager.params import command_parameters, typed
+from runs_manager.text import params
+from runs_manager.text.params import command_parameters, typed
 
 OWN = frozenset({"tb-dir", "save-path"})
 

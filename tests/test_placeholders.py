@@ -11,9 +11,9 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
-from runs_manager import placeholders
+from runs_manager.text import placeholders
 from runs_manager.errors import RunsError
-from runs_manager.launch import flags_note
+from runs_manager.runtime.launch import flags_note
 
 # Every character a shell treats specially, and a placeholder-looking part that must stay.
 HOSTILE = "/tmp/a b/it's \"q\" $HOME `id` \\ \\n *?[x] {name} ; & | ~/ \t end/"

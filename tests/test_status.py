@@ -7,10 +7,10 @@ from typing import Any, Callable, Dict, Optional
 
 import pytest
 
-from runs_manager import status
-from runs_manager.database import Database
+from runs_manager.runtime import status
+from runs_manager.store.database import Database
 from runs_manager.errors import RunsError
-from runs_manager.launch import exec_form
+from runs_manager.runtime.launch import exec_form
 from tests.conftest import Result
 
 

@@ -229,7 +229,7 @@ def _recorded_not_started(repo: Path, runs: Callable[..., Result], name: str) ->
         f.write(f"{name}:\n  command: 'true'\n  datetime: '{started}'\n  host: {_host()}\n  launcher: tmux\n")
     (repo / f".runs/logs/{name}.log").touch()
     (repo / f".runs/tensorboard/{name}").mkdir()
-    from runs_manager import runstate
+    from runs_manager.runtime import runstate
     from runs_manager.settings import Settings
 
     runstate.create(Settings(runs_dir=str(repo / ".runs")), name, started)  # as runfiles.create makes it
@@ -616,3 +616,31 @@ def test_a_supervisor_that_never_starts_is_lost_with_the_reason_after_the_deadli
                          "within 10 minutes of its start\n")
     assert "ran" not in (repo / ".runs/logs/never.log").read_text()
     assert runs("delete", "never", "-y").code == 0
+
+
+@pytest.mark.parametrize("module", ["runs_manager.runtime.supervisor", "runs_manager.supervisor"], ids=["now", "before-subpackages"])
+def test_supervisors_of_this_and_the_previous_layout_are_recognised(tmp_path: Path, module: str) -> None:
+    """A supervisor started by runs before its modules moved into subpackages lives on
+    through an upgrade: it is still recognised by its command line (and as its run's keeper)."""
+    from runs_manager.launchers.base import BOOTSTRAP
+
+    bootstrap = BOOTSTRAP.replace("runs_manager.runtime.supervisor", module)
+    assert f"from {module} import main" in bootstrap
+    sleeper = f"import time; time.sleep(60)  # {bootstrap}"
+    runs_dir = str(tmp_path / ".runs")
+    proc = subprocess.Popen([sys.executable, "-c", sleeper, str(ROOT), runs_dir, ".runs.yml", "exp", "2026-12-07", "exit", "--", "true"],
+                            start_new_session=True)
+    try:
+        assert wait_for(lambda: processes.is_supervisor(proc.pid))
+        assert processes.is_keeper_of(proc.pid, runs_dir, "exp")
+        assert not processes.is_keeper_of(proc.pid, runs_dir, "other")
+    finally:
+        proc.kill()
+        proc.wait()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)  # from runs_manager.supervisors import x"])
+    try:
+        time.sleep(0.2)
+        assert not processes.is_supervisor(other.pid)
+    finally:
+        other.kill()
+        other.wait()

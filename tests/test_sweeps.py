@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runs_manager import launch, placeholders, sweeps
+from runs_manager.runtime import launch
+from runs_manager.text import placeholders, sweeps
 from runs_manager.errors import RunsError
 from runs_manager.settings import Settings
 

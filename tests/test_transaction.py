@@ -19,9 +19,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 import yaml
 
-from runs_manager import yamlfile
-from runs_manager.database import HEADER, Database
-from runs_manager.index import Index
+from runs_manager.store import yamlfile
+from runs_manager.store.database import HEADER, Database
+from runs_manager.store.index import Index
 from tests.conftest import ROOT
 from tests.dbfiles import many, run_text
 
@@ -354,8 +354,8 @@ def test_file_that_cannot_be_spliced_is_rewritten_right(dbpath: Path, kind: str,
 MEMORY_SCRIPT = r"""
 import resource, sys
 import yaml
-from runs_manager import yamlfile
-from runs_manager.database import Database
+from runs_manager.store import yamlfile
+from runs_manager.store.database import Database
 
 def peak_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -391,7 +391,7 @@ def test_memory_of_a_change_to_a_40_mb_database_stays_bounded(dbpath: Path) -> N
     env.pop("RUNS_CRASH_AT", None)
     started = time.monotonic()
     built = subprocess.run(
-        [sys.executable, "-c", "import sys; from runs_manager.database import Database; Database(sys.argv[1]).read(lambda i: i.names())", str(dbpath)],
+        [sys.executable, "-c", "import sys; from runs_manager.store.database import Database; Database(sys.argv[1]).read(lambda i: i.names())", str(dbpath)],
         env=env, capture_output=True, text=True, timeout=60,
     )
     assert built.returncode == 0, built.stderr

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from runs_manager import yamlfile
-from runs_manager.database import Database
+from runs_manager.store import yamlfile
+from runs_manager.store.database import Database
 from runs_manager.errors import RunsError
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -127,7 +127,7 @@ def database_files(draw: Any) -> Tuple[bytes, Dict[str, Any]]:
 
 
 def yamlfile_header() -> str:
-    from runs_manager.database import HEADER
+    from runs_manager.store.database import HEADER
 
     return HEADER.decode()
 

@@ -70,7 +70,8 @@ def full_parser(commands: Mapping[str, Any]) -> argparse.ArgumentParser:
     for shtab: which arguments take run names, directories, or one of a few words."""
     import shtab
 
-    from runs_manager import status, tabular
+    from runs_manager import tabular
+    from runs_manager.runtime import status
 
     parser = argparse.ArgumentParser(prog="runs", description="Record, start and look up machine-learning runs.")
     parser.add_argument("--version", action="version", version="runs")

@@ -10,7 +10,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
     from typing import Any, Dict, List, Optional, Tuple
 
-    from runs_manager.index import Index
+    from runs_manager.store.index import Index
     from runs_manager.settings import Settings
 
 NAME = "delete"
@@ -30,7 +30,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def delete(settings: Settings, pattern: str, yes: bool) -> int:
-    from runs_manager import interrupts, patterns, runs, trash
+    from runs_manager import interrupts, patterns
+    from runs_manager.runtime import runs, trash
     from runs_manager.output import printable
     from runs_manager.prompt import confirm_runs
 
@@ -80,7 +81,7 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
 
 
 def _started_since(before: Dict[str, Any], now: Dict[str, Any]) -> bool:
-    from runs_manager import status
+    from runs_manager.runtime import status
 
     return status.is_queued(before) and not status.is_queued(now)
 
@@ -88,7 +89,7 @@ def _started_since(before: Dict[str, Any], now: Dict[str, Any]) -> bool:
 def _advance_queue(settings: Settings, txn: Any, deleted: List[Any]) -> List[str]:
     """A deleted run of a queue that had started freed its slot (or GPU) without recording an
     end, so no supervisor will start the next queued runs: start them here."""
-    from runs_manager import queue
+    from runs_manager.runtime import queue
 
     if not any("queue" in entry and not queue.is_queued(entry) and "exit_code" not in entry for entry in deleted):
         return []
@@ -105,7 +106,8 @@ def stop(settings: Settings, runs: List[Tuple[str, Any]]) -> Dict[str, Optional[
     """Stop the runs' sessions and programs, each through the launcher that started it
     (runs recorded before launchers existed had tmux sessions). A run with a recorded
     outcome needs no launcher: only its tmux session, still open, is closed if tmux is here."""
-    from runs_manager import launchers, status, tmux
+    from runs_manager import launchers, tmux
+    from runs_manager.runtime import status
 
     by_launcher: Dict[str, List[Tuple[str, Any]]] = {}
     for name, entry in runs:

@@ -23,7 +23,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def describe(settings: Settings, name: str, text: str) -> int:
-    from runs_manager import interrupts, runs, yamlfile
+    from runs_manager import interrupts
+    from runs_manager.runtime import runs
+    from runs_manager.store import yamlfile
     from runs_manager.commands.lookup import find
     from runs_manager.output import printable
 

@@ -64,7 +64,7 @@ def diff(settings: Settings, a: str, b: str) -> int:
 
 def _parameters(settings: Settings, a: str, b: str, entries: Dict[str, Any]) -> List[str]:
     """The parameters whose values differ, by name: ``lr: 0.1 -> 0.01``."""
-    from runs_manager import params
+    from runs_manager.text import params
     from runs_manager.output import as_text, printable
 
     own = params.own_flags(settings)
@@ -103,7 +103,7 @@ def _launched(settings: Settings, name: str, entry: Dict[str, Any]) -> Any:
     """The launched command line with the run's own paths (which contain its name) left out."""
     import shlex
 
-    from runs_manager import runfiles
+    from runs_manager.runtime import runfiles
 
     line = entry.get("launched")
     if not isinstance(line, str):
@@ -137,7 +137,8 @@ def _patch(settings: Settings, a: str, b: str, entries: Dict[str, Any]) -> List[
     """The patches each run started from: named, and diffed when they differ."""
     import os
 
-    from runs_manager import git, names, runfiles
+    from runs_manager import git, names
+    from runs_manager.runtime import runfiles
     from runs_manager.output import printable
 
     shas = [entries[n].get("patch_sha256") if "patch" in entries[n] else None for n in (a, b)]
@@ -158,7 +159,7 @@ def _patch_state(path: str, sha: Optional[str]) -> Tuple[str, bool]:
     """What to say of a run's patch, and whether there is a file to diff."""
     import hashlib
 
-    from runs_manager import patches
+    from runs_manager.runtime import patches
 
     if sha is None:
         return "none (started from a clean tree)", False

@@ -10,7 +10,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
     from typing import Any, Dict, Iterable, List, Tuple
 
-    from runs_manager.database import Database
+    from runs_manager.store.database import Database
     from runs_manager.settings import Settings
 
 NAME = "kill"
@@ -68,7 +68,7 @@ def parse_signal(text: str) -> int:
 def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: float) -> int:
     import signal
 
-    from runs_manager import runs, status
+    from runs_manager.runtime import runs, status
     from runs_manager.output import printable
     from runs_manager.prompt import confirm_runs
 
@@ -88,7 +88,7 @@ def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: f
         _note(f"{len(idle)} matching runs are not running ({_counts(idle)}); left alone")
     confirm_runs("kill", targets, yes)
 
-    from runs_manager import runs
+    from runs_manager.runtime import runs
 
     db = runs.database(settings)
     orphans = {name for name, _, state in matches if state == "orphaned"}
@@ -122,7 +122,8 @@ def _signal(
     here: no supervisor of it will ever record one; one in runs' queue never starts."""
     import signal
 
-    from runs_manager import interrupts, launchers, queue, runstate
+    from runs_manager import interrupts, launchers
+    from runs_manager.runtime import queue, runstate
     from runs_manager.output import printable
 
     signalled, dequeued, marked = [], [], {}
@@ -169,7 +170,7 @@ def _record_orphans(settings: Settings, db: Database, orphans: Dict[str, Any], s
 
     if not orphans:
         return
-    from runs_manager import runstate
+    from runs_manager.runtime import runstate
 
     with db.writing() as txn:
         changes = {}
@@ -191,7 +192,7 @@ def _wait(settings: Settings, db: Database, names: Iterable[str], seconds: float
     which no supervisor records, for their end); the runs still without one."""
     import time
 
-    from runs_manager import runstate
+    from runs_manager.runtime import runstate
 
     waiting = list(names)
     deadline = time.monotonic() + seconds

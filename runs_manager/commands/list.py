@@ -28,12 +28,11 @@ FORMATS = ("plain", "json")
 
 
 def list_runs(settings: Settings, pattern: Optional[str], statuses: Optional[List[str]] = None, fmt: str = "plain") -> int:
-    from runs_manager import patterns, runs
+    from runs_manager import patterns
+    from runs_manager.runtime import runs
     from runs_manager.output import printable
 
     if statuses:
-        from runs_manager import status
-
         names = [name for name, _, _ in runs.matching(settings, pattern, statuses)]
     else:
         names = patterns.matching(pattern, runs.database(settings).read(lambda index: index.names()))

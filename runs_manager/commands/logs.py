@@ -41,7 +41,7 @@ def _count(text: str) -> int:
 
 
 def logs(settings: Settings, name: str, follow: bool, lines: Optional[int]) -> int:
-    from runs_manager import runfiles
+    from runs_manager.runtime import runfiles
     from runs_manager.commands.lookup import find
     from runs_manager.output import printable
 
@@ -57,7 +57,7 @@ def logs(settings: Settings, name: str, follow: bool, lines: Optional[int]) -> i
     except FileNotFoundError:
         if "launcher" not in entry:
             raise RunsError(f"run '{printable(name)}' has no log: it was recorded before runs kept logs") from None
-        from runs_manager.status import is_queued
+        from runs_manager.runtime.status import is_queued
 
         if is_queued(entry):
             raise RunsError(f"run '{printable(name)}' is queued and has not started: it has no log yet") from None
@@ -108,7 +108,7 @@ def _follow(settings: Settings, name: str, started: Any, f: BinaryIO, out: Binar
     """Print what is appended until the run is no longer running."""
     import time
 
-    from runs_manager import runs, status
+    from runs_manager.runtime import runs, status
 
     checked = 0.0
     while True:

@@ -37,13 +37,13 @@ def lookup(settings: Settings, name: str, key: Optional[str], fmt: str = "yaml")
         print(_json(entry) if fmt == "json" else _yaml(entry), end="")
         return 0
     if key == "status" and "status" not in entry:
-        from runs_manager import status
+        from runs_manager.runtime import status
 
         state = status.derive(settings, [(name, entry)])[name]
         print(_json(state) if fmt == "json" else state, end="" if fmt == "json" else "\n")
         return 0
     if key in ("ended", "exit_code") and key not in entry:
-        from runs_manager import status
+        from runs_manager.runtime import status
 
         state = status.derive(settings, [(name, entry)])[name]
         raise RunsError(f"run '{printable(name)}' has no {key}: it has not ended as far as runs knows (status: {state})")
@@ -64,7 +64,7 @@ def lookup(settings: Settings, name: str, key: Optional[str], fmt: str = "yaml")
 
 def find(settings: Settings, name: str) -> Any:
     """The entry of run ``name``; unknown names are an error that suggests close ones."""
-    from runs_manager import runs
+    from runs_manager.runtime import runs
     from runs_manager.output import printable
 
     db = runs.database(settings)

@@ -31,7 +31,8 @@ def add_parser(subparsers: Any) -> None:
 def metrics(settings: Settings, name: str, fmt: str = "plain") -> int:
     import sys
 
-    from runs_manager import metrics as reading, status, tabular
+    from runs_manager import metrics as reading, tabular
+    from runs_manager.runtime import status
     from runs_manager.commands.lookup import find
     from runs_manager.output import printable
 

@@ -11,9 +11,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
     from typing import Any, Dict, List, Tuple
 
-    from runs_manager.runfiles import RunSet
     from runs_manager.settings import Settings
-    from runs_manager.transaction import Transaction
+    from runs_manager.store.transaction import Transaction
 
 NAME = "mv"
 HELP = "rename a run or a group of runs"
@@ -32,7 +31,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def mv(settings: Settings, old: str, new: str) -> int:
-    from runs_manager import interrupts, names, runs
+    from runs_manager import interrupts, names
+    from runs_manager.runtime import runs
     from runs_manager.output import printable
 
     problem = names.problem(new)
@@ -84,7 +84,8 @@ def _moves(txn: Transaction, old: str, new: str) -> List[Tuple[str, str]]:
 
 
 def _require_movable(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]]) -> None:
-    from runs_manager import names, runfiles, status, tmux
+    from runs_manager import names, tmux
+    from runs_manager.runtime import runfiles, status
 
     from runs_manager.output import printable
 
@@ -114,7 +115,7 @@ def _require_movable(settings: Settings, txn: Transaction, moves: List[Tuple[str
 
 
 def _files(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
-    from runs_manager import runfiles
+    from runs_manager.runtime import runfiles
 
     # Absolute: the journal may be read by a supervisor, which spells the runs directory so.
     return [(os.path.abspath(source), os.path.abspath(target))
@@ -124,7 +125,8 @@ def _files(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]]) -
 def _move(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]], files: List[Tuple[str, str]]) -> None:
     """Rename the files, then the entries in one atomic change; a failure (or a crash,
     through the journal) puts the files back."""
-    from runs_manager import faults, launchers, runfiles
+    from runs_manager import faults, launchers
+    from runs_manager.runtime import runfiles
 
     txn.intend({"op": "mv", "before_reads": True, "moves": [list(move) for move in moves], "files": [list(pair) for pair in files]})
     done: List[Tuple[str, str]] = []

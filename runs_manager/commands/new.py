@@ -11,14 +11,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
     from typing import Any, Dict, List, Mapping, Optional
 
-    from runs_manager.database import Database, Transaction
+    from runs_manager.store.database import Database, Transaction
     from runs_manager.interrupts import Deferred
     from runs_manager.launchers import Launcher
-    from runs_manager.patches import Patch
+    from runs_manager.runtime.patches import Patch
     from runs_manager.tmux import Identity
-    from runs_manager.runfiles import RunSet
+    from runs_manager.runtime.runfiles import RunSet
     from runs_manager.settings import Settings
-    from runs_manager.sweeps import Member
+    from runs_manager.text.sweeps import Member
 
 SHOW_DIRTY = 10
 
@@ -90,7 +90,9 @@ class Sweep:
 
 def new(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool,
         sweep: Optional[Sweep] = None) -> int:
-    from runs_manager import git, interrupts, launch, launchers, names, runfiles, runs, sweeps, tmux, trash
+    from runs_manager import git, interrupts, launchers, names, tmux
+    from runs_manager.runtime import launch, runfiles, runs, trash
+    from runs_manager.text import sweeps
 
     # Everything that can be checked is checked before anything is written.
     sweep = sweep or Sweep()
@@ -167,7 +169,8 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
 
 def _note_flags(settings: Settings, name: str, command: str) -> None:
     """Say, once, where the appended flags went when the command is compound."""
-    from runs_manager import launch, placeholders
+    from runs_manager.runtime import launch
+    from runs_manager.text import placeholders
 
     used = placeholders.used(command)
     flags = [flag for flag, _ in launch.program_flags(settings, name, used, command)]
@@ -214,7 +217,7 @@ def _dirty_patch(settings: Settings, directory: str, dirty: List[str]) -> Option
             "commit or stash them, add untracked files to .gitignore, or pass --allow-dirty to store them "
             "as a patch with the run"
         )
-    from runs_manager import patches
+    from runs_manager.runtime import patches
 
     patch = patches.make(directory, settings.runs_dir)
     if not patch.data:  # only the contents of submodules differ
@@ -227,7 +230,7 @@ def _dirty_patch(settings: Settings, directory: str, dirty: List[str]) -> Option
 def _print_patch(settings: Settings, name: str, patch: Optional[Patch]) -> None:
     if patch is None:
         return
-    from runs_manager import patches, runfiles
+    from runs_manager.runtime import patches, runfiles
 
     count = len(patch.changes)
     print(f"Stored the uncommitted changes ({count} file{'s' if count != 1 else ''}, {patches.size_text(len(patch.data))}) "
@@ -239,7 +242,7 @@ def _print_patch(settings: Settings, name: str, patch: Optional[Patch]) -> None:
 
 def _require_storable(name: str, command: str, description: str) -> None:
     """Refuse text YAML cannot give back exactly, before anything (an --overwrite) is done."""
-    from runs_manager import yamlfile
+    from runs_manager.store import yamlfile
 
     if yamlfile.exact_text(name, {"command": command, "description": description}) is None:
         raise RunsError("the command or description cannot be stored in YAML exactly as given")
@@ -268,7 +271,8 @@ def _stop_first(settings: Settings, db: Database, names: List[str]) -> None:
 def _delete(settings: Settings, txn: Transaction, name: str) -> List[str]:
     """--overwrite: the old run goes all or nothing, as `runs delete` deletes it. Returns the
     trash directories to empty once the lock is released (this one's among them)."""
-    from runs_manager import interrupts, trash
+    from runs_manager import interrupts
+    from runs_manager.runtime import trash
     from runs_manager.commands.delete import stop
 
     notes = [stop(settings, [(name, txn.entry(name) or {})]).get(name)]  # stopped already, unless it started since
@@ -285,7 +289,8 @@ def _free_name(settings: Settings, name: str, index: RunSet, sessions: Mapping[s
     """``name``, or if it is taken the original tool's answer: the name plus the Unix time."""
     import time
 
-    from runs_manager import names, runfiles
+    from runs_manager import names
+    from runs_manager.runtime import runfiles
 
     conflict = names.group_conflict(name, index.has, index.first_in_group)
     if conflict:
@@ -329,7 +334,8 @@ def _start(
 ) -> Dict[str, Any]:
     import contextlib
 
-    from runs_manager import faults, launch, names, runfiles, tmux
+    from runs_manager import faults, names, tmux
+    from runs_manager.runtime import launch, runfiles
     from runs_manager.launchers import Start
 
     session = names.session_name(name)
@@ -371,7 +377,7 @@ def _entry(settings: Settings, name: str, command: str, description: str, commit
     """A new run's entry, before anything of it is started."""
     import datetime
 
-    from runs_manager import launch
+    from runs_manager.runtime import launch
 
     return {
         "command": command,
@@ -389,7 +395,8 @@ def _entry(settings: Settings, name: str, command: str, description: str, commit
 def _store_patch(settings: Settings, name: str, entry: Dict[str, Any], patch: Optional[Patch]) -> None:
     if patch is None:
         return
-    from runs_manager import faults, patches, runfiles
+    from runs_manager import faults
+    from runs_manager.runtime import patches, runfiles
 
     entry["patch"] = runfiles.patch_path(settings, name)
     entry["patch_sha256"] = patch.sha256
@@ -405,7 +412,8 @@ def _new_sweep(
     name is checked free before the first run is recorded."""
     import datetime
 
-    from runs_manager import faults, interrupts, queue, runfiles, runs, tmux, trash
+    from runs_manager import faults, interrupts, tmux
+    from runs_manager.runtime import queue, runfiles, runs, trash
 
     db = runs.database(settings)
     single = not sweep.is_grid
@@ -475,7 +483,7 @@ def _record_queued(settings: Settings, txn: Transaction, members: List[Member], 
                    launcher: str, patch: Optional[Patch]) -> None:
     """Append the sweep's runs as queued, in one write; their patches (stored first) are
     removed again if that fails, and by the next command if this one dies."""
-    from runs_manager import launch, runfiles
+    from runs_manager.runtime import launch, runfiles
 
     entries = []
     for member in members:
@@ -500,7 +508,8 @@ def _record_queued(settings: Settings, txn: Transaction, members: List[Member], 
 
 def _require_free(settings: Settings, members: List[Member], txn: Transaction, sessions: Mapping[str, Identity]) -> None:
     """Every run name of the sweep is free, and none is a group of another."""
-    from runs_manager import names, runfiles
+    from runs_manager import names
+    from runs_manager.runtime import runfiles
 
     wanted = {member.name for member in members}
     for member in members:

@@ -94,7 +94,8 @@ def _apply_line(settings: Settings, name: str, entry: Any) -> str:
     import os
     import shlex
 
-    from runs_manager import names, patches, runfiles
+    from runs_manager import names
+    from runs_manager.runtime import patches, runfiles
     from runs_manager.output import printable
 
     if not names.is_valid(name):  # a hand edit: derive no path from it

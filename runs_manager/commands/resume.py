@@ -33,7 +33,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def resume(settings: Settings, pattern: Optional[str]) -> int:
-    from runs_manager import patterns, queue, runs, tmux
+    from runs_manager import patterns, tmux
+    from runs_manager.runtime import queue, runs
 
     only = None
     if pattern is not None:

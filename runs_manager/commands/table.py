@@ -8,7 +8,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
     from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-    from runs_manager.index import Index
+    from runs_manager.store.index import Index
     from runs_manager.settings import Settings
 
 STATUS_HELP = ("only runs in this state: queued, pending, running, finished, failed, killed, lost, unknown "
@@ -83,7 +83,9 @@ def table(
     metric_tags: Optional[List[str]] = None,
     params_shown: Optional[str] = None,
 ) -> int:
-    from runs_manager import params, patterns, runs, status, tabular
+    from runs_manager import patterns, tabular
+    from runs_manager.runtime import runs, status
+    from runs_manager.text import params
     from runs_manager.output import printable
 
     # Every argument is checked before the database is read, and every key before a row is printed.
@@ -210,7 +212,8 @@ def _parameter_columns(settings: Settings, rows: List[List[Any]], at: int, asked
     ones are named on stderr."""
     import sys
 
-    from runs_manager import params, tabular
+    from runs_manager import tabular
+    from runs_manager.text import params
     from runs_manager.output import cell, printable
 
     width = settings.column_width or None

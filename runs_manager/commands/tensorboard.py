@@ -45,7 +45,8 @@ def tensorboard(settings: Settings, pattern: str, extra: List[str]) -> int:
     import os
     import shutil
 
-    from runs_manager import names as run_names, patterns, runfiles, runs
+    from runs_manager import names as run_names, patterns
+    from runs_manager.runtime import runfiles, runs
     from runs_manager.output import printable
 
     for arg in extra:

@@ -8,7 +8,7 @@ import shlex
 import sys
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
 
-from runs_manager import launch
+from runs_manager.runtime import launch
 from runs_manager.settings import Settings
 
 Entry = Mapping[str, Any]
@@ -52,7 +52,7 @@ class Launcher(Protocol):
 
 
 # How a supervisor process is recognised (processes.py): keep it, even when the module moves.
-BOOTSTRAP = "import sys; sys.path[0] = sys.argv.pop(1); from runs_manager.supervisor import main; sys.exit(main(sys.argv[1:]))"
+BOOTSTRAP = "import sys; sys.path[0] = sys.argv.pop(1); from runs_manager.runtime.supervisor import main; sys.exit(main(sys.argv[1:]))"
 
 
 def supervisor_argv(settings: Settings, name: str, started: str, program: Sequence[str], keep_open: bool) -> List[str]:

@@ -14,7 +14,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from runs_manager import launch, processes, runfiles
+from runs_manager import processes
+from runs_manager.runtime import launch, runfiles
 from runs_manager.errors import RunsError
 from runs_manager.launchers.base import Entry, Start, program_script, supervisor_argv
 from runs_manager.settings import Settings

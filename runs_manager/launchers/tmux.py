@@ -6,13 +6,13 @@ the user closes it or deletes the run. Liveness is the supervisor's lock on the 
 """
 from __future__ import annotations
 
-import shlex
 import signal
 import sys
 import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from runs_manager import launch, names, processes, runfiles, runstate, tmux
+from runs_manager import names, processes, tmux
+from runs_manager.runtime import launch, runfiles, runstate
 from runs_manager.launchers.base import Entry, Start, program_script, supervisor_argv
 from runs_manager.settings import Settings
 

@@ -536,7 +536,7 @@ def test_a_run_whose_files_cannot_move_is_kept_whole(runs, db, repo, monkeypatch
             raise OSError(16, "Device or resource busy", source)
         real_rename(source, target)
 
-    monkeypatch.setattr("runs_manager.trash.os.rename", rename)
+    monkeypatch.setattr("runs_manager.runtime.trash.os.rename", rename)
     result = runs("delete", "a|b", "-y")
     assert result.code == 1
     assert "could not delete the files of 'b'" in result.err and "it is kept" in result.err

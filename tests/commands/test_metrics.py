@@ -550,11 +550,11 @@ def test_nothing_but_the_metrics_path_imports_tensorboard(repo):
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: the files are read in this process")
 def test_much_to_read_is_read_by_one_process_per_core_with_the_same_result(runs, repo, monkeypatch):
-    from runs_manager import metrics
+    from runs_manager.metrics import files as metric_files
 
     sweep(repo)
     serial = table_json(runs, "--metrics", "loss,acc:max,loss:count")
     (repo / CACHE).unlink()
-    monkeypatch.setattr(metrics, "PARALLEL_BYTES", 0)  # any amount is "much" here
+    monkeypatch.setattr(metric_files, "PARALLEL_BYTES", 0)  # any amount is "much" here
     assert table_json(runs, "--metrics", "loss,acc:max,loss:count") == serial
     assert len(cached(repo)) == 3 and all(s["offset"] == s["size"] for s in cached(repo).values())

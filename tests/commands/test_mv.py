@@ -446,7 +446,7 @@ def test_crash_at_the_first_atomic_write_of_mv_leaves_the_run_whole(
 # dies while the database itself is being replaced (its temp file written, not yet renamed).
 CRASH_IN_SPLICE = """
 import os, sys
-from runs_manager import transaction
+from runs_manager.store import transaction
 from runs_manager.main import main
 
 intend = transaction.Transaction.intend

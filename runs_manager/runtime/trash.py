@@ -16,7 +16,8 @@ import sys
 import tempfile
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from runs_manager import faults, fsutil, names, runfiles
+from runs_manager import faults, fsutil, names
+from runs_manager.runtime import runfiles
 from runs_manager.errors import RunsError
 from runs_manager.settings import Settings
 

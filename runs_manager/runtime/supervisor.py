@@ -20,11 +20,11 @@ import itertools
 import os
 import select
 import signal
-import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from runs_manager import processes, runstate
+from runs_manager import processes
+from runs_manager.runtime import runstate
 from runs_manager.settings import Settings
 
 POLL = 0.2  # seconds between checks of the terminal when nothing wakes the relay
@@ -39,7 +39,7 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, sig
 def main(args: Sequence[str]) -> int:
     runs_dir, db_filename, name, started, keep, dashes, *program = args
     assert dashes == "--" and program, "usage: RUNS_DIR DB_FILENAME NAME STARTED keep-open|exit -- PROGRAM..."
-    from runs_manager import runfiles
+    from runs_manager.runtime import runfiles
 
     settings = Settings(runs_dir=runs_dir, db_filename=db_filename)
     try:
@@ -91,7 +91,7 @@ def main(args: Sequence[str]) -> int:
         relay.restore_terminal()
         print(f"\n[runs] {name} exited with status {code}; exit this shell to close the session.", flush=True)
         shell = os.environ.get("SHELL") or "/bin/sh"
-        from runs_manager import program as program_
+        from runs_manager.runtime import program as program_
 
         program_.reset_signals()  # the shell gets a shell's signals, not Python's
         with contextlib.suppress(OSError):
@@ -125,7 +125,7 @@ def _begin_again(settings: Settings, name: str, state: runstate.Record) -> Optio
     file, or none if it died first) moves to the entry's ``attempts``; ``restarts`` counts
     them and ``restarted`` is when this attempt began, so the run is running, not killed.
     Returns a note if the entry could not be changed."""
-    from runs_manager import runs
+    from runs_manager.runtime import runs
 
     last = state.fields
     kept = runstate.outcome(last) or {}
@@ -157,7 +157,8 @@ def _load_recording() -> None:
     replaced (a rebuilt virtualenv) during a run of several days."""
     import datetime  # noqa: F401
 
-    from runs_manager import indexing, journal, runs, transaction, yamlfile  # noqa: F401
+    from runs_manager.runtime import runs  # noqa: F401
+    from runs_manager.store import indexing, journal, transaction, yamlfile  # noqa: F401
 
 
 def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any], state: Optional[runstate.Record] = None,
@@ -166,7 +167,7 @@ def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any],
     whether the run was one of a queue's. With the outcome kept in the state file, it tries
     for as long as it lives (a full disk, a damaged database: a person may fix it), backing
     off; the next command to take the lock copies it meanwhile, if this one dies."""
-    from runs_manager import runs
+    from runs_manager.runtime import runs
     from runs_manager.errors import RunsError
 
     delay = RECORD_RETRY
@@ -212,7 +213,7 @@ def _is_this_run(entry: Dict[str, Any], started: str, state: Optional[runstate.R
 def advance_queue(settings: Settings) -> Optional[str]:
     """Start the queued runs that fit now; a note of what was started, or why not."""
     try:
-        from runs_manager import queue, runs
+        from runs_manager.runtime import queue, runs
 
         with runs.database(settings).writing() as txn:
             started, notes, _ = queue.advance(settings, txn)
@@ -261,7 +262,7 @@ class Relay:
         if self.early:  # asked to stop before the program started: it never does
             signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
             return 128 + self.early[0]
-        from runs_manager import program as program_
+        from runs_manager.runtime import program as program_
 
         # A signal (the keeper's SIGCHLD above all) wakes the relay at once.
         self.wakeup, wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)

@@ -38,7 +38,7 @@ def derive(settings: Any, runs: Sequence[Tuple[str, Entry]], why: Optional[Dict[
     """
     from runs_manager import launchers
 
-    from runs_manager import runstate
+    from runs_manager.runtime import runstate
 
     statuses: Dict[str, str] = {}
     pending: Dict[str, List[Tuple[str, Entry]]] = {}
@@ -68,7 +68,8 @@ def derive(settings: Any, runs: Sequence[Tuple[str, Entry]], why: Optional[Dict[
 def _kept_outcome(settings: Any, name: str) -> Tuple[Optional[str], bool]:
     """The status an outcome in the run's state file gives (None if it has none), and
     whether its supervisor could not write it into the database."""
-    from runs_manager import names, runstate
+    from runs_manager import names
+    from runs_manager.runtime import runstate
 
     if settings is None or not names.is_valid(name):
         return None, False

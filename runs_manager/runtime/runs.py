@@ -6,10 +6,11 @@ import os
 import time
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from runs_manager import launch, names, runfiles
-from runs_manager.database import Database
+from runs_manager import names
+from runs_manager.runtime import launch, runfiles
+from runs_manager.store.database import Database
 from runs_manager.errors import RunsError
-from runs_manager.index import Index
+from runs_manager.store.index import Index
 from runs_manager.settings import Settings
 
 
@@ -17,7 +18,7 @@ SESSION_EXIT_WAIT = 1.0  # seconds; the supervisor checks at least every 0.1 s
 
 
 def database(settings: Settings) -> Database:
-    from runs_manager import runstate
+    from runs_manager.runtime import runstate
 
     return Database(settings.db_path, recover=lambda intent, index: _recover(settings, intent, index),
                     settle=lambda txn: runstate.settle(settings, txn))
@@ -55,7 +56,7 @@ def _looks_like_a_database(path: str) -> bool:
             head = f.read(4096)
     except OSError:
         return False
-    from runs_manager.transaction import HEADER
+    from runs_manager.store.transaction import HEADER
 
     return head.startswith(HEADER[:16]) or (not head.startswith((b" ", b"-")) and b"\n  command: " in head)
 
@@ -64,11 +65,11 @@ def _recover(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
     if intent.get("op") == "mv":
         _undo_mv(settings, intent, index)
     elif intent.get("op") == "start":
-        from runs_manager import queue
+        from runs_manager.runtime import queue
 
         queue.undo_start(settings, intent, index)
     elif intent.get("op") == "delete":
-        from runs_manager import trash
+        from runs_manager.runtime import trash
 
         trash.recover(settings, intent, index)
     elif intent.get("op") == "sweep":  # died storing the sweep's patches: those of unrecorded runs go
@@ -135,7 +136,8 @@ def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
 def matching(settings: Any, pattern: Optional[str], statuses: Optional[Iterable[str]]) -> List[Tuple[str, Dict[str, Any], str]]:
     """(name, entry, status) of the runs whose name ``pattern`` matches and whose status is
     one of ``statuses`` (either may be None: no filter), oldest first."""
-    from runs_manager import patterns, status
+    from runs_manager import patterns
+    from runs_manager.runtime import status
 
     wanted = status.parse(statuses)
 
@@ -150,7 +152,7 @@ def note_stalled(settings: Settings) -> None:
     """Print queue.stalled_note, if there is one, on stderr (for `runs list` and `table`)."""
     import sys
 
-    from runs_manager import queue
+    from runs_manager.runtime import queue
 
     def query(index: Any) -> Optional[str]:
         return queue.stalled_note(settings, index.entries(has_outcome=False)) if index.may_have_queued() else None

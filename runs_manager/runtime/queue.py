@@ -21,10 +21,10 @@ import datetime
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from runs_manager import launch, runfiles
+from runs_manager.runtime import launch, runfiles
 from runs_manager.errors import RunsError
 from runs_manager.settings import Settings
-from runs_manager.status import is_queued as is_queued  # the rule is status.py's, one for both
+from runs_manager.runtime.status import is_queued as is_queued  # the rule is status.py's, one for both
 
 Entry = Dict[str, Any]
 
@@ -49,7 +49,7 @@ def _queue_of(entry: Mapping[str, Any]) -> Entry:
 
 
 def _gpus(queue: Mapping[str, Any]) -> List[str]:
-    from runs_manager.sweeps import gpu_key
+    from runs_manager.text.sweeps import gpu_key
 
     gpus = queue.get("gpus")
     return [gpu_key(gpu) for gpu in gpus.split(",") if gpu] if isinstance(gpus, str) else []
@@ -67,7 +67,7 @@ class Plan:
         others = [(name, entry) for name, entry in mine if not is_queued(entry) and entry.get("launcher") == tmux_launcher.NAME]
         alive = tmux_launcher.TmuxLauncher().alive(settings, others) if self.queued and others else {}
         live = [entry for name, entry in others if alive.get(name)]
-        from runs_manager.sweeps import gpu_key
+        from runs_manager.text.sweeps import gpu_key
 
         self.busy = {gpu_key(entry["cuda_visible_devices"]) for entry in live if isinstance(entry.get("cuda_visible_devices"), str)}
         self.running = collections.Counter(_queue_of(entry).get("id") for entry in live if "queue" in entry)
@@ -156,7 +156,7 @@ def _tree_problem(settings: Settings, entry: Mapping[str, Any]) -> Optional[str]
         if head != commit:
             return f"the work tree {directory} is at commit {head[:12]}, not at {str(commit)[:12]} where the queued runs were recorded"
         if "patch_sha256" in entry:
-            from runs_manager import patches
+            from runs_manager.runtime import patches
 
             if patches.make(directory, settings.runs_dir).sha256 != entry["patch_sha256"]:
                 return f"the uncommitted changes in {directory} are not those the queued runs were recorded with"

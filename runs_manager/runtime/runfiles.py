@@ -7,7 +7,8 @@ import os
 import re
 from typing import Dict, List, Optional, Protocol, Tuple
 
-from runs_manager import fsutil, names, runstate
+from runs_manager import fsutil, names
+from runs_manager.runtime import runstate
 from runs_manager.settings import Settings
 
 GITIGNORE = "# Created by runs: checkpoints and logs do not belong in git.\n*\n"

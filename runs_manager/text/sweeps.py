@@ -12,7 +12,8 @@ import itertools
 import re
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
-from runs_manager import names, placeholders
+from runs_manager import names
+from runs_manager.text import placeholders
 from runs_manager.errors import RunsError
 from runs_manager.output import printable
 

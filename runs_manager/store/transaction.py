@@ -14,13 +14,14 @@ import sys
 import zlib
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Tuple, TypeVar
 
-from runs_manager import faults, fsutil, journal
+from runs_manager import faults, fsutil
+from runs_manager.store import journal
 from runs_manager.errors import RunsError
-from runs_manager.index import FileState, Index, IndexUnusable
-from runs_manager.indexing import apply, last_entry_keeps, state_of
+from runs_manager.store.index import FileState, Index, IndexUnusable
+from runs_manager.store.indexing import apply, last_entry_keeps, state_of
 
 if TYPE_CHECKING:
-    from runs_manager.database import Database
+    from runs_manager.store.database import Database
 
 # Ends with a blank line: comments directly above a run belong to that run.
 HEADER = (
@@ -256,7 +257,7 @@ class Transaction:
 
     def _rewrite(self, changes: Mapping[str, Change], added: Iterable[Tuple[str, Entry]] = ()) -> None:
         """Rewrite a file that cannot be changed in place (see yamlfile): parse it whole."""
-        from runs_manager import yamlfile
+        from runs_manager.store import yamlfile
 
         data, _ = self._db._read()
         try:
@@ -323,7 +324,7 @@ def _plan(state: FileState, ranges: Iterable[Tuple[str, int, int]], present: Map
 def _spliced(path: str, state: FileState, plan: Plan, mark: str) -> Tuple[str, int, bytes, Dict[str, int]]:
     """A temporary file beside ``path`` holding it with each planned range replaced; returns
     it with its CRC, last piece and the byte length of each replaced run, by its new name."""
-    from runs_manager import yamlfile
+    from runs_manager.store import yamlfile
 
     lengths: Dict[str, int] = {}
     crc_old, crc_new, last = 0, 0, b""
@@ -375,7 +376,7 @@ class _Misplaced(Exception):
 
 
 def _exact_text(name: str, entry: Entry) -> bytes:
-    from runs_manager import yamlfile
+    from runs_manager.store import yamlfile
 
     blob = yamlfile.exact_text(name, entry)
     if blob is None:
@@ -387,7 +388,7 @@ def _keeping_comments(old: bytes, blob: bytes) -> bytes:
     """``blob`` with the text around the old entry that is not part of it: the comment lines
     directly above it (they belong to it), and blank and comment lines after it (a heading
     for the next runs), if the entry still reads the same with them."""
-    from runs_manager import yamlfile
+    from runs_manager.store import yamlfile
 
     lines = old.splitlines(keepends=True)
     lead = 0

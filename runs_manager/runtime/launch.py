@@ -6,9 +6,10 @@ import re
 import shlex
 from typing import AbstractSet, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from runs_manager import fsutil, names, processes, runfiles
+from runs_manager import fsutil, names, processes
+from runs_manager.runtime import runfiles
 from runs_manager.errors import RunsError
-from runs_manager.placeholders import ASSIGNMENT, SHELLS
+from runs_manager.text.placeholders import ASSIGNMENT, SHELLS
 from runs_manager.settings import Settings
 from runs_manager.tmux import Identity
 
@@ -36,7 +37,7 @@ def program_line(settings: Settings, name: str, command: str) -> str:
     """The shell line that runs the program: the command with its placeholders filled,
     then the flags it did not place itself. Raises RunsError if the shell would not pass
     those flags to any program (after a comment, a trailing backslash, an open quote)."""
-    from runs_manager import placeholders
+    from runs_manager.text import placeholders
 
     used = placeholders.check(command, placeholders.RESERVED)
     values = runfiles.paths(settings, name)
@@ -65,7 +66,7 @@ def program_flags(settings: Settings, name: str, placed: AbstractSet[str] = froz
 def passed_flags(command: str) -> AbstractSet[str]:
     """The options COMMAND passes itself (``--tb-dir /data/tb`` and ``--tb-dir=/data/tb``
     both pass ``--tb-dir``): runs does not append a second one, which would override it."""
-    from runs_manager import shellwords
+    from runs_manager.text import shellwords
 
     if not command:
         return frozenset()
@@ -87,7 +88,7 @@ def require_appendable(command: str, flags: Sequence[str]) -> None:
     """Refuse a COMMAND after which appended flags would never reach a program: the
     shell would read them as part of a comment, of a word a trailing backslash continues,
     of a quote left open, or of a here-document."""
-    from runs_manager import shellwords
+    from runs_manager.text import shellwords
     from runs_manager.errors import RunsError
 
     words = [word for simple in shellwords.commands(command + " " + _SENTINEL) for word in simple]
@@ -110,7 +111,7 @@ def _open_quote(command: str) -> bool:
 
 def _extra_value(settings: Settings, name: str, template: str) -> str:
     """An extra flag's value: placeholders filled, and the original tool's spellings."""
-    from runs_manager import placeholders
+    from runs_manager.text import placeholders
 
     runs_dir = os.path.abspath(settings.runs_dir)
     values = runfiles.paths(settings, name)

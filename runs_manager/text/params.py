@@ -16,9 +16,9 @@ import functools
 import re
 from typing import Any, Dict, FrozenSet, List
 
-from runs_manager import shellwords
-from runs_manager.placeholders import ASSIGNMENT, WRAPPERS
-from runs_manager.shellwords import Unknown, Word
+from runs_manager.text import shellwords
+from runs_manager.text.placeholders import ASSIGNMENT, WRAPPERS
+from runs_manager.text.shellwords import Unknown, Word
 
 Raw = Any  # a parameter's text as the program receives it, or True for a bare --flag
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")

@@ -41,7 +41,7 @@ def commands(command: str) -> List[List[Word]]:
 
 
 def _without_placeholders(command: str) -> str:
-    from runs_manager import placeholders
+    from runs_manager.text import placeholders
 
     try:
         pieces = placeholders.parse(command)

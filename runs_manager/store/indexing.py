@@ -12,7 +12,7 @@ import sys
 import zlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from runs_manager.index import FileState, Index, IndexUnusable
+from runs_manager.store.index import FileState, Index, IndexUnusable
 
 Entry = Dict[str, Any]
 
@@ -30,7 +30,7 @@ def appended_runs(
         and zlib.crc32(memoryview(data)[: state.size]) == state.crc
     ):
         return None
-    from runs_manager import yamlfile  # here: PyYAML is needed only to parse or write
+    from runs_manager.store import yamlfile  # here: PyYAML is needed only to parse or write
 
     tail = data[state.size :]
     if yamlfile.has_document_markers(tail, after_first_key=False):
@@ -74,8 +74,8 @@ def file_crc(f: Any, size: int) -> int:
 
 def last_entry_keeps(index: Index, data: bytes, extra: bytes) -> bool:
     """Whether the last run's entry reads the same with ``extra`` text after it."""
-    from runs_manager import yamlfile
-    from runs_manager.index import to_json
+    from runs_manager.store import yamlfile
+    from runs_manager.store.index import to_json
 
     last = index.last()
     if last is None:

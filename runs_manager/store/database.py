@@ -27,10 +27,10 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Type
 
 from runs_manager import faults, fsutil
 from runs_manager.errors import RunsError
-from runs_manager.index import Index, IndexUnusable
-from runs_manager.journal import Journal, cut_torn_append, torn_append_at
-from runs_manager.indexing import Progress, appended_runs, apply, file_crc, no_gc, state_of
-from runs_manager.transaction import HEADER, PREPARED_MARK, PREPARED_STALE, Prepared, Transaction, prepare
+from runs_manager.store.index import Index, IndexUnusable
+from runs_manager.store.journal import Journal, cut_torn_append, torn_append_at
+from runs_manager.store.indexing import Progress, appended_runs, apply, file_crc, no_gc, state_of
+from runs_manager.store.transaction import HEADER, PREPARED_MARK, PREPARED_STALE, Prepared, Transaction, prepare
 
 __all__ = ["HEADER", "Database", "Transaction"]
 
@@ -299,7 +299,7 @@ class Database:
         return self._build(data if at is None else data[:at], st, path=None)
 
     def _build(self, data: bytes, st: Optional[os.stat_result], path: Optional[str]) -> Index:
-        from runs_manager import yamlfile
+        from runs_manager.store import yamlfile
 
         with Progress(self.path, len(data), SHOW_PROGRESS_BYTES) as progress, no_gc():
             for chunked in (True, False):

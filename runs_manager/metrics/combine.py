@@ -1,0 +1,162 @@
+"""A run's scalars from its files' states: each TensorBoard run (the directory, each
+subdirectory) folded in file order, with TensorBoard's purges on restarts.
+
+Restarts, as TensorBoard shows them (its event accumulator, with the default
+``--purge_orphaned_data``): in files of event format 2 (every current writer), each
+``SessionLog.START`` after a run directory's first one drops every earlier point whose
+step is at or above the START's step; in older files, a summary whose step is below the
+previous summary's drops the earlier points of its tags at or above its step. A run
+directory where that can happen is read whole, in file order, each time (rare). Without
+a purge every point counts, and the value at the largest step is the last one.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from runs_manager.metrics.events import START, Agg, scalar_of, version_of
+from runs_manager.metrics.files import Records, State
+
+
+class Tag(NamedTuple):
+    """A scalar tag's aggregates over a run's points."""
+
+    points: int
+    step: int
+    last: float
+    min: float
+    max: float
+    mean: float
+
+    def get(self, aggregate: str) -> Any:
+        return {"last": self.last, "min": self.min, "max": self.max, "mean": self.mean,
+                "step": self.step, "count": self.points}[aggregate]
+
+
+class RunMetrics(NamedTuple):
+    scalars: Dict[str, Tag]
+    others: Dict[str, str]  # tags that hold no scalars: what they hold (image, histo, a plugin's name)
+
+
+def combine(files: List[Tuple[str, str, os.stat_result]], states: Dict[str, State]) -> RunMetrics:
+    """A run's scalars: each TensorBoard run (the directory, each subdirectory) folded in file order."""
+    groups: Dict[str, List[str]] = {}
+    for path, subdir, _ in files:
+        groups.setdefault(subdir, []).append(path)
+    scalars: Dict[str, Tag] = {}
+    others: Dict[str, str] = {}
+    for subdir, paths in groups.items():
+        prefix = subdir.replace(os.sep, "/") + "/" if subdir else ""
+        group = [states[p] for p in paths]
+        if _needs_replay(group):
+            aggs, kinds = _replay(paths)
+        else:
+            aggs, kinds = _merge(group)
+        for tag, a in aggs.items():
+            scalars[prefix + tag] = _tag(a)
+        for tag, kind in kinds.items():
+            if tag not in aggs:
+                others[prefix + tag] = kind
+    return RunMetrics(scalars, others)
+
+
+def _needs_replay(group: List[State]) -> bool:
+    """Whether TensorBoard would purge points of this run directory (see the module's doc)."""
+    if sum(s["starts"] for s in group) > 1:
+        return True
+    version: Optional[float] = None
+    last: Optional[int] = None
+    for s in group:
+        version = s["version"] if s["version"] is not None else version
+        legacy = version is None or version < 2
+        if legacy and (s["disorder"] or (last is not None and s["first_step"] is not None and s["first_step"] < last)):
+            return True
+        last = s["prev_step"] if s["prev_step"] is not None else last
+    return False
+
+
+def _merge(group: List[State]) -> Tuple[Dict[str, Agg], Dict[str, str]]:
+    aggs: Dict[str, Agg] = {}
+    kinds: Dict[str, str] = {}
+    for s in group:
+        for tag, kind in s["others"].items():
+            kinds.setdefault(tag, kind)
+        for tag, a in s["tags"].items():
+            m = aggs.get(tag)
+            if m is None:
+                aggs[tag] = list(a)
+                continue
+            m[0] += a[0]
+            if a[1] >= m[1]:
+                m[1], m[2] = a[1], a[2]
+            m[3], m[4], m[5], m[6] = min(m[3], a[3]), max(m[4], a[4]), m[5] + a[5], m[6] and a[6]
+    return aggs, kinds
+
+
+def _replay(paths: List[str]) -> Tuple[Dict[str, Agg], Dict[str, str]]:
+    """TensorBoard's reading of a run directory, purges included, from the files themselves."""
+    points: Dict[str, List[Tuple[int, float, bool]]] = {}
+    scratch: State = {"others": {}, "plugins": {}}
+    version: Optional[float] = None
+    seen_start = False
+    most_recent = -1
+    for path in paths:
+        try:
+            f = open(path, "rb")
+        except OSError:
+            continue
+        with f:
+            for event in Records(f, 0):
+                if event.HasField("file_version"):
+                    version = version_of(event.file_version)
+                has_summary = event.HasField("summary")
+                if version is not None and version >= 2:
+                    if event.HasField("session_log") and event.session_log.status == START:
+                        if seen_start:
+                            for tag in points:
+                                points[tag] = [p for p in points[tag] if p[0] < event.step]
+                        seen_start = True
+                elif has_summary and event.step < most_recent:
+                    for v in event.summary.value:
+                        if v.tag in points:
+                            points[v.tag] = [p for p in points[v.tag] if p[0] < event.step]
+                if has_summary:
+                    most_recent = event.step
+                    for v in event.summary.value:
+                        scalar = scalar_of(v, scratch)
+                        if scalar is not None:
+                            points.setdefault(v.tag, []).append((event.step, scalar[0], scalar[1]))
+    aggs: Dict[str, Agg] = {}
+    for tag, series in points.items():
+        if not series:
+            continue
+        a: Agg = [0, series[0][0], series[0][1], series[0][1], series[0][1], 0.0, True]
+        for step, x, narrow in series:
+            a[0] += 1
+            if step >= a[1]:
+                a[1], a[2] = step, x
+            a[3], a[4], a[5], a[6] = min(a[3], x), max(a[4], x), a[5] + x, a[6] and narrow
+        aggs[tag] = a
+    return aggs, scratch["others"]
+
+
+def _tag(a: Agg) -> Tag:
+    count, step, last, low, high, total, narrow = a
+    short = _short if narrow else float
+    return Tag(count, step, short(last), short(low), short(high), short(total / count))
+
+
+def _short(x: float) -> float:
+    """A float32's value with the fewest digits that give it back (0.1, not 0.10000000149011612)."""
+    if x != x or x in (float("inf"), float("-inf")):
+        return x
+    try:
+        packed = struct.pack("<f", x)
+    except OverflowError:
+        return x
+    for digits in range(6, 10):
+        y = float(f"{x:.{digits}g}")
+        if struct.pack("<f", y) == packed:
+            return y
+    return x
