@@ -4,8 +4,8 @@ It holds a lock on the run's log for as long as it lives (proof that the run is 
 see processes.py), gives the program a pseudo-terminal of its own under a keeper process
 (program.py; the program sees a terminal, and progress bars and colours behave as in a
 shell), copies everything the program writes there to the log and to its own terminal,
-and passes keys and window sizes through. When
-the program ends it records ``ended`` and ``exit_code`` (as a shell reports it: 128+N for
+and passes keys and window sizes through (relay.py). When the
+program ends it records ``ended`` and ``exit_code`` (as a shell reports it: 128+N for
 signal N) in the run's entry, under the database lock.
 
 A hang-up (the tmux session closed, its server killed) is passed on to the program, as a
@@ -14,20 +14,17 @@ terminal would, and recorded as the reason the run was killed.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import itertools
 import os
-import select
-import signal
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from runs_manager import processes
 from runs_manager.runtime import runstate
+from runs_manager.runtime.relay import Relay
 from runs_manager.settings import Settings
 
-POLL = 0.2  # seconds between checks of the terminal when nothing wakes the relay
 STARTING_POLL = 0.02  # seconds, growing to STARTING_POLL_MAX: `runs new` may have died
 STARTING_LIMIT = 300.0  # seconds: `runs new` records a run within seconds of starting it
 STARTING_POLL_MAX = 0.1  # an undone run's supervisor must end within runs.SESSION_EXIT_WAIT
@@ -35,7 +32,8 @@ RECORD_ATTEMPTS = 30  # without a state file, where the outcome is kept meanwhil
 RECORD_RETRY = 2.0  # seconds, growing to RECORD_RETRY_MAX
 RECORD_RETRY_MAX = 60.0
 HANGUP = "hang-up: the run's terminal (its tmux session or server) was closed"
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
 def main(args: Sequence[str]) -> int:
     runs_dir, db_filename, name, started, keep, dashes, *program = args
     assert dashes == "--" and program, "usage: RUNS_DIR DB_FILENAME NAME STARTED keep-open|exit -- PROGRAM..."
@@ -99,7 +97,7 @@ def main(args: Sequence[str]) -> int:
     return 0
 
 
-def _reserve(settings: Settings, name: str, started: str, relay: "Relay") -> Optional[runstate.Record]:
+def _reserve(settings: Settings, name: str, started: str, relay: Relay) -> Optional[runstate.Record]:
     """The run's state file, made with the run; the keeper's identity goes into it as soon
     as the keeper exists (see runstate.py)."""
     state = runstate.Record.open(settings, name, started)
@@ -158,7 +156,7 @@ def _load_recording() -> None:
     import datetime  # noqa: F401
 
     from runs_manager.runtime import runs  # noqa: F401
-    from runs_manager.store import indexing, journal, transaction, yamlfile  # noqa: F401
+    from runs_manager.store import indexing, journal, splice, transaction, yamlfile  # noqa: F401
 
 
 def record(settings: Settings, name: str, started: str, outcome: Dict[str, Any], state: Optional[runstate.Record] = None,
@@ -226,182 +224,3 @@ def _now() -> str:
     import datetime
 
     return datetime.datetime.now().astimezone().isoformat()
-
-
-class Relay:
-    """The program on a pseudo-terminal, its output copied to the log and to our terminal."""
-
-    def __init__(self, log: int) -> None:
-        self.log = log
-        self.tty = os.isatty(0)
-        self.saved: Optional[List[Any]] = None
-        self.master = -1
-        self.keeper = 0
-        self.wakeup = -1
-        self.pid = 0  # the program's process group, while it has one
-        self.hung_up = False  # by a SIGHUP: the terminal was closed
-        self.detached = False  # no longer writing to our terminal
-        self.carry = b""  # a carriage return that may start a CRLF
-        self.early: List[int] = []  # signals that came before the program started
-        self.private: List[int] = []  # more descriptors of ours that the keeper must not keep
-        self.on_start: Callable[[int], None] = lambda keeper: None
-        for sig in _FORWARDED:
-            signal.signal(sig, self._forward)
-        signal.signal(signal.SIGHUP, self._hang_up)
-
-    def run(self, program: Sequence[str]) -> int:
-        """Run the program to its end; its exit status as a shell reports it."""
-        import pty
-
-        self.master, slave = pty.openpty()
-        self._copy_window_size()
-        signal.signal(signal.SIGWINCH, lambda signum, frame: self._copy_window_size())
-        # Held while deciding and forking, so none falls between the two unanswered.
-        held = {signal.SIGHUP, *_FORWARDED}
-        signal.pthread_sigmask(signal.SIG_BLOCK, held)
-        if self.early:  # asked to stop before the program started: it never does
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-            return 128 + self.early[0]
-        from runs_manager.runtime import program as program_
-
-        # A signal (the keeper's SIGCHLD above all) wakes the relay at once.
-        self.wakeup, wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        os.set_blocking(wakeup_w, False)
-        signal.set_wakeup_fd(wakeup_w)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        self.keeper, self.pid = program_.start(slave, program, [self.master, self.log, self.wakeup, wakeup_w, *self.private],
-                                               forked=self.on_start)
-        self.on_start(self.keeper)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)  # what came meanwhile reaches the group now
-        os.close(slave)
-        if self.tty:
-            import termios
-            import tty
-
-            self.saved = termios.tcgetattr(0)
-            tty.setraw(0)
-        return self._relay()
-
-    def _relay(self) -> int:
-        open_master = True
-        while True:
-            watched = [self.wakeup] + ([self.master] if open_master else [])
-            if self.tty and not self.detached:
-                watched.append(0)
-            ready, _, _ = select.select(watched, [], [], POLL)
-            if self.wakeup in ready:
-                with contextlib.suppress(BlockingIOError):
-                    os.read(self.wakeup, 512)
-            if self.master in ready and not self._copy_output():
-                open_master = False  # every process closed the terminal; the keeper ends soon
-            if 0 in ready:
-                self._copy_input()
-            if self._ended():
-                while open_master and select.select([self.master], [], [], 0.05)[0] and self._copy_output():
-                    pass  # what the program wrote just before it ended
-                self.pid = 0  # its group is gone: forward nothing more
-                _, status = os.waitpid(self.keeper, 0)
-                return os.waitstatus_to_exitcode(status) % 256
-
-    def _ended(self) -> bool:
-        """Whether the keeper has ended (with the program's whole group)."""
-        info = os.waitid(os.P_PID, self.keeper, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        return info is not None and info.si_pid == self.keeper
-
-    def _copy_output(self) -> bool:
-        try:
-            data = os.read(self.master, 1 << 16)
-        except OSError as e:
-            if e.errno != errno.EIO:  # EIO: every process has closed the terminal
-                raise
-            data = b""
-        if not data:
-            return False
-        if not self.detached:
-            try:
-                _write_all(1, data)
-            except OSError:
-                self._detach()
-        text = self.carry + data
-        self.carry = b"\r" if text.endswith(b"\r") else b""
-        self._log(text[: len(text) - len(self.carry)].replace(b"\r\n", b"\n"))
-        return True
-
-    def _copy_input(self) -> None:
-        try:
-            data = os.read(0, 1 << 16)
-        except OSError:
-            data = b""
-        if not data:
-            self._detach()
-            return
-        with contextlib.suppress(OSError):
-            _write_all(self.master, data)
-
-    def _log(self, data: bytes) -> None:
-        try:
-            _write_all(self.log, data)
-        except OSError:
-            pass  # a full disk: the program goes on, and so does the rest of its log when it can
-
-    def flush(self) -> None:
-        self._log(self.carry)
-        self.carry = b""
-
-    def note(self, text: Optional[str]) -> None:
-        if text:
-            self._log(f"\n[runs] {text}\n".encode())
-            if not self.detached:
-                with contextlib.suppress(OSError):
-                    os.write(2, f"\r\n[runs] {text}\r\n".encode())
-
-    def _forward(self, signum: int, frame: Any) -> None:
-        if not self.pid:
-            self.early.append(signum)
-        else:
-            with contextlib.suppress(OSError):
-                os.killpg(self.pid, signum)
-
-    def _hang_up(self, signum: int, frame: Any) -> None:
-        self.hung_up = True
-        self._detach()
-        if not self.pid:
-            self.early.append(signum)
-        else:
-            with contextlib.suppress(OSError):
-                os.killpg(self.pid, signal.SIGHUP)
-                os.killpg(self.pid, signal.SIGCONT)
-
-    def _detach(self) -> None:
-        """Our terminal is gone: stop writing to it (the log goes on)."""
-        if self.detached:
-            return
-        self.detached = True
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        os.close(devnull)
-        self.saved = None
-
-    def _copy_window_size(self) -> None:
-        if not self.tty or self.detached or self.master < 0:
-            return
-        import termios
-
-        with contextlib.suppress(OSError):
-            size = fcntl.ioctl(0, termios.TIOCGWINSZ, bytes(8))
-            fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
-
-    def restore_terminal(self) -> None:
-        if self.saved is not None:
-            import termios
-
-            with contextlib.suppress(OSError):
-                termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
-            self.saved = None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

@@ -30,7 +30,8 @@ from runs_manager.errors import RunsError
 from runs_manager.store.index import Index, IndexUnusable
 from runs_manager.store.journal import Journal, cut_torn_append, torn_append_at
 from runs_manager.store.indexing import Progress, appended_runs, apply, file_crc, no_gc, state_of
-from runs_manager.store.transaction import HEADER, PREPARED_MARK, PREPARED_STALE, Prepared, Transaction, prepare
+from runs_manager.store.splice import PREPARED_MARK, PREPARED_STALE, Prepared, prepare
+from runs_manager.store.transaction import HEADER, Transaction
 
 __all__ = ["HEADER", "Database", "Transaction"]
 

@@ -12,13 +12,14 @@ import os
 import re
 import sys
 import zlib
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, TypeVar
 
 from runs_manager import faults, fsutil
 from runs_manager.store import journal
 from runs_manager.errors import RunsError
 from runs_manager.store.index import FileState, Index, IndexUnusable
 from runs_manager.store.indexing import apply, last_entry_keeps, state_of
+from runs_manager.store.splice import Change, Entry, Misplaced, Plan, Prepared, exact_text, plan_of, spliced
 
 if TYPE_CHECKING:
     from runs_manager.store.database import Database
@@ -28,17 +29,10 @@ HEADER = (
     b"# runs database: one entry per run, oldest first. Edit with care: keep each run name\n"
     b"# at the start of its line; 'runs' notices hand edits and re-reads the file.\n\n"
 )
-BLOCK = 1 << 20
 
-Entry = Dict[str, Any]
-# What a splice does to a run: None removes it, (name, entry) replaces it (maybe renamed).
-Change = Optional[Tuple[str, Entry]]
 T = TypeVar("T")
 # A splice done: the file's new state, each changed run's new byte length, the changes made.
 Spliced = Tuple[Tuple[FileState, Dict[str, int]], Dict[str, Change]]
-Plan = List[Tuple[int, int, bytes, str, Optional[str]]]  # (start, stop, text in place, run, new name)
-PREPARED_MARK = ".prepared-"
-PREPARED_STALE = 600.0  # seconds: a prepared file older than this was left by a crash
 
 
 class Transaction:
@@ -105,7 +99,7 @@ class Transaction:
         one journal, one append and one sync, and a crash leaves all of them or none."""
         if not runs:
             return
-        blobs = [_exact_text(name, entry) for name, entry in runs]
+        blobs = [exact_text(name, entry) for name, entry in runs]
         db, state = self._db, self._ask(lambda index: index.state())
         if not db._exists() or state.size == 0:
             self._replace(HEADER + b"".join(blobs))
@@ -180,7 +174,7 @@ class Transaction:
         """
         if not changes:
             return
-        blobs = {old: _exact_text(*new) for old, new in changes.items() if new is not None}
+        blobs = {old: exact_text(*new) for old, new in changes.items() if new is not None}
         state = self._ask(lambda index: index.state())
         if not self._db._exists():
             return
@@ -204,8 +198,8 @@ class Transaction:
                 self._rewrite(present)
                 return None
             try:
-                return self._splice(state, _plan(state, ranges, present, blobs)), present
-            except _Misplaced:
+                return self._splice(state, plan_of(state, ranges, present, blobs)), present
+            except Misplaced:
                 if attempt:
                     raise RunsError(f"{self._db.path} changed while runs was reading it; try again") from None
                 # The index's byte ranges are off (a damaged index): rebuild it, never splice by them.
@@ -218,7 +212,7 @@ class Transaction:
         """Write the file with each planned range replaced; returns its new state and the
         byte length each replaced run's range now has, by the run's new name."""
         path = self._db.path
-        temp, crc, last, lengths = _spliced(path, state, plan, fsutil.TEMP_MARK)
+        temp, crc, last, lengths = spliced(path, state, plan, fsutil.TEMP_MARK)
         try:
             faults.point("atomic-write:temp-written")
             os.replace(temp, os.path.realpath(path))
@@ -281,127 +275,3 @@ class Transaction:
             raise RunsError(f"cannot write {self._db.path}: {e.strerror}; it is unchanged") from None
         self.index.close()
         self.index = self._db._replace_index(*self._db._read())
-
-
-class Prepared(NamedTuple):
-    """The file a splice would write, written before the lock is taken (see :func:`prepare`)."""
-
-    temp: str
-    state: FileState  # of the file it was made from
-    asked: Dict[str, Change]
-    present: Dict[str, Change]  # the runs of ``asked`` that the file holds
-    crc: int
-    last: bytes
-    lengths: Dict[str, int]
-
-
-def prepare(db: Database, index: Index, changes: Mapping[str, Change]) -> Optional[Prepared]:
-    """Write the file ``Transaction.change(changes)`` would write, from ``index`` (a snapshot),
-    without the lock: copying a 50 MB file takes a tenth of a second that every other command
-    and supervisor would otherwise wait. Under the lock it is used only if the file is still
-    the one it was made from; None when it cannot be made (the change then splices as ever)."""
-    try:
-        blobs = {old: _exact_text(*new) for old, new in changes.items() if new is not None}
-        state = index.state()
-        if not state.simple or not db._exists():
-            return None
-        ranges = index.ranges(changes)
-        present = {name: changes[name] for name, _, _ in ranges}
-        temp, crc, last, lengths = _spliced(db.path, state, _plan(state, ranges, present, blobs), PREPARED_MARK)
-    except (RunsError, OSError, IndexUnusable, _Misplaced):
-        return None
-    return Prepared(temp, state, dict(changes), present, crc, last, lengths)
-
-
-def _plan(state: FileState, ranges: Iterable[Tuple[str, int, int]], present: Mapping[str, Change], blobs: Mapping[str, bytes]) -> Plan:
-    plan = []
-    for name, start, length in ranges:
-        new, at = present[name], state.header + start
-        plan.append((at, at + length, blobs.get(name, b""), name, None if new is None else new[0]))
-    return plan
-
-
-def _spliced(path: str, state: FileState, plan: Plan, mark: str) -> Tuple[str, int, bytes, Dict[str, int]]:
-    """A temporary file beside ``path`` holding it with each planned range replaced; returns
-    it with its CRC, last piece and the byte length of each replaced run, by its new name."""
-    from runs_manager.store import yamlfile
-
-    lengths: Dict[str, int] = {}
-    crc_old, crc_new, last = 0, 0, b""
-    with open(path, "rb") as f:
-        if not state.same_stat(os.fstat(f.fileno())):
-            raise RunsError(f"{path} changed while runs was reading it; try again")
-
-        def copy(stop: int) -> Iterator[bytes]:
-            nonlocal crc_old
-            while f.tell() < stop:
-                block = f.read(min(BLOCK, stop - f.tell()))
-                if not block:
-                    raise RunsError(f"{path} changed while runs was reading it; try again")
-                crc_old = zlib.crc32(block, crc_old)
-                yield block
-
-        def pieces() -> Iterator[bytes]:
-            nonlocal crc_old
-            for start, stop, blob, name, new_name in plan:
-                yield from copy(start)
-                old = f.read(stop - start)
-                if (yamlfile.load_one(old) or ("",))[0] != name:
-                    raise _Misplaced  # before anything is replaced: the temporary file goes
-                crc_old = zlib.crc32(old, crc_old)
-                if new_name is not None:
-                    blob = _keeping_comments(old, blob)
-                    lengths[new_name] = len(blob)
-                    yield blob
-            yield from copy(state.size)
-
-        def counted() -> Iterator[bytes]:
-            nonlocal crc_new, last
-            for piece in pieces():
-                if piece:
-                    crc_new, last = zlib.crc32(piece, crc_new), piece
-                    yield piece
-            if crc_old != state.crc or f.read(1):
-                raise RunsError(f"{path} changed while runs was reading it; try again")
-
-        try:
-            temp = fsutil.write_temp(os.path.realpath(path), counted(), mark)
-        except OSError as e:
-            raise RunsError(f"cannot write {path}: {e.strerror}; it is unchanged") from None
-    return temp, crc_new, last, lengths
-
-
-class _Misplaced(Exception):
-    """A byte range of the index does not hold the run it names."""
-
-
-def _exact_text(name: str, entry: Entry) -> bytes:
-    from runs_manager.store import yamlfile
-
-    blob = yamlfile.exact_text(name, entry)
-    if blob is None:
-        raise RunsError(f"run '{name}' cannot be stored in YAML exactly as given")
-    return blob
-
-
-def _keeping_comments(old: bytes, blob: bytes) -> bytes:
-    """``blob`` with the text around the old entry that is not part of it: the comment lines
-    directly above it (they belong to it), and blank and comment lines after it (a heading
-    for the next runs), if the entry still reads the same with them."""
-    from runs_manager.store import yamlfile
-
-    lines = old.splitlines(keepends=True)
-    lead = 0
-    while lead < len(lines) and lines[lead].startswith(b"#") and lines[lead].endswith(b"\n"):
-        lead += 1
-    trail = len(lines)
-    while trail > lead + 1 and (lines[trail - 1].startswith(b"#") or not lines[trail - 1].strip()):
-        trail -= 1
-    before, after = b"".join(lines[:lead]), b"".join(lines[trail:])
-    if after and not after.endswith(b"\n"):
-        after += b"\n"  # the entry no longer ends the file without a final newline
-    wanted = yamlfile.load_one(blob)
-    for candidate in (before + blob + after, before + blob):
-        if candidate == blob or yamlfile.load_one(candidate) == wanted:
-            return candidate
-    return blob
