@@ -8,7 +8,7 @@ from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any, Dict, List, Optional, Tuple
+    from typing import Any, Dict, List
 
     from runs_manager.store.index import Index
     from runs_manager.settings import Settings
@@ -32,6 +32,7 @@ def add_parser(subparsers: Any) -> None:
 def delete(settings: Settings, pattern: str, yes: bool) -> int:
     from runs_manager import interrupts, patterns
     from runs_manager.runtime import runs, trash
+    from runs_manager.runtime.stopping import stop
     from runs_manager.output import printable
     from runs_manager.prompt import confirm_runs
 
@@ -100,25 +101,6 @@ def _advance_queue(settings: Settings, txn: Any, deleted: List[Any]) -> List[str
     for note in notes:
         _note(f"note: {note}")
     return started
-
-
-def stop(settings: Settings, runs: List[Tuple[str, Any]]) -> Dict[str, Optional[str]]:
-    """Stop the runs' sessions and programs, each through the launcher that started it
-    (runs recorded before launchers existed had tmux sessions). A run with a recorded
-    outcome needs no launcher: only its tmux session, still open, is closed if tmux is here."""
-    from runs_manager import launchers, tmux
-    from runs_manager.runtime import status
-
-    by_launcher: Dict[str, List[Tuple[str, Any]]] = {}
-    for name, entry in runs:
-        launcher = launchers.of(entry) or launchers.get(None)
-        if status.outcome(entry) is not None and (launcher.name != "tmux" or not tmux.installed()):
-            continue
-        by_launcher.setdefault(launcher.name, []).append((name, entry))
-    notes: Dict[str, Optional[str]] = {}
-    for launcher_name, group in by_launcher.items():
-        notes.update(launchers.get(launcher_name).stop(settings, group))
-    return notes
 
 
 def _note(text: str) -> None:

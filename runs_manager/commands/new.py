@@ -9,14 +9,11 @@ from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any, Dict, List, Mapping, Optional
+    from typing import Any, Dict, List, Optional
 
-    from runs_manager.store.database import Database, Transaction
-    from runs_manager.interrupts import Deferred
+    from runs_manager.store.database import Database
     from runs_manager.launchers import Launcher
     from runs_manager.runtime.patches import Patch
-    from runs_manager.tmux import Identity
-    from runs_manager.runtime.runfiles import RunSet
     from runs_manager.settings import Settings
     from runs_manager.text.sweeps import Member
 
@@ -91,7 +88,7 @@ class Sweep:
 def new(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool,
         sweep: Optional[Sweep] = None) -> int:
     from runs_manager import git, interrupts, launchers, names, tmux
-    from runs_manager.runtime import launch, runfiles, runs, trash
+    from runs_manager.runtime import launch, runfiles, runs, starting, trash
     from runs_manager.text import sweeps
 
     # Everything that can be checked is checked before anything is written.
@@ -144,7 +141,7 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
     if existed and not yes:
         _confirm_overwrite(name)
     if existed:
-        _stop_first(settings, db, [name])
+        starting.stop_first(settings, db, [name])
 
     os.makedirs(settings.runs_dir, exist_ok=True)
     with db.writing() as txn:
@@ -153,11 +150,11 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
         if overwrite and txn.has(name):
             if not (existed or yes):
                 raise RunsError(f"run '{name}' appeared while you were asked; nothing changed, try again")
-            garbage = _delete(settings, txn, name)
-        final = _free_name(settings, name, txn, tmux.sessions() if tmux.installed() else {})  # a login node may have no tmux
+            garbage = starting.discard_for_overwrite(settings, txn, name)
+        final = starting.free_name(settings, name, txn, tmux.sessions() if tmux.installed() else {})  # a login node may have no tmux
         # Held back from here until the run is whole or undone, and the user told which.
         with interrupts.deferred() as interrupted:
-            entry = _start(settings, txn, final, command, description, commit, directory, launcher, prepared, interrupted, patch)
+            entry = starting.start(settings, txn, final, command, description, commit, directory, launcher, prepared, interrupted, patch)
             if final != name:
                 print(f"The name '{name}' is taken; this run is named '{final}'.")
             _print_started(final, commit, entry)
@@ -259,151 +256,6 @@ def _confirm_overwrite(name: str) -> None:
         raise RunsError(f"not confirmed; run '{name}' is unchanged")
 
 
-def _stop_first(settings: Settings, db: Database, names: List[str]) -> None:
-    """Stop the runs --overwrite replaces before the lock is taken: a program may take
-    seconds to end, and every other command would wait that long. (What could not be
-    stopped is said once, by the stop under the lock.)"""
-    from runs_manager.commands.delete import stop
-
-    stop(settings, db.read(lambda index: index.entries(names)))
-
-
-def _delete(settings: Settings, txn: Transaction, name: str) -> List[str]:
-    """--overwrite: the old run goes all or nothing, as `runs delete` deletes it. Returns the
-    trash directories to empty once the lock is released (this one's among them)."""
-    from runs_manager import interrupts
-    from runs_manager.runtime import trash
-    from runs_manager.commands.delete import stop
-
-    notes = [stop(settings, [(name, txn.entry(name) or {})]).get(name)]  # stopped already, unless it started since
-    with interrupts.deferred():
-        deleted, more, _ = trash.discard(settings, txn, [(name, txn.entry(name) or {})])
-    for note in filter(None, notes + more):
-        print(f"runs: {note}", file=sys.stderr)
-    if not deleted:
-        raise RunsError(f"run '{name}' could not be deleted; nothing else changed")
-    return trash.leftovers(settings)
-
-
-def _free_name(settings: Settings, name: str, index: RunSet, sessions: Mapping[str, Identity]) -> str:
-    """``name``, or if it is taken the original tool's answer: the name plus the Unix time."""
-    import time
-
-    from runs_manager import names
-    from runs_manager.runtime import runfiles
-
-    conflict = names.group_conflict(name, index.has, index.first_in_group)
-    if conflict:
-        raise RunsError(
-            f"run '{conflict}' exists, so '{name}' cannot be used: a run cannot also be a group of runs ('a' and 'a/b')"
-        )
-
-    def free(candidate: str) -> bool:
-        # A session or files of that name without an entry are not ours to reuse or delete.
-        return (
-            not index.has(candidate)
-            and names.session_name(candidate) not in sessions
-            and not runfiles.existing(settings, candidate, index)
-            and names.group_conflict(candidate, index.has, index.first_in_group) is None
-        )
-
-    if free(name):
-        return name
-    for candidate in names.unique_candidates(name, int(time.time())):
-        if free(candidate):
-            problem = names.problem(candidate)
-            if problem:
-                raise RunsError(f"the name '{name}' is taken and a unique name cannot be made from it: {problem}")
-            return candidate
-    raise AssertionError("unreachable")
-
-
-def _start(
-    settings: Settings,
-    txn: Transaction,
-    name: str,
-    command: str,
-    description: str,
-    commit: str,
-    directory: str,
-    launcher: Launcher,
-    prepared: Any,
-    interrupted: Deferred,
-    patch: Optional[Patch] = None,
-    extra: Optional[Dict[str, Any]] = None,
-) -> Dict[str, Any]:
-    import contextlib
-
-    from runs_manager import faults, names, tmux
-    from runs_manager.runtime import launch, runfiles
-    from runs_manager.launchers import Start
-
-    session = names.session_name(name)
-    entry = _entry(settings, name, command, description, commit, launcher.name, extra)
-    line = entry["launched"]
-    intent: Dict[str, Any] = {"op": "new", "name": name, "session": session, "host": entry["host"], "launcher": launcher.name}
-    txn.intend(intent)
-    faults.point("new:journal-written")
-    try:
-        _store_patch(settings, name, entry, patch)  # first: if it cannot be stored, nothing is started
-        starting = runfiles.create(settings, name, entry["datetime"])
-        faults.point("new:dirs-created")
-        fields = launcher.start(Start(settings, name, entry["datetime"], line, directory), prepared)
-        entry.update(fields)
-        intent.update(fields)
-        txn.intend(intent)  # so that recovery can stop exactly this session
-        faults.point("new:session-started")
-        interrupted.check()
-        txn.add(name, entry)
-    except BaseException:
-        if "tmux_session_id" in entry:  # only the session this process started
-            launch.stop_session(name, entry, tmux.sessions())
-        if "job_id" in entry:  # only the job this process submitted
-            from runs_manager.launchers import slurm
-
-            slurm.cancel(entry["job_id"])
-        runfiles.remove(settings, name, txn)
-        txn.done()
-        raise
-    # Recorded: the run is whole, whatever happens now. Its program may start.
-    with contextlib.suppress(OSError):
-        os.unlink(starting)
-    txn.done()
-    return entry
-
-
-def _entry(settings: Settings, name: str, command: str, description: str, commit: str, launcher: str,
-           extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """A new run's entry, before anything of it is started."""
-    import datetime
-
-    from runs_manager.runtime import launch
-
-    return {
-        "command": command,
-        "commit": commit,
-        "datetime": datetime.datetime.now().astimezone().isoformat(),
-        "description": description,
-        "host": launch.host(),
-        "launched": launch.program_line(settings, name, command),
-        "launcher": launcher,
-        "settings": settings.launch_settings(),  # what `runs reproduce` needs to launch it the same way
-        **(extra or {}),
-    }
-
-
-def _store_patch(settings: Settings, name: str, entry: Dict[str, Any], patch: Optional[Patch]) -> None:
-    if patch is None:
-        return
-    from runs_manager import faults
-    from runs_manager.runtime import patches, runfiles
-
-    entry["patch"] = runfiles.patch_path(settings, name)
-    entry["patch_sha256"] = patch.sha256
-    patches.store(entry["patch"], patch.data)
-    faults.point("new:patch-written")
-
-
 def _new_sweep(
     settings: Settings, name: str, members: List[Member], sweep: Sweep, gpus: Optional[List[str]], overwrite: bool,
     yes: bool, commit: str, directory: str, launcher: Launcher, prepared: Any, patch: Optional[Patch],
@@ -413,7 +265,7 @@ def _new_sweep(
     import datetime
 
     from runs_manager import faults, interrupts, tmux
-    from runs_manager.runtime import queue, runfiles, runs, trash
+    from runs_manager.runtime import queue, runfiles, runs, starting, trash
 
     db = runs.database(settings)
     single = not sweep.is_grid
@@ -428,7 +280,7 @@ def _new_sweep(
 
         confirm_runs("delete and start anew", taken, yes)
     if taken:
-        _stop_first(settings, db, taken)
+        starting.stop_first(settings, db, taken)
     os.makedirs(settings.runs_dir, exist_ok=True)
     with db.writing() as txn:
         runfiles.ensure_gitignore(settings)
@@ -437,19 +289,19 @@ def _new_sweep(
             if overwrite and txn.has(member.name):
                 if member.name not in taken:
                     raise RunsError(f"run '{member.name}' appeared while you were asked; nothing changed, try again")
-                garbage = _delete(settings, txn, member.name)
+                garbage = starting.discard_for_overwrite(settings, txn, member.name)
         sessions = tmux.sessions() if tmux.installed() else {}
         if single:  # one run given --gpus or --max-parallel: named like any other run
-            members = [members[0]._replace(name=_free_name(settings, name, txn, sessions))]
+            members = [members[0]._replace(name=starting.free_name(settings, name, txn, sessions))]
         else:
-            _require_free(settings, members, txn, sessions)
+            starting.require_free(settings, members, txn, sessions)
         now = datetime.datetime.now().astimezone().isoformat()
         extra: Dict[str, Any] = {} if single else {"sweep": name}
         states: Dict[str, str] = {}
         if launcher.name != "tmux":  # a scheduler queues them: each run is submitted as it is recorded
             with interrupts.deferred() as interrupted:
                 for member in members:
-                    entry = _start(settings, txn, member.name, member.command, member.description, commit, directory,
+                    entry = starting.start(settings, txn, member.name, member.command, member.description, commit, directory,
                                    launcher, prepared, interrupted, patch, {**extra, "grid": member.values})
                     states[member.name] = _where(entry)
                     interrupted.check()
@@ -459,7 +311,7 @@ def _new_sweep(
             extra["queue"] = queue.fields(f"{name}@{now}", sweep.max_parallel, gpus, settings, directory)
             extra["queued"] = True
             with interrupts.deferred():  # a Ctrl-C stops runs new once its runs are recorded and started
-                _record_queued(settings, txn, members, extra, commit, launcher.name, patch)
+                starting.record_queued(settings, txn, members, extra, commit, launcher.name, patch)
                 faults.point("sweep:recorded")
                 states = {member.name: "queued" for member in members}
                 fresh = (os.path.abspath(directory), commit, patch.sha256 if patch else None)
@@ -477,55 +329,6 @@ def _new_sweep(
     _note_flags(settings, members[0].name, members[0].command)
     trash.empty(settings, garbage)
     return 0
-
-
-def _record_queued(settings: Settings, txn: Transaction, members: List[Member], extra: Dict[str, Any], commit: str,
-                   launcher: str, patch: Optional[Patch]) -> None:
-    """Append the sweep's runs as queued, in one write; their patches (stored first) are
-    removed again if that fails, and by the next command if this one dies."""
-    from runs_manager.runtime import launch, runfiles
-
-    entries = []
-    for member in members:
-        fields = {**extra, **({"grid": member.values} if member.values else {})}
-        entries.append((member.name, _entry(settings, member.name, member.command, member.description, commit, launcher, fields)))
-    # Each keeps this shell's environment, to start with it whoever starts it (see queue.py);
-    # the journal lets the next command remove what a `runs new` killed meanwhile left.
-    txn.intend({"op": "sweep", "names": [member.name for member in members]})
-    environment = launch.captured_environment()
-    try:
-        for member_name, entry in entries:
-            _store_patch(settings, member_name, entry, patch)
-            launch.store_environment(runfiles.env_path(settings, member_name), environment)
-        txn.add_all(entries)
-    except BaseException:
-        for member_name, _ in entries:
-            runfiles.remove(settings, member_name, txn)
-        raise
-    finally:
-        txn.done()
-
-
-def _require_free(settings: Settings, members: List[Member], txn: Transaction, sessions: Mapping[str, Identity]) -> None:
-    """Every run name of the sweep is free, and none is a group of another."""
-    from runs_manager import names
-    from runs_manager.runtime import runfiles
-
-    wanted = {member.name for member in members}
-    for member in members:
-        inside = next((group for group in names.groups(member.name) if group in wanted), None)
-        if inside:
-            raise RunsError(f"the sweep names runs '{inside}' and '{member.name}': a run cannot also be a group of runs")
-        conflict = names.group_conflict(member.name, txn.has, txn.first_in_group)
-        if conflict:
-            raise RunsError(f"run '{conflict}' exists, so the sweep's run '{member.name}' cannot be made: "
-                            "a run cannot also be a group of runs ('a' and 'a/b')")
-        if names.session_name(member.name) in sessions:
-            raise RunsError(f"a tmux session '{names.session_name(member.name)}' exists, not one of runs': "
-                            f"the sweep's run '{member.name}' cannot use it")
-        files = runfiles.existing(settings, member.name, txn)
-        if files:
-            raise RunsError(f"{files[0]} exists without a run recorded for it: the sweep's run '{member.name}' cannot use it")
 
 
 def _where(entry: Dict[str, Any]) -> str:

@@ -1,20 +1,17 @@
-"""The database of a project's runs, and undoing a `runs new` that died half-way."""
+"""The database of a project's runs, opened with the one table of how each journaled change
+that died half-way is finished or undone (each undo sits beside its change)."""
 from __future__ import annotations
 
 import contextlib
 import os
-import time
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from runs_manager import names
-from runs_manager.runtime import launch, runfiles
+from runs_manager.runtime import runfiles, starting
 from runs_manager.store.database import Database
 from runs_manager.errors import RunsError
 from runs_manager.store.index import Index
 from runs_manager.settings import Settings
-
-
-SESSION_EXIT_WAIT = 1.0  # seconds; the supervisor checks at least every 0.1 s
 
 
 def database(settings: Settings) -> Database:
@@ -72,12 +69,10 @@ def _recover(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
         from runs_manager.runtime import trash
 
         trash.recover(settings, intent, index)
-    elif intent.get("op") == "sweep":  # died storing the sweep's patches: those of unrecorded runs go
-        for name in intent.get("names") or ():
-            if isinstance(name, str) and names.is_valid(name) and not index.has(name):
-                runfiles.remove(settings, name, index)
+    elif intent.get("op") == "sweep":
+        starting.undo_sweep(settings, intent, index)
     else:
-        _undo_new(settings, intent, index)
+        starting.undo_new(settings, intent, index)
 
 
 def _undo_mv(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
@@ -102,35 +97,6 @@ def _undo_mv(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
             launcher = launchers.of(entry) or launchers.get(None)
             with contextlib.suppress(RunsError):
                 launcher.rename(after, before, {**entry, "tmux_session": names.session_name(after)})
-
-
-def _undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
-    """Keep a whole run, or leave nothing: called by the next command to take the lock."""
-    name = intent.get("name")
-    if intent.get("op") != "new" or not isinstance(name, str) or not names.is_valid(name):
-        return
-    if index.has(name):  # recorded: a whole run, whose program may start now
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(runfiles.tensorboard_dir(settings, name), runfiles.STARTING))
-        return
-    from runs_manager import tmux
-
-    if intent.get("job_id") is not None:  # submitted, never recorded: it must not run
-        from runs_manager.launchers import slurm
-
-        slurm.cancel(intent["job_id"])
-    session = intent.get("session")
-    live = tmux.sessions() if tmux.installed() else {}
-    known = all(field in intent for field in launch.SESSION_FIELDS) and intent.get("host") in (None, launch.host())
-    if isinstance(session, str) and session in live and known and launch.same_session(intent, live[session]):
-        tmux.kill(live[session][0])
-    runfiles.remove(settings, name, index)
-    if isinstance(session, str) and session in live and not known:
-        # A session the journal has no identity for: never killed on a guess. If it is the
-        # run's, its supervisor finds the TensorBoard directory gone and ends it in a moment.
-        deadline = time.monotonic() + SESSION_EXIT_WAIT
-        while session in tmux.sessions() and time.monotonic() < deadline:
-            time.sleep(0.05)
 
 
 def matching(settings: Any, pattern: Optional[str], statuses: Optional[Iterable[str]]) -> List[Tuple[str, Dict[str, Any], str]]:
