@@ -1,15 +1,12 @@
 """`runs mv OLD NEW`: rename a run, or a whole group of runs, with all its files."""
 from __future__ import annotations
 
-import contextlib
-import os
-
 from runs_manager import flags
 from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any, Dict, List, Tuple
+    from typing import Any, List, Tuple
 
     from runs_manager.settings import Settings
     from runs_manager.store.transaction import Transaction
@@ -32,7 +29,7 @@ def add_parser(subparsers: Any) -> None:
 
 def mv(settings: Settings, old: str, new: str) -> int:
     from runs_manager import interrupts, names
-    from runs_manager.runtime import runs
+    from runs_manager.runtime import renaming, runs
     from runs_manager.output import printable
 
     problem = names.problem(new)
@@ -46,9 +43,9 @@ def mv(settings: Settings, old: str, new: str) -> int:
     with runs.database(settings).writing() as txn:
         moves = _moves(txn, old, new)
         _require_movable(settings, txn, moves)
-        files = _files(settings, txn, moves)
+        files = renaming.files_of(settings, txn, moves)
         with interrupts.deferred():
-            _move(settings, txn, moves, files)
+            renaming.move(settings, txn, moves, files)
     for before, after in moves:
         print(f"Renamed '{printable(before)}' to '{printable(after)}'.")
     return 0
@@ -112,47 +109,3 @@ def _require_movable(settings: Settings, txn: Transaction, moves: List[Tuple[str
             raise RunsError(f"{outside} would be outside the runs directory: a symbolic link leads out of it")
         if names.session_name(after) in live:
             raise RunsError(f"a tmux session named '{names.session_name(after)}' exists; close it or choose another name")
-
-
-def _files(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
-    from runs_manager.runtime import runfiles
-
-    # Absolute: the journal may be read by a supervisor, which spells the runs directory so.
-    return [(os.path.abspath(source), os.path.abspath(target))
-            for before, after in moves for source, target in runfiles.renames(settings, before, after, txn)]
-
-
-def _move(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]], files: List[Tuple[str, str]]) -> None:
-    """Rename the files, then the entries in one atomic change; a failure (or a crash,
-    through the journal) puts the files back."""
-    from runs_manager import faults, launchers
-    from runs_manager.runtime import runfiles
-
-    txn.intend({"op": "mv", "before_reads": True, "moves": [list(move) for move in moves], "files": [list(pair) for pair in files]})
-    done: List[Tuple[str, str]] = []
-    renamed: List[Tuple[Any, str, str, Dict[str, Any]]] = []
-    try:
-        for source, target in files:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.rename(source, target)
-            done.append((source, target))
-        faults.point("mv:files-moved")
-        entries = dict(txn.entries(before for before, _ in moves))
-        changes: Dict[str, Any] = {}
-        for before, after in moves:
-            launcher = launchers.of(entries[before]) or launchers.get(None)
-            changes[before] = (after, {**entries[before], **launcher.rename(before, after, entries[before])})
-            if "patch" in entries[before]:  # the patch file moved with the run
-                changes[before][1]["patch"] = runfiles.patch_path(settings, after)
-            renamed.append((launcher, before, after, changes[before][1]))
-        txn.change(changes)
-    except BaseException:
-        for launcher, before, after, entry in reversed(renamed):
-            with contextlib.suppress(RunsError):
-                launcher.rename(after, before, entry)
-        runfiles.put_back(settings, moves, done, txn)
-        txn.done()
-        raise
-    txn.done()
-    for before, _ in moves:
-        runfiles.prune(settings, before, txn)

@@ -2,12 +2,10 @@
 that died half-way is finished or undone (each undo sits beside its change)."""
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from runs_manager import names
-from runs_manager.runtime import runfiles, starting
+from runs_manager.runtime import starting
 from runs_manager.store.database import Database
 from runs_manager.errors import RunsError
 from runs_manager.store.index import Index
@@ -59,44 +57,11 @@ def _looks_like_a_database(path: str) -> bool:
 
 
 def _recover(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
-    if intent.get("op") == "mv":
-        _undo_mv(settings, intent, index)
-    elif intent.get("op") == "start":
-        from runs_manager.runtime import queue
+    """Finish or undo the change a journal names (see each operation's module)."""
+    from runs_manager.runtime import queue, renaming, trash
 
-        queue.undo_start(settings, intent, index)
-    elif intent.get("op") == "delete":
-        from runs_manager.runtime import trash
-
-        trash.recover(settings, intent, index)
-    elif intent.get("op") == "sweep":
-        starting.undo_sweep(settings, intent, index)
-    else:
-        starting.undo_new(settings, intent, index)
-
-
-def _undo_mv(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
-    """A `runs mv` died: if its entries were renamed it is whole, else put the files back."""
-    from runs_manager import fsutil
-
-    moves, files = intent.get("moves"), intent.get("files")
-    if not (isinstance(moves, list) and isinstance(files, list)):
-        return
-    if moves and all(isinstance(m, list) and len(m) == 2 and index.has(str(m[1])) for m in moves):
-        return  # recorded: every file is in its new place
-    pairs = [(str(a), str(b)) for a, b in (f for f in files if isinstance(f, list) and len(f) == 2)]
-    inside = [(a, b) for a, b in pairs if fsutil.is_inside(a, settings.runs_dir) and fsutil.is_inside(b, settings.runs_dir)]
-    news = [(str(m[0]), str(m[1])) for m in moves if isinstance(m, list) and len(m) == 2 and names.is_valid(str(m[1]))]
-    runfiles.put_back(settings, news, inside, index)
-    from runs_manager import launchers
-    from runs_manager.errors import RunsError
-
-    for before, after in news:  # sessions were renamed before the entries: name them back
-        entry = index.entry(before)
-        if entry is not None and isinstance(entry.get("tmux_session"), str):
-            launcher = launchers.of(entry) or launchers.get(None)
-            with contextlib.suppress(RunsError):
-                launcher.rename(after, before, {**entry, "tmux_session": names.session_name(after)})
+    undo = {"mv": renaming.undo_move, "start": queue.undo_start, "delete": trash.recover, "sweep": starting.undo_sweep}
+    undo.get(str(intent.get("op")), starting.undo_new)(settings, intent, index)
 
 
 def matching(settings: Any, pattern: Optional[str], statuses: Optional[Iterable[str]]) -> List[Tuple[str, Dict[str, Any], str]]:
