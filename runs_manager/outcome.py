@@ -46,3 +46,13 @@ def parse(values: Optional[Iterable[str]]) -> Optional[Set[str]]:
     if not wanted:
         raise RunsError(f"--status needs a status ({', '.join(STATUSES)})")
     return wanted
+
+
+def has_outcome_for(wanted: Optional[Set[str]]) -> Optional[bool]:
+    """Whether the runs with a status in ``wanted`` must have an outcome (True), must not
+    (False), or either (None): the index rules out the others before any entry is decoded."""
+    if wanted is not None and wanted <= WITHOUT_OUTCOME:
+        return False
+    if wanted is not None and not wanted & WITHOUT_OUTCOME:
+        return True
+    return None

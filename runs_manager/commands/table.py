@@ -72,6 +72,23 @@ def _join_sort(args: Optional[Sequence[str]]) -> Optional[List[str]]:
     return joined
 
 
+class _Plan:
+    """A table's arguments, every one checked before the database is read. (A plain class:
+    typing's NamedTuple would cost `runs --help` its start-up time.)"""
+
+    def __init__(self, tablefmt: str, shown: List[str], order: List[Tuple[str, bool]], wanted: Optional[Set[str]],
+                 specs: List[Any], keys: List[str], maybe: List[str], with_params: bool, needs_status: bool) -> None:
+        self.tablefmt = tablefmt
+        self.shown = shown  # the columns asked for
+        self.order = order  # sort keys, descending or not
+        self.wanted = wanted  # statuses, or None for all
+        self.specs = specs  # --metrics columns
+        self.keys = keys  # shown, then metric columns, then sort keys not shown
+        self.maybe = maybe  # keys that may name a parameter
+        self.with_params = with_params  # each row carries its run's parameters, at len(keys)
+        self.needs_status = needs_status  # each row carries its status, last
+
+
 def table(
     settings: Settings,
     pattern: Optional[str],
@@ -83,12 +100,31 @@ def table(
     metric_tags: Optional[List[str]] = None,
     params_shown: Optional[str] = None,
 ) -> int:
-    from runs_manager import patterns, tabular
-    from runs_manager.runtime import runs, status
-    from runs_manager.text import params
-    from runs_manager.output import printable
+    from runs_manager.runtime import runs
 
-    # Every argument is checked before the database is read, and every key before a row is printed.
+    plan = _plan(pattern, statuses, columns, sort, reverse, fmt, metric_tags, params_shown)
+    rows, pending, who, seen, found = _read(settings, plan, pattern)
+    rows, who, lost = _with_statuses(settings, plan, rows, pending, who)
+    if plan.specs:
+        _fill_metrics(settings, rows, who, plan.specs, [plan.keys.index(spec.column) for spec in plan.specs],
+                      pattern is None and plan.wanted is None)
+    _write(settings, plan, rows, found, seen, params_shown, reverse)
+    for name, reason in lost.items():
+        import sys
+
+        from runs_manager.output import printable
+
+        print(f"runs: note: run '{printable(name)}' is lost: {reason}", file=sys.stderr)
+    runs.note_stalled(settings)
+    return 0
+
+
+def _plan(pattern: Optional[str], statuses: Optional[List[str]], columns: Optional[List[str]], sort: Optional[List[str]],
+          reverse: bool, fmt: str, metric_tags: Optional[List[str]], params_shown: Optional[str]) -> _Plan:
+    from runs_manager import patterns, tabular
+    from runs_manager.output import printable
+    from runs_manager.runtime import status
+
     tablefmt = tabular.check_format(fmt)
     if params_shown not in (None, "differing", "all"):
         raise RunsError(f"--params takes 'all' or nothing, not '{printable(params_shown)}'")
@@ -111,14 +147,21 @@ def table(
     keys += [key for key, _ in order if key not in keys]
     # Keys that may name a parameter: read each run's parameters only if there is one.
     maybe = [key for key in keys if key not in metric_columns and key not in tabular.DERIVED and key not in tabular.RUNS_KEYS]
-    with_params = bool(maybe) or params_shown is not None
+    return _Plan(tablefmt, shown, order, wanted, specs, keys, maybe, bool(maybe) or params_shown is not None,
+                 "status" in keys or wanted is not None)
+
+
+def _read(settings: Settings, plan: _Plan, pattern: Optional[str]) -> Any:
+    """Each run's row (a value per key, then its parameters and status if needed), the runs
+    whose status their launchers must tell, each row's run for --metrics, the entries' keys,
+    and the keys found to name parameters; every key is checked before anything is printed."""
+    from runs_manager import outcome, patterns, tabular
+    from runs_manager.runtime import runs
+    from runs_manager.text import params
+
     own = params.own_flags(settings)
-    needs_status = "status" in keys or wanted is not None
-    has_outcome: Optional[bool] = None
-    if wanted is not None and wanted <= status.WITHOUT_OUTCOME:
-        has_outcome = False  # the index rules out runs that cannot have a wanted status
-    elif wanted is not None and not wanted & status.WITHOUT_OUTCOME:
-        has_outcome = True
+    keys, metric_columns = plan.keys, [spec.column for spec in plan.specs]
+    position = keys.index("status") if "status" in keys else None
 
     def query(index: Index) -> Any:
         names = patterns.matching(pattern, index.names()) if pattern is not None else None
@@ -126,50 +169,62 @@ def table(
         pending: List[Any] = []
         who: List[Tuple[str, bool]] = []  # with --metrics: each row's run, and whether it has ended
         seen: Set[str] = set()
-        position = keys.index("status") if "status" in keys else None
-        for name, entry in index.each_entry(names, has_outcome):
+        for name, entry in index.each_entry(names, outcome.has_outcome_for(plan.wanted)):
             row = [None if key in metric_columns else tabular.value_of(name, entry, key) for key in keys]
-            if specs:
-                who.append((name, isinstance(entry, dict) and status.outcome(entry) is not None))
-            if with_params and isinstance(entry, dict):
-                seen.update(entry)
-            if with_params:
+            state = outcome.outcome(entry) if (plan.specs or plan.needs_status) and isinstance(entry, dict) else None
+            if plan.specs:
+                who.append((name, state is not None))
+            if plan.with_params:
+                seen.update(entry if isinstance(entry, dict) else ())
                 row.append(params.parameters(entry, own))  # at len(keys), before the status
-            if needs_status:
-                state = status.outcome(entry) if isinstance(entry, dict) else None
+            if plan.needs_status:
                 if state is None:
                     pending.append((name, entry if isinstance(entry, dict) else {}, row))
                 elif position is not None:
                     row[position] = state
                 row.append(state)  # the status, last, for --status
             rows.append(row)
-        found = _resolve_parameters(rows, keys, maybe, seen, len(keys))
-        asked = [(key, "--columns") for key in shown if key in maybe and key not in found]
-        asked += [(key, "--sort") for key, _ in order if key in maybe and key not in found]
+        found = _resolve_parameters(rows, keys, plan.maybe, seen, len(keys))
+        asked = [(key, "--columns") for key in plan.shown if key in plan.maybe and key not in found]
+        asked += [(key, "--sort") for key, _ in plan.order if key in plan.maybe and key not in found]
         tabular.check_keys(asked, seen, index.keys, lambda: list(dict.fromkeys(k for row in rows for k in row[len(keys)])))
         return rows, pending, who, seen, found
 
-    rows, pending, who, seen, found = runs.database(settings).read(query)
-    lost: Dict[str, str] = {}  # why runs are lost, where known
-    if pending:  # runs without an outcome: their launchers say whether they are alive, all at once
+    return runs.database(settings).read(query)
+
+
+def _with_statuses(settings: Settings, plan: _Plan, rows: List[List[Any]], pending: List[Any],
+                   who: List[Tuple[str, bool]]) -> Tuple[List[List[Any]], List[Tuple[str, bool]], Dict[str, str]]:
+    """The statuses of runs without an outcome (their launchers say, all at once), then only
+    the rows --status wants; and why runs are lost, where known."""
+    from runs_manager.runtime import status
+
+    lost: Dict[str, str] = {}
+    if pending:
         derived = status.derive(settings, [(name, entry) for name, entry, _ in pending], why=lost)
         for name, _, row in pending:
             row[-1] = derived[name]
-            if "status" in keys:
-                row[keys.index("status")] = derived[name]
-    if wanted is not None:
-        if specs:
-            who = [run for run, row in zip(who, rows) if row[-1] in wanted]
-        rows = [row for row in rows if row[-1] in wanted]
-    if specs:
-        _fill_metrics(settings, rows, who, specs, [keys.index(spec.column) for spec in specs], pattern is None and wanted is None)
+            if "status" in plan.keys:
+                row[plan.keys.index("status")] = derived[name]
+    if plan.wanted is not None:
+        if plan.specs:
+            who = [run for run, row in zip(who, rows) if row[-1] in plan.wanted]
+        rows = [row for row in rows if row[-1] in plan.wanted]
+    return rows, who, lost
+
+
+def _write(settings: Settings, plan: _Plan, rows: List[List[Any]], found: Set[str], seen: Set[str],
+           params_shown: Optional[str], reverse: bool) -> None:
+    from runs_manager import tabular
+
+    shown, keys, metric_columns = plan.shown, plan.keys, [spec.column for spec in plan.specs]
     added: List[Tuple[str, str]] = []  # (header, parameter) of the --params columns
     if params_shown is not None:
         asked = {key[len(PARAM):] if key.startswith(PARAM) else key for key in found if key in shown}
         added = _parameter_columns(settings, rows, len(keys), asked, seen | set(shown) | set(metric_columns),
                                    params_shown == "all")
-    if order:
-        rows = tabular.sort_rows(rows, [(keys.index(key), descending) for key, descending in order])
+    if plan.order:
+        rows = tabular.sort_rows(rows, [(keys.index(key), descending) for key, descending in plan.order])
     elif reverse:
         rows.reverse()
     width = settings.column_width or None  # 0: no cutting
@@ -178,13 +233,7 @@ def table(
         out = (row[:n] + [row[at].get(p) for _, p in added] + row[n:m] for row in rows)
     else:
         out = (row[:m] for row in rows)
-    tabular.write(out, shown + [header for header, _ in added] + metric_columns, tablefmt, width)
-    for name, reason in lost.items():
-        import sys
-
-        print(f"runs: note: run '{printable(name)}' is lost: {reason}", file=sys.stderr)
-    runs.note_stalled(settings)
-    return 0
+    tabular.write(out, shown + [header for header, _ in added] + metric_columns, plan.tablefmt, width)
 
 
 def _resolve_parameters(rows: List[List[Any]], keys: List[str], maybe: List[str], seen: Set[str], at: int) -> Set[str]:

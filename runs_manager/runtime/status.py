@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from runs_manager.outcome import LIVE, MAX_SIGNAL, STATUSES, WITHOUT_OUTCOME, is_queued, outcome, parse  # noqa: F401 (this module's names too)
+from runs_manager.outcome import LIVE, MAX_SIGNAL, STATUSES, WITHOUT_OUTCOME, has_outcome_for, is_queued, outcome, parse  # noqa: F401 (this module's names too)
 
 _LIVENESS: Dict[Any, str] = {True: "running", False: "lost", None: "unknown", "pending": "pending", "orphaned": "orphaned",
                              "starting": "starting", "never-started": "lost"}
@@ -85,11 +85,6 @@ def select(settings: Any, index: Any, names: Optional[List[str]], wanted: Option
     Runs that cannot have a wanted status are ruled out by the index, before any entry
     is decoded: `--status running` of 100,000 finished runs decodes none of them.
     """
-    has_outcome: Optional[bool] = None
-    if wanted is not None and wanted <= WITHOUT_OUTCOME:
-        has_outcome = False
-    elif wanted is not None and not wanted & WITHOUT_OUTCOME:
-        has_outcome = True
-    entries = index.entries(names, has_outcome=has_outcome)
+    entries = index.entries(names, has_outcome=has_outcome_for(wanted))
     statuses = derive(settings, entries)
     return [(name, entry, statuses[name]) for name, entry in entries if wanted is None or statuses[name] in wanted]
