@@ -11,7 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
     from typing import Any, Dict, List, Optional
 
-    from runs_manager.store.database import Database
+    from runs_manager.store.database import Database, Transaction
     from runs_manager.launchers import Launcher
     from runs_manager.runtime.patches import Patch
     from runs_manager.settings import Settings
@@ -87,12 +87,26 @@ class Sweep:
 
 def new(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool,
         sweep: Optional[Sweep] = None) -> int:
-    from runs_manager import git, interrupts, launchers, names, tmux
-    from runs_manager.runtime import launch, runfiles, runs, starting, trash
-    from runs_manager.text import sweeps
+    from runs_manager.runtime import runs
 
     # Everything that can be checked is checked before anything is written.
     sweep = sweep or Sweep()
+    members, gpus = _members(settings, name, command, description, sweep, yes)
+    commit, directory, patch = _code(settings)
+    launcher, prepared = _checked_launch(settings, members)
+    runs.require_one_database(settings)
+    if sweep.is_grid or sweep.queues:
+        return _new_sweep(settings, name, members, sweep, gpus, overwrite, yes, commit, directory, launcher, prepared, patch)
+    return _new_run(settings, name, command, description, overwrite, yes, commit, directory, launcher, prepared, patch)
+
+
+def _members(settings: Settings, name: str, command: str, description: str, sweep: Sweep, yes: bool) -> Any:
+    """The runs to make (one, or a grid's), and the GPUs of --gpus; a wrong name, grid or
+    placeholder fails here."""
+    from runs_manager import names
+    from runs_manager.runtime import launch
+    from runs_manager.text import sweeps
+
     gpus = sweeps.parse_gpus(sweep.gpus)
     if sweep.queues and settings.launcher != "tmux":
         raise RunsError(f"--max-parallel and --gpus queue runs on this machine; with --launcher {settings.launcher} the "
@@ -110,6 +124,14 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
         raise RunsError("the command is empty")
     for member in members:
         launch.program_line(settings, member.name, member.command)  # a wrong placeholder fails here, before anything is written
+        _require_storable(member.name, member.command, member.description)
+    return members, gpus
+
+
+def _code(settings: Settings) -> Any:
+    """The commit, the working directory, and the patch of uncommitted changes (--allow-dirty)."""
+    from runs_manager import git, interrupts
+
     directory = os.getcwd()
     # GitPython objects interrupted half-built complain as they are collected: the git
     # questions take milliseconds, so a Ctrl-C is acted on after them.
@@ -118,7 +140,14 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
         top = git.toplevel(directory)
         dirty = git.dirty_paths(directory, except_under=settings.runs_dir)
     _require_own_runs_dir(settings.runs_dir, top, directory)
-    patch = _dirty_patch(settings, directory, dirty)
+    return commit, directory, _dirty_patch(settings, directory, dirty)
+
+
+def _checked_launch(settings: Settings, members: List[Member]) -> Any:
+    """The launcher, ready (what its start needs), once each run's paths and the virtualenv are checked."""
+    from runs_manager import launchers
+    from runs_manager.runtime import launch, runfiles
+
     launcher = launchers.get(settings.launcher)
     prepared = launcher.check(settings)
     for member in members:
@@ -131,18 +160,21 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
     activate = launch.activate_script(settings)
     if activate and not os.path.isfile(activate):
         raise RunsError(f"virtualenv-path: {activate} does not exist")
-    for member in members:
-        _require_storable(member.name, member.command, member.description)
-    runs.require_one_database(settings)
+    return launcher, prepared
+
+
+def _new_run(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool, commit: str,
+             directory: str, launcher: Launcher, prepared: Any, patch: Optional[Patch]) -> int:
+    """Record and start one run (replacing one of its name with --overwrite)."""
+    from runs_manager import interrupts, tmux
+    from runs_manager.runtime import runfiles, runs, starting, trash
+
     db = runs.database(settings)
-    if sweep.is_grid or sweep.queues:
-        return _new_sweep(settings, name, members, sweep, gpus, overwrite, yes, commit, directory, launcher, prepared, patch)
     existed = overwrite and _exists(db, name)
     if existed and not yes:
         _confirm_overwrite(name)
     if existed:
         starting.stop_first(settings, db, [name])
-
     os.makedirs(settings.runs_dir, exist_ok=True)
     with db.writing() as txn:
         runfiles.ensure_gitignore(settings)
@@ -264,23 +296,12 @@ def _new_sweep(
     name is checked free before the first run is recorded."""
     import datetime
 
-    from runs_manager import faults, interrupts, tmux
+    from runs_manager import interrupts, tmux
     from runs_manager.runtime import queue, runfiles, runs, starting, trash
 
     db = runs.database(settings)
     single = not sweep.is_grid
-    taken = db.read(lambda index: [member.name for member in members if index.has(member.name)])
-    if single and not overwrite:
-        taken = []  # a single run takes a free name, as any other run does
-    if taken and not overwrite:
-        more = f" (and {len(taken) - 1} more of the sweep's runs)" if len(taken) > 1 else ""
-        raise RunsError(f"run '{taken[0]}' exists{more}; pass --overwrite to replace them, or name the sweep differently")
-    if taken and not yes:
-        from runs_manager.prompt import confirm_runs
-
-        confirm_runs("delete and start anew", taken, yes)
-    if taken:
-        starting.stop_first(settings, db, taken)
+    taken = _to_replace(settings, db, members, single, overwrite, yes)
     os.makedirs(settings.runs_dir, exist_ok=True)
     with db.writing() as txn:
         runfiles.ensure_gitignore(settings)
@@ -306,29 +327,59 @@ def _new_sweep(
                     states[member.name] = _where(entry)
                     interrupted.check()
         else:
-            # Recorded as queued, all in one append; then started as many at once as fit (all
-            # of them, without --max-parallel and --gpus), by the code that starts queued runs.
             extra["queue"] = queue.fields(f"{name}@{now}", sweep.max_parallel, gpus, settings, directory)
-            extra["queued"] = True
-            with interrupts.deferred():  # a Ctrl-C stops runs new once its runs are recorded and started
-                starting.record_queued(settings, txn, members, extra, commit, launcher.name, patch)
-                faults.point("sweep:recorded")
-                states = {member.name: "queued" for member in members}
-                fresh = (os.path.abspath(directory), commit, patch.sha256 if patch else None)
-                try:
-                    started, notes, _ = queue.advance(settings, txn, fresh=fresh)
-                except (RunsError, OSError):  # tmux failed them (each start was undone): none of the sweep stays
-                    txn.remove(member.name for member in members)
-                    for member in members:  # their patches, and the group directories they leave empty
-                        runfiles.remove(settings, member.name, txn)
-                    raise
-            for note in notes:
-                print(f"runs: note: {note}", file=sys.stderr)
-            states.update({member: _where(entry) for member, entry in txn.entries(started)})
+            states = _queue_sweep(settings, txn, members, extra, commit, directory, launcher, patch)
     _print_sweep(name, commit, states, single)
     _note_flags(settings, members[0].name, members[0].command)
     trash.empty(settings, garbage)
     return 0
+
+
+def _to_replace(settings: Settings, db: Database, members: List[Member], single: bool, overwrite: bool, yes: bool) -> List[str]:
+    """The sweep's runs that exist already: an error without --overwrite; with it, asked
+    about (unless --yes) and stopped before the lock is taken."""
+    taken = db.read(lambda index: [member.name for member in members if index.has(member.name)])
+    if single and not overwrite:
+        taken = []  # a single run takes a free name, as any other run does
+    if taken and not overwrite:
+        more = f" (and {len(taken) - 1} more of the sweep's runs)" if len(taken) > 1 else ""
+        raise RunsError(f"run '{taken[0]}' exists{more}; pass --overwrite to replace them, or name the sweep differently")
+    if taken and not yes:
+        from runs_manager.prompt import confirm_runs
+
+        confirm_runs("delete and start anew", taken, yes)
+    if taken:
+        from runs_manager.runtime import starting
+
+        starting.stop_first(settings, db, taken)
+    return taken
+
+
+def _queue_sweep(settings: Settings, txn: Transaction, members: List[Member], extra: Dict[str, Any], commit: str,
+                 directory: str, launcher: Launcher, patch: Optional[Patch]) -> Dict[str, str]:
+    """Record the runs as queued, all in one append; then start as many at once as fit (all
+    of them, without --max-parallel and --gpus), by the code that starts queued runs. Each
+    run's state, for the summary."""
+    from runs_manager import faults, interrupts
+    from runs_manager.runtime import queue, runfiles, starting
+
+    extra["queued"] = True
+    with interrupts.deferred():  # a Ctrl-C stops runs new once its runs are recorded and started
+        starting.record_queued(settings, txn, members, extra, commit, launcher.name, patch)
+        faults.point("sweep:recorded")
+        states = {member.name: "queued" for member in members}
+        fresh = (os.path.abspath(directory), commit, patch.sha256 if patch else None)
+        try:
+            started, notes, _ = queue.advance(settings, txn, fresh=fresh)
+        except (RunsError, OSError):  # tmux failed them (each start was undone): none of the sweep stays
+            txn.remove(member.name for member in members)
+            for member in members:  # their patches, and the group directories they leave empty
+                runfiles.remove(settings, member.name, txn)
+            raise
+    for note in notes:
+        print(f"runs: note: {note}", file=sys.stderr)
+    states.update({member: _where(entry) for member, entry in txn.entries(started)})
+    return states
 
 
 def _where(entry: Dict[str, Any]) -> str:
