@@ -49,6 +49,22 @@ def add(parser: argparse.ArgumentParser, *keys: str) -> None:
         )
 
 
+# The options that choose runs and how they are printed, shared by the commands that take them.
+STATUSES_SHOWN = "queued, pending, starting, running, finished, failed, killed, lost, orphaned, unknown"  # outcome.STATUSES
+TABLE_FORMATS = "plain (the default), a tabulate format (github, grid, rst, ...), or csv, tsv, json, jsonl: whole values, for programs"
+
+
+def add_selection(parser: argparse.ArgumentParser, what: str = "runs") -> None:
+    """--pattern and --status: the runs a listing shows."""
+    parser.add_argument("--pattern", "-p", metavar="REGEX", help=f"only {what} whose names this regular expression matches in full")
+    parser.add_argument("--status", "-s", action="append", metavar="STATUS",
+                        help=f"only runs in this state: {STATUSES_SHOWN} (repeat it, or separate states with commas)")
+
+
+def add_table_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", "-f", default="plain", metavar="FORMAT", help=TABLE_FORMATS)
+
+
 def given(args: argparse.Namespace) -> dict[str, object]:
     """The ``.runsrc`` keys the user gave as flags (absent ones are not in ``args``)."""
     return {key: getattr(args, key.replace("-", "_")) for key in KEYS if hasattr(args, key.replace("-", "_"))}

@@ -208,3 +208,11 @@ def test_a_positional_that_is_two_dashes(runs, repo, db):
     result = runs("new", "--tb-dir-flag=None", "--save-path-flag=None", "--", "a", "--")
     assert result.code == 0, result.err
     assert db()["a"]["command"] == "--"
+
+
+def test_the_status_help_names_every_status() -> None:
+    """flags.py writes the statuses out (importing them would cost `runs --help` its speed):
+    the list must not drift from the statuses there are."""
+    from runs_manager import flags, outcome
+
+    assert flags.STATUSES_SHOWN.split(", ") == list(outcome.STATUSES)

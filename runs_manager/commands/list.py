@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from runs_manager import flags
-from runs_manager.commands.table import STATUS_HELP
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
@@ -16,8 +15,7 @@ HELP = "list run names"
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(NAME, help=HELP, description="Print run names, one per line, oldest first.")
-    parser.add_argument("--pattern", "-p", metavar="REGEX", help="only names this regular expression matches in full")
-    parser.add_argument("--status", "-s", action="append", metavar="STATUS", help=STATUS_HELP)
+    flags.add_selection(parser, what="names")
     parser.add_argument("--format", "-f", default="plain", metavar="FORMAT", choices=FORMATS,
                         help="plain: one name a line (the default); json: a JSON array of names")
     flags.add(parser, "runs-dir", "db-filename")

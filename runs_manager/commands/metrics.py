@@ -22,8 +22,7 @@ def add_parser(subparsers: Any) -> None:
         "shows them beside other runs' (needs pip install 'runs-manager[metrics]').",
     )
     parser.add_argument("name", metavar="NAME")
-    parser.add_argument("--format", "-f", default="plain", metavar="FORMAT",
-                        help="plain (the default), a tabulate format (github, grid, ...), or csv, tsv, json, jsonl")
+    flags.add_table_format(parser)
     flags.add(parser, "runs-dir", "db-filename", "column-width")
     parser.set_defaults(run=lambda args, settings: metrics(settings, args.name, args.format))
 

@@ -11,17 +11,13 @@ if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --h
     from runs_manager.store.index import Index
     from runs_manager.settings import Settings
 
-STATUS_HELP = ("only runs in this state: queued, pending, running, finished, failed, killed, lost, unknown "
-               "(repeat it, or separate states with commas)")
-
 NAME = "table"
 HELP = "show runs as a table"
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(NAME, help=HELP, description="Show runs as a table, oldest first.")
-    parser.add_argument("--pattern", "-p", metavar="REGEX", help="only runs whose names this regular expression matches in full")
-    parser.add_argument("--status", "-s", action="append", metavar="STATUS", help=STATUS_HELP)
+    flags.add_selection(parser)
     parser.add_argument("--columns", "-c", action="append", metavar="COLUMNS",
                         help="columns to show, separated by commas: name, status, any key of the entries or a "
                         "run's parameter such as lr (param:lr if an entry key has the same name) "
@@ -38,9 +34,7 @@ def add_parser(subparsers: Any) -> None:
                         "command) whose value differs among the runs shown; --params all: every parameter. "
                         "Without --columns the table is then name, status, the parameters and any --metrics")
     parser.add_argument("--reverse", "-r", action="store_true", help="descending (newest first without --sort)")
-    parser.add_argument("--format", "-f", default="plain", metavar="FORMAT",
-                        help="plain (the default), a tabulate format (github, grid, rst, ...), or csv, tsv, json, "
-                        "jsonl: whole values, for programs")
+    flags.add_table_format(parser)
     flags.add(parser, "runs-dir", "db-filename", "column-width")
     parse = parser.parse_args
     # `--sort -datetime`: argparse would take -datetime for an option.
