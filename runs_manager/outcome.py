@@ -38,11 +38,9 @@ def parse(values: Optional[Iterable[str]]) -> Optional[Set[str]]:
     wanted = {part.strip().lower() for value in values for part in value.split(",") if part.strip()}
     for status in sorted(wanted):
         if status not in STATUSES:
-            import difflib
+            from runs_manager.output import did_you_mean
 
-            close = difflib.get_close_matches(status, STATUSES, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            raise RunsError(f"unknown status '{status}'; {hint}(statuses: {', '.join(STATUSES)})")
+            raise RunsError(f"unknown status '{status}'; {did_you_mean(status, STATUSES)}(statuses: {', '.join(STATUSES)})")
     if not wanted:
         raise RunsError(f"--status needs a status ({', '.join(STATUSES)})")
     return wanted

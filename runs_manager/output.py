@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs start-up time that `runs --help` cannot spare
+    from typing import Any, Optional
 
 MISSING = "_"
 
@@ -12,6 +15,14 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def did_you_mean(word: str, known: Any) -> str:
+    """"did you mean 'X'? " for the known word closest to ``word``, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
 
 
 def as_text(value: Any) -> str:

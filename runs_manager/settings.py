@@ -117,10 +117,9 @@ def _read_runsrc(path: str) -> dict[str, Any]:
     for key, value in data.items():
         name = _normalize(str(key))
         if name not in KEYS:
-            import difflib
+            from runs_manager.output import did_you_mean
 
-            close = difflib.get_close_matches(name, KEYS, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(KEYS)}"
+            hint = f"; {did_you_mean(name, KEYS).rstrip()}" if did_you_mean(name, KEYS) else f"; known keys: {', '.join(KEYS)}"
             raise RunsError(f"{path}: unknown key '{key}'{hint}")
         if name in result:
             raise RunsError(f"{path}: '{key}' is given twice")

@@ -6,7 +6,6 @@ library, so that Python's csv and json modules read back exactly what the databa
 """
 from __future__ import annotations
 
-import datetime
 import json
 import math
 import re
@@ -14,7 +13,8 @@ import sys
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from runs_manager.errors import RunsError
-from runs_manager.output import as_text, cell, printable
+from runs_manager.output import as_text, cell, did_you_mean, printable
+from runs_manager.times import moment
 
 DEFAULT_COLUMNS = ("name", "status", "command", "commit", "datetime", "description", "host")
 # Keys runs itself writes: always known, even before any run has one.
@@ -42,13 +42,9 @@ def check_format(name: str) -> str:
 
     if name in tabulate.tabulate_formats:
         return name
-    import difflib
-
     # tabulate's own "plain" and "tsv" are shadowed by runs' (its "simple" is runs' plain).
     known = [DEFAULT_FORMAT, *MACHINE_FORMATS, *sorted(f for f in tabulate.tabulate_formats if f not in ("plain", "tsv"))]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    raise RunsError(f"unknown format '{printable(name)}'; {hint}(formats: {', '.join(known)})")
+    raise RunsError(f"unknown format '{printable(name)}'; {did_you_mean(name, known)}(formats: {', '.join(known)})")
 
 
 def parse_columns(values: Optional[Sequence[str]]) -> List[str]:
@@ -92,10 +88,7 @@ def check_keys(asked: Iterable[Tuple[str, str]], seen: Iterable[str], all_keys: 
     everything += [key for key in parameters() if key not in everything]
     for key, flag in unknown:
         if key not in everything:
-            import difflib
-
-            close = difflib.get_close_matches(key, everything, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            hint = did_you_mean(key, everything)
             what = "column" if flag == "--columns" else "sort key"
             names = ", ".join(printable(k) for k in everything)
             raise RunsError(f"unknown {what} '{printable(key)}' in {flag}; {hint}(known: {names})")
@@ -130,19 +123,6 @@ def sort_value(value: Any) -> Tuple[int, Any]:
             return (0, float(value))
         return (3, value)
     return (4, as_text(value))
-
-
-def moment(value: Any) -> Optional[float]:
-    """An ISO 8601 time (or one YAML already read as a timestamp) as a Unix time; None if
-    it is none. A time without a zone is local."""
-    if isinstance(value, str):
-        try:
-            value = datetime.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
-        except ValueError:
-            return None
-    if not isinstance(value, datetime.datetime):
-        return None
-    return (value if value.tzinfo else value.astimezone()).timestamp()
 
 
 def sort_rows(rows: List[Row], keys: Sequence[Tuple[int, bool]]) -> List[Row]:

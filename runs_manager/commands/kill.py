@@ -151,10 +151,10 @@ def _signal(
                 entry["killed"] = reason
                 marked[name] = (name, entry)
             if name in queued:
-                import datetime
+                from runs_manager import times
 
                 entry.update(killed="runs kill (cancelled while queued)", exit_code=128 + signum,
-                             ended=datetime.datetime.now().astimezone().isoformat())
+                             ended=times.now())
                 marked[name] = (name, entry)
         try:
             txn.change(marked)
@@ -165,7 +165,7 @@ def _signal(
 
 def _record_orphans(settings: Settings, db: Database, orphans: Dict[str, Any], signum: int) -> None:
     """An orphaned program has no supervisor to record its end: record it here."""
-    import datetime
+    from runs_manager import times
     import signal
 
     if not orphans:
@@ -176,7 +176,7 @@ def _record_orphans(settings: Settings, db: Database, orphans: Dict[str, Any], s
         changes = {}
         for name, entry in txn.entries(list(orphans)):
             if entry.get("datetime") == orphans[name] and "exit_code" not in entry:
-                changes[name] = (name, {**entry, "ended": datetime.datetime.now().astimezone().isoformat(),
+                changes[name] = (name, {**entry, "ended": times.now(),
                                         "exit_code": 128 + signum,
                                         "killed": f"runs kill ({signal.Signals(signum).name}) of its orphaned program"})
         try:

@@ -48,11 +48,10 @@ def lookup(settings: Settings, name: str, key: Optional[str], fmt: str = "yaml")
         state = status.derive(settings, [(name, entry)])[name]
         raise RunsError(f"run '{printable(name)}' has no {key}: it has not ended as far as runs knows (status: {state})")
     if key not in entry:
-        import difflib
+        from runs_manager.output import did_you_mean
 
         keys = ", ".join(list(entry) + ["status"])
-        close = difflib.get_close_matches(key, list(entry) + ["status"], n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = did_you_mean(key, list(entry) + ["status"])
         raise RunsError(f"run '{printable(name)}' has no key '{printable(key)}'; {hint}(its keys: {keys})")
     value = entry[key]
     if fmt == "json":

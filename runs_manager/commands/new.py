@@ -294,7 +294,7 @@ def _new_sweep(
 ) -> int:
     """Record (and start, or queue) every run of a sweep, all in one hold of the lock: every
     name is checked free before the first run is recorded."""
-    import datetime
+    from runs_manager import times
 
     from runs_manager import interrupts, tmux
     from runs_manager.runtime import queue, runfiles, runs, starting, trash
@@ -316,7 +316,7 @@ def _new_sweep(
             members = [members[0]._replace(name=starting.free_name(settings, name, txn, sessions))]
         else:
             starting.require_free(settings, members, txn, sessions)
-        now = datetime.datetime.now().astimezone().isoformat()
+        now = times.now()
         extra: Dict[str, Any] = {} if single else {"sweep": name}
         states: Dict[str, str] = {}
         if launcher.name != "tmux":  # a scheduler queues them: each run is submitted as it is recorded

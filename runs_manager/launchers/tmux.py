@@ -100,7 +100,7 @@ class TmuxLauncher:
 
 def _recent(entry: Entry) -> bool:
     """Whether the run was started (or recorded) less than STARTING_DEADLINE ago."""
-    from runs_manager.tabular import moment
+    from runs_manager.times import moment
 
     when = moment(entry.get("started") or entry.get("datetime"))
     return when is not None and time.time() - when < STARTING_DEADLINE

@@ -310,7 +310,7 @@ def same_session(recorded: Mapping[str, Any], live: Identity) -> bool:
         return False
     if recorded.get(SESSION_FIELDS[0]) is not None:
         return True
-    from runs_manager.tabular import moment
+    from runs_manager.times import moment
 
     started = moment(recorded.get("datetime"))
     # tmux gives whole seconds, so a session made in the same second reads up to 1 s earlier.

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import datetime
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
+from runs_manager import times
 from runs_manager.runtime import launch, runfiles
 from runs_manager.errors import RunsError
 from runs_manager.settings import Settings
@@ -198,7 +198,7 @@ def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional
                                      wait=False, member="sweep" in entry), env))
             for (name, entry, gpu), fields in zip(chosen, _start_sessions(launcher, starts)):
                 record = {key: value for key, value in entry.items() if key != "queued"}
-                record.update(fields, started=datetime.datetime.now().astimezone().isoformat())
+                record.update(fields, started=times.now())
                 if gpu is not None:
                     record["cuda_visible_devices"] = gpu
                 started[name] = (name, record)
@@ -297,5 +297,5 @@ def undo_start(settings: Settings, intent: Mapping[str, Any], index: Any) -> Non
 def remove_from_queue(entry: Entry, why: str) -> Entry:
     """The entry of a queued run that will never start: killed, without an exit code."""
     record = {key: value for key, value in entry.items() if key != "queued"}
-    record.update(killed=why, ended=datetime.datetime.now().astimezone().isoformat())
+    record.update(killed=why, ended=times.now())
     return record

@@ -112,14 +112,14 @@ def require_free(settings: Settings, members: List[Member], txn: Transaction, se
 def entry_of(settings: Settings, name: str, command: str, description: str, commit: str, launcher: str,
            extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """A new run's entry, before anything of it is started."""
-    import datetime
+    from runs_manager import times
 
     from runs_manager.runtime import launch
 
     return {
         "command": command,
         "commit": commit,
-        "datetime": datetime.datetime.now().astimezone().isoformat(),
+        "datetime": times.now(),
         "description": description,
         "host": launch.host(),
         "launched": launch.program_line(settings, name, command),

@@ -153,8 +153,7 @@ def _begin_again(settings: Settings, name: str, state: runstate.Record) -> Optio
 def _load_recording() -> None:
     """Import now what recording the outcome needs: the installed copy of runs may be
     replaced (a rebuilt virtualenv) during a run of several days."""
-    import datetime  # noqa: F401
-
+    from runs_manager import times  # noqa: F401
     from runs_manager.runtime import runs  # noqa: F401
     from runs_manager.store import indexing, journal, splice, transaction, yamlfile  # noqa: F401
 
@@ -221,6 +220,6 @@ def advance_queue(settings: Settings) -> Optional[str]:
 
 
 def _now() -> str:
-    import datetime
+    from runs_manager import times
 
-    return datetime.datetime.now().astimezone().isoformat()
+    return times.now()
