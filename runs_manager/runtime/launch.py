@@ -317,6 +317,21 @@ def same_session(recorded: Mapping[str, Any], live: Identity) -> bool:
     return started is not None and started - 1 <= live[1] <= started + SESSION_AFTER
 
 
+def journal_knows(record: Mapping[str, Any], recorded_host: Any) -> bool:
+    """Whether a journal holds the identity of the session it names, made on this host: only
+    then is that session killed by a recovery, never on a guess."""
+    return all(field in record for field in SESSION_FIELDS) and recorded_host in (None, host())
+
+
+def kill_journaled(record: Mapping[str, Any], recorded_host: Any, live: Mapping[str, Identity]) -> None:
+    """Kill the session a journal's ``record`` names, if it is the one the journal knows."""
+    from runs_manager import tmux
+
+    session = record.get("session")
+    if isinstance(session, str) and session in live and journal_knows(record, recorded_host) and same_session(record, live[session]):
+        tmux.kill(live[session][0])
+
+
 def stop_session(name: str, entry: Mapping[str, Any], live: Mapping[str, Identity]) -> Optional[str]:
     """Kill the run's tmux session if it is still running here; returns a note if not done."""
     from runs_manager import tmux

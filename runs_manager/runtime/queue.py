@@ -287,10 +287,7 @@ def undo_start(settings: Settings, intent: Mapping[str, Any], index: Any) -> Non
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(runfiles.tensorboard_dir(settings, name), runfiles.STARTING))
             continue
-        session = run.get("session")
-        known = all(field in run for field in launch.SESSION_FIELDS) and intent.get("host") in (None, launch.host())
-        if isinstance(session, str) and session in live and known and launch.same_session(run, live[session]):
-            tmux.kill(live[session][0])
+        launch.kill_journaled(run, intent.get("host"), live)
         runfiles.uncreate(settings, name, index)
 
 

@@ -238,11 +238,9 @@ def undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
         slurm.cancel(intent["job_id"])
     session = intent.get("session")
     live = tmux.sessions() if tmux.installed() else {}
-    known = all(field in intent for field in launch.SESSION_FIELDS) and intent.get("host") in (None, launch.host())
-    if isinstance(session, str) and session in live and known and launch.same_session(intent, live[session]):
-        tmux.kill(live[session][0])
+    launch.kill_journaled(intent, intent.get("host"), live)
     runfiles.remove(settings, name, index)
-    if isinstance(session, str) and session in live and not known:
+    if isinstance(session, str) and session in live and not launch.journal_knows(intent, intent.get("host")):
         # A session the journal has no identity for: never killed on a guess. If it is the
         # run's, its supervisor finds the TensorBoard directory gone and ends it in a moment.
         deadline = time.monotonic() + SESSION_EXIT_WAIT

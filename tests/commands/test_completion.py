@@ -290,3 +290,17 @@ def test_completion_never_prints_a_traceback(repo, tmp_path):
 def test_unknown_shell_is_a_usage_error(repo):
     result = run_process("completion", "tcsh")
     assert result.code == 2 and result.out == "" and result.err.startswith("runs: error: ") and result.err.count("\n") == 1
+
+
+def test_the_fast_completion_path_keeps_the_rules_it_copies() -> None:
+    """complete.py imports nothing of runs (a Tab must answer at once), so it copies three
+    rules: they must be the ones the package uses."""
+    from runs_manager import complete, names
+    from runs_manager.store import database, index
+
+    assert complete.SCHEMA == index.SCHEMA and complete.RACY_NS == database.RACY_NS
+    part = names._PART.pattern
+    assert complete._NAME.pattern == f"{part}(/{part})*"
+    for name in ("a", "g/x=1,y=2", "a@b+c", "run.1", "a b", "x/", "é"):
+        if names.is_valid(name):
+            assert complete._NAME.fullmatch(name), name
