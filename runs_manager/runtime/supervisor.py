@@ -48,16 +48,8 @@ def main(args: Sequence[str]) -> int:
     # an outcome is running exactly as long as this lock is held.
     fcntl.lockf(log, fcntl.LOCK_EX)
     relay = Relay(log)  # from now on, a hang-up or a kill request is the run's end
-    tensorboard = runfiles.tensorboard_dir(settings, name)
-    delay = STARTING_POLL
-    deadline = time.monotonic() + STARTING_LIMIT
-    while os.path.exists(os.path.join(tensorboard, runfiles.STARTING)):
-        if time.monotonic() > deadline:
-            return 0  # `runs new` died before recording the run: never run it (a batch job would hold its node)
-        time.sleep(delay)
-        delay = min(delay * 1.5, STARTING_POLL_MAX)
-    if not os.path.isdir(tensorboard):
-        return 0  # undone
+    if not _recorded(settings, name):
+        return 0
     # After the wait: `runs new` of a sweep waits for each supervisor's lock, and a hundred
     # supervisors importing at once would make it wait for every import.
     _load_recording()
@@ -66,6 +58,34 @@ def main(args: Sequence[str]) -> int:
     if state is not None and state.ran_before():
         relay.note(_begin_again(settings, name, state))
     code = relay.run(program)
+    _end(settings, name, started, code, relay, state)
+    os.close(log)  # drops the lock: the run is over, and its outcome recorded
+    if keep == "keep-open" and not relay.detached:
+        _keep_open(name, code, relay)
+    return 0
+
+
+def _recorded(settings: Settings, name: str) -> bool:
+    """Wait until `runs new` has recorded the run (its STARTING marker goes); False if it
+    never does, or undid the run: then the program never runs (a batch job would hold its node)."""
+    from runs_manager.runtime import runfiles
+
+    tensorboard = runfiles.tensorboard_dir(settings, name)
+    delay = STARTING_POLL
+    deadline = time.monotonic() + STARTING_LIMIT
+    while os.path.exists(os.path.join(tensorboard, runfiles.STARTING)):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 1.5, STARTING_POLL_MAX)
+    return os.path.isdir(tensorboard)
+
+
+def _end(settings: Settings, name: str, started: str, code: int, relay: Relay, state: Optional[runstate.Record]) -> None:
+    """Keep the outcome in the state file, record it in the entry, and start the queued runs
+    its end makes room for."""
+    from runs_manager.runtime import runfiles
+
     ended = _now()
     relay.flush()
     outcome: Dict[str, Any] = {"ended": ended, "exit_code": code}
@@ -84,17 +104,18 @@ def main(args: Sequence[str]) -> int:
         for key in (*runfiles.ENVIRONMENT.values(), "CUDA_VISIBLE_DEVICES"):
             os.environ.pop(key, None)  # this run's own: a tmux server it starts must not inherit them
         relay.note(advance_queue(settings))
-    os.close(log)  # drops the lock: the run is over, and its outcome recorded
-    if keep == "keep-open" and not relay.detached:
-        relay.restore_terminal()
-        print(f"\n[runs] {name} exited with status {code}; exit this shell to close the session.", flush=True)
-        shell = os.environ.get("SHELL") or "/bin/sh"
-        from runs_manager.runtime import program as program_
 
-        program_.reset_signals()  # the shell gets a shell's signals, not Python's
-        with contextlib.suppress(OSError):
-            os.execvp(shell, [shell])
-    return 0
+
+def _keep_open(name: str, code: int, relay: Relay) -> None:
+    """A single run's tmux session stays open: the terminal back as it was, and a shell."""
+    relay.restore_terminal()
+    print(f"\n[runs] {name} exited with status {code}; exit this shell to close the session.", flush=True)
+    shell = os.environ.get("SHELL") or "/bin/sh"
+    from runs_manager.runtime import program as program_
+
+    program_.reset_signals()  # the shell gets a shell's signals, not Python's
+    with contextlib.suppress(OSError):
+        os.execvp(shell, [shell])
 
 
 def _reserve(settings: Settings, name: str, started: str, relay: Relay) -> Optional[runstate.Record]:
