@@ -313,7 +313,7 @@ def test_generated_index_rows_are_never_shown(repo: Path, data: Any) -> None:
     # that are not what runs writes. A name or an exit code changed to another valid one is
     # another index, not a damaged one: only rebuilding on every read could tell.
     column = data.draw(st.sampled_from(["entry", "name", "length", "ended"]))
-    value = data.draw(st.one_of(st.binary(max_size=40), st.integers(), st.floats(), st.none(), st.text(max_size=40))
+    value = data.draw(st.one_of(st.binary(max_size=40), st.integers(-2**63, 2**63 - 1), st.floats(), st.none(), st.text(max_size=40))
                       if column == "entry" else st.one_of(st.binary(max_size=40), st.floats(), st.text(max_size=8).map(lambda t: t + "x"))
                       if column != "name" else st.binary(max_size=40))  # a number would be stored as its text
     conn = sqlite3.connect(index)
