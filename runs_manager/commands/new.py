@@ -5,6 +5,7 @@ import os
 import sys
 
 from runs_manager import flags
+from runs_manager.commands import _started as say
 from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
@@ -16,8 +17,6 @@ if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --h
     from runs_manager.runtime.patches import Patch
     from runs_manager.settings import Settings
     from runs_manager.text.sweeps import Member
-
-SHOW_DIRTY = 10
 
 NAME = "new"
 HELP = "record a run and start it in tmux"
@@ -131,6 +130,7 @@ def _members(settings: Settings, name: str, command: str, description: str, swee
 def _code(settings: Settings) -> Any:
     """The commit, the working directory, and the patch of uncommitted changes (--allow-dirty)."""
     from runs_manager import git, interrupts
+    from runs_manager.runtime import patches, runfiles
 
     directory = os.getcwd()
     # GitPython objects interrupted half-built complain as they are collected: the git
@@ -139,8 +139,8 @@ def _code(settings: Settings) -> Any:
         commit = git.head_commit(directory)
         top = git.toplevel(directory)
         dirty = git.dirty_paths(directory, except_under=settings.runs_dir)
-    _require_own_runs_dir(settings.runs_dir, top, directory)
-    return commit, directory, _dirty_patch(settings, directory, dirty)
+    runfiles.require_own_runs_dir(settings.runs_dir, top, directory)
+    return commit, directory, patches.for_run(settings, directory, dirty)
 
 
 def _checked_launch(settings: Settings, members: List[Member]) -> Any:
@@ -189,84 +189,11 @@ def _new_run(settings: Settings, name: str, command: str, description: str, over
             entry = starting.start(settings, txn, final, command, description, commit, directory, launcher, prepared, interrupted, patch)
             if final != name:
                 print(f"The name '{name}' is taken; this run is named '{final}'.")
-            _print_started(final, commit, entry)
-            _print_patch(settings, final, patch)
-    _note_flags(settings, final, command)
+            say.started(final, commit, entry)
+            say.patch_stored(settings, final, patch)
+    say.note_flags(settings, final, command)
     trash.empty(settings, garbage)
     return 0
-
-
-def _note_flags(settings: Settings, name: str, command: str) -> None:
-    """Say, once, where the appended flags went when the command is compound."""
-    from runs_manager.runtime import launch
-    from runs_manager.text import placeholders
-
-    used = placeholders.used(command)
-    flags = [flag for flag, _ in launch.program_flags(settings, name, used, command)]
-    note = launch.flags_note(command, flags) if flags else None
-    if note:
-        print(f"runs: note: {note}", file=sys.stderr)
-    for flag in launch.skipped_flags(settings, command, used):
-        print(f"runs: note: COMMAND passes {flag} itself, so runs does not append its own (a second one would "
-              "override yours); the run's own path is in $RUNS_TB_DIR / $RUNS_SAVE_PATH", file=sys.stderr)
-
-
-def _print_started(name: str, commit: str, entry: Dict[str, Any]) -> None:
-    import shlex
-
-    if "job_id" in entry:
-        print(f"Submitted run '{name}' at commit {commit[:12]} as Slurm job {entry['job_id']}.")
-        print(f"Its output: runs logs -f {shlex.quote(name)}   (its state: runs lookup {shlex.quote(name)} status)")
-        return
-    session = entry["tmux_session"]
-    print(f"Started run '{name}' at commit {commit[:12]} in tmux session '{session}'.")
-    attach = "switch-client" if os.environ.get("TMUX") else "attach"
-    print(f"To watch it: tmux {attach} -t {shlex.quote('=' + session)}   (its output: runs logs -f {shlex.quote(name)})")
-
-
-def _require_own_runs_dir(runs_dir: str, top: str, directory: str) -> None:
-    """The runs directory gets a .gitignore of '*': it must not be (or hold) the project."""
-    real = os.path.realpath(runs_dir)
-    for project in (top, directory):
-        project = os.path.realpath(project)
-        if project == real or project.startswith(real.rstrip(os.sep) + os.sep):
-            raise RunsError(
-                f"runs-dir {runs_dir} holds the project itself; use a directory of its own, such as .runs/"
-            )
-
-
-def _dirty_patch(settings: Settings, directory: str, dirty: List[str]) -> Optional[Patch]:
-    """None for a clean tree (no git call more); else the changes, if --allow-dirty allows them."""
-    if not dirty:
-        return None
-    if not settings.allow_dirty:
-        shown = ", ".join(dirty[:SHOW_DIRTY]) + (f" and {len(dirty) - SHOW_DIRTY} more" if len(dirty) > SHOW_DIRTY else "")
-        raise RunsError(
-            f"the git work tree has uncommitted changes ({shown}); a run must be reproducible from its commit: "
-            "commit or stash them, add untracked files to .gitignore, or pass --allow-dirty to store them "
-            "as a patch with the run"
-        )
-    from runs_manager.runtime import patches
-
-    patch = patches.make(directory, settings.runs_dir)
-    if not patch.data:  # only the contents of submodules differ
-        print("runs: note: only the contents of submodules differ from the commit, and runs does not capture "
-              "those; the run records no patch", file=sys.stderr)
-        return None
-    return patch
-
-
-def _print_patch(settings: Settings, name: str, patch: Optional[Patch]) -> None:
-    if patch is None:
-        return
-    from runs_manager.runtime import patches, runfiles
-
-    count = len(patch.changes)
-    print(f"Stored the uncommitted changes ({count} file{'s' if count != 1 else ''}, {patches.size_text(len(patch.data))}) "
-          f"as {runfiles.patch_path(settings, name)}; 'runs reproduce' re-applies them.")
-    if patch.submodules:
-        print(f"runs: note: the patch records the commit of submodule {', '.join(patch.submodules)}, "
-              "not its contents: those (and changes inside it) are not captured", file=sys.stderr)
 
 
 def _require_storable(name: str, command: str, description: str) -> None:
@@ -324,13 +251,13 @@ def _new_sweep(
                 for member in members:
                     entry = starting.start(settings, txn, member.name, member.command, member.description, commit, directory,
                                    launcher, prepared, interrupted, patch, {**extra, "grid": member.values})
-                    states[member.name] = _where(entry)
+                    states[member.name] = say.where(entry)
                     interrupted.check()
         else:
             extra["queue"] = queue.fields(f"{name}@{now}", sweep.max_parallel, gpus, settings, directory)
             states = _queue_sweep(settings, txn, members, extra, commit, directory, launcher, patch)
-    _print_sweep(name, commit, states, single)
-    _note_flags(settings, members[0].name, members[0].command)
+    say.sweep(name, commit, states, single)
+    say.note_flags(settings, members[0].name, members[0].command)
     trash.empty(settings, garbage)
     return 0
 
@@ -378,40 +305,5 @@ def _queue_sweep(settings: Settings, txn: Transaction, members: List[Member], ex
             raise
     for note in notes:
         print(f"runs: note: {note}", file=sys.stderr)
-    states.update({member: _where(entry) for member, entry in txn.entries(started)})
+    states.update({member: say.where(entry) for member, entry in txn.entries(started)})
     return states
-
-
-def _where(entry: Dict[str, Any]) -> str:
-    if "job_id" in entry:
-        return f"submitted as Slurm job {entry['job_id']}"
-    gpu = f" on GPU {entry['cuda_visible_devices']}" if "cuda_visible_devices" in entry else ""
-    return f"started in tmux session '{entry.get('tmux_session')}'{gpu}"
-
-
-SHOW_MEMBERS = 20
-
-
-def _print_sweep(name: str, commit: str, states: Dict[str, str], single: bool) -> None:
-    import re
-    import shlex
-
-    queued = sum(state == "queued" for state in states.values())
-    if single:
-        member, state = next(iter(states.items()))
-        if member != name:
-            print(f"The name '{name}' is taken; this run is named '{member}'.")
-        print(f"Run '{member}' at commit {commit[:12]}: {state}" + (" until a slot or GPU is free." if state == "queued" else "."))
-        print(f"Its state: runs lookup {shlex.quote(member)} status   (its output: runs logs -f {shlex.quote(member)})")
-        return
-    waiting = f", {queued} queued (they start as earlier ones end)" if queued else ""
-    print(f"Sweep '{name}': {len(states)} runs at commit {commit[:12]}, {len(states) - queued} started{waiting}.")
-    width = max(len(member) for member in states)
-    for i, (member, state) in enumerate(states.items()):
-        if i == SHOW_MEMBERS and len(states) > SHOW_MEMBERS + 1:
-            print(f"  ... and {len(states) - SHOW_MEMBERS} more")
-            break
-        print(f"  {member.ljust(width)}  {state}")
-    shown = f"{name}/.*" if all(member.startswith(name + "/") for member in states) else "|".join(map(re.escape, states))
-    if len(shown) < 200:
-        print(f"See them: runs table --pattern {shlex.quote(shown)}")

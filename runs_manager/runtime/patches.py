@@ -10,11 +10,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
-from typing import Dict, List, Mapping, NamedTuple, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from runs_manager import git
 from runs_manager.errors import RunsError
+
+if TYPE_CHECKING:
+    from runs_manager.settings import Settings
 
 # Settings that would change what `git diff` writes, or make `git add` refuse.
 CONFIG = (
@@ -27,6 +31,7 @@ CONFIG = (
     "-c", "core.looseCompression=0",  # the new blobs are thrown away: compressing them only costs time
 )
 # What makes git convert a file between the work tree and the repository.
+SHOW_DIRTY = 10  # changed paths named when a dirty tree is refused
 CONVERSIONS = ("text", "eol", "crlf", "filter", "ident", "working-tree-encoding")
 DIFF = (
     "diff", "--cached", "--no-renames", "--no-ext-diff", "--no-textconv", "--no-color",
@@ -248,3 +253,22 @@ def _exists(top: str, commit: str) -> bool:
     except RunsError:
         return False
     return True
+
+
+def for_run(settings: Settings, directory: str, dirty: List[str]) -> Optional[Patch]:
+    """None for a clean tree (no git call more); else the changes, if --allow-dirty allows them."""
+    if not dirty:
+        return None
+    if not settings.allow_dirty:
+        shown = ", ".join(dirty[:SHOW_DIRTY]) + (f" and {len(dirty) - SHOW_DIRTY} more" if len(dirty) > SHOW_DIRTY else "")
+        raise RunsError(
+            f"the git work tree has uncommitted changes ({shown}); a run must be reproducible from its commit: "
+            "commit or stash them, add untracked files to .gitignore, or pass --allow-dirty to store them "
+            "as a patch with the run"
+        )
+    patch = make(directory, settings.runs_dir)
+    if not patch.data:  # only the contents of submodules differ
+        print("runs: note: only the contents of submodules differ from the commit, and runs does not capture "
+              "those; the run records no patch", file=sys.stderr)
+        return None
+    return patch

@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Protocol, Tuple
 
 from runs_manager import fsutil, names
 from runs_manager.runtime import runstate
+from runs_manager.errors import RunsError
 from runs_manager.settings import Settings
 
 GITIGNORE = "# Created by runs: checkpoints and logs do not belong in git.\n*\n"
@@ -276,3 +277,14 @@ def put_back(settings: Settings, moves: List[Tuple[str, str]], done: List[Tuple[
             os.rename(target, source)
     for _, after in moves:
         prune(settings, after, others)
+
+
+def require_own_runs_dir(runs_dir: str, top: str, directory: str) -> None:
+    """The runs directory gets a .gitignore of '*': it must not be (or hold) the project."""
+    real = os.path.realpath(runs_dir)
+    for project in (top, directory):
+        project = os.path.realpath(project)
+        if project == real or project.startswith(real.rstrip(os.sep) + os.sep):
+            raise RunsError(
+                f"runs-dir {runs_dir} holds the project itself; use a directory of its own, such as .runs/"
+            )
