@@ -12,7 +12,7 @@ import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from runs_manager import names, processes, tmux
-from runs_manager.runtime import launch, runfiles, runstate
+from runs_manager.runtime import launch, runfiles, runstate, sessions
 from runs_manager.launchers.base import Entry, Start, program_script, supervisor_argv
 from runs_manager.settings import Settings
 
@@ -41,7 +41,7 @@ class TmuxLauncher:
         assignments = [f"{k}={v}" for k, v in env.given.items()]
         argv = (["env", *assignments] if assignments else []) + words
         identity = tmux.new_session(session, run.directory, argv)
-        fields = {"tmux_session": session, **launch.session_fields(identity)}
+        fields = {"tmux_session": session, **sessions.session_fields(identity)}
         if run.wait:
             wait_for_supervisors([(runfiles.log_path(run.settings, run.name), fields)])
         return fields
@@ -75,7 +75,7 @@ class TmuxLauncher:
         are deleted next, and no late write may land in them."""
         groups = [group for group in (_program_group(settings, name, entry, wait=0) for name, entry in runs) if group]
         live = tmux.sessions() if runs and tmux.installed() else {}  # no tmux here: no session to close
-        notes = {name: launch.stop_session(name, entry, live) for name, entry in runs}
+        notes = {name: sessions.stop_session(name, entry, live) for name, entry in runs}
         for then in (signal.SIGTERM, signal.SIGKILL, None):
             deadline = time.monotonic() + STOP_GRACE
             while groups and time.monotonic() < deadline:
@@ -93,7 +93,7 @@ class TmuxLauncher:
             return {}
         if entry.get("host") in (None, launch.host()) and tmux.installed():
             live = tmux.sessions()
-            if session in live and launch.same_session(entry, live[session]):
+            if session in live and sessions.same_session(entry, live[session]):
                 tmux.rename(live[session][0], names.session_name(new))
         return {"tmux_session": names.session_name(new)}
 
@@ -148,4 +148,4 @@ def wait_for_supervisors(started: Sequence[Tuple[str, Dict[str, Any]]]) -> None:
 def _session_alive(fields: Dict[str, Any]) -> bool:
     live = tmux.sessions()
     session = fields["tmux_session"]
-    return session in live and launch.same_session(fields, live[session])
+    return session in live and sessions.same_session(fields, live[session])

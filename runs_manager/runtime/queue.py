@@ -21,7 +21,7 @@ import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from runs_manager import times
-from runs_manager.runtime import launch, runfiles
+from runs_manager.runtime import launch, runfiles, sessions
 from runs_manager.errors import RunsError
 from runs_manager.settings import Settings
 from runs_manager.runtime.status import is_queued as is_queued  # the rule is status.py's, one for both
@@ -203,7 +203,7 @@ def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional
                     record["cuda_visible_devices"] = gpu
                 started[name] = (name, record)
             for run in intent["runs"]:
-                run.update({key: started[run["name"]][1][key] for key in launch.SESSION_FIELDS})
+                run.update({key: started[run["name"]][1][key] for key in sessions.SESSION_FIELDS})
             txn.intend(intent)
             faults.point("queue:session-started")
             tmux_launcher.wait_for_supervisors([(runfiles.log_path(settings, name), record) for name, (_, record) in started.items()])
@@ -211,7 +211,7 @@ def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional
         except BaseException:
             live = tmux.sessions()
             for name, (_, record) in started.items():
-                launch.stop_session(name, record, live)
+                sessions.stop_session(name, record, live)
             for name in created:
                 runfiles.uncreate(settings, name, txn)
             txn.done()
@@ -254,7 +254,7 @@ def _start_sessions(launcher: Any, starts: List[Tuple[Any, launch.Environment]])
         live = tmux.sessions()
         for (start, _), started in zip(starts, fields):
             if started:
-                launch.stop_session(start.name, started, live)
+                sessions.stop_session(start.name, started, live)
         raise failed
     return fields
 
@@ -287,7 +287,7 @@ def undo_start(settings: Settings, intent: Mapping[str, Any], index: Any) -> Non
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(runfiles.tensorboard_dir(settings, name), runfiles.STARTING))
             continue
-        launch.kill_journaled(run, intent.get("host"), live)
+        sessions.kill_journaled(run, intent.get("host"), live)
         runfiles.uncreate(settings, name, index)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from runs_manager import names
 from runs_manager.errors import RunsError
-from runs_manager.runtime import launch, runfiles
+from runs_manager.runtime import launch, runfiles, sessions
 
 if TYPE_CHECKING:
     from runs_manager.interrupts import Deferred
@@ -114,8 +114,6 @@ def entry_of(settings: Settings, name: str, command: str, description: str, comm
     """A new run's entry, before anything of it is started."""
     from runs_manager import times
 
-    from runs_manager.runtime import launch
-
     return {
         "command": command,
         "commit": commit,
@@ -179,7 +177,7 @@ def start(
         txn.add(name, entry)
     except BaseException:
         if "tmux_session_id" in entry:  # only the session this process started
-            launch.stop_session(name, entry, tmux.sessions())
+            sessions.stop_session(name, entry, tmux.sessions())
         if "job_id" in entry:  # only the job this process submitted
             from runs_manager.launchers import slurm
 
@@ -198,7 +196,6 @@ def record_queued(settings: Settings, txn: Transaction, members: List[Member], e
                    launcher: str, patch: Optional[Patch]) -> None:
     """Append the sweep's runs as queued, in one write; their patches (stored first) are
     removed again if that fails, and by the next command if this one dies."""
-    from runs_manager.runtime import launch, runfiles
 
     entries = []
     for member in members:
@@ -238,9 +235,9 @@ def undo_new(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
         slurm.cancel(intent["job_id"])
     session = intent.get("session")
     live = tmux.sessions() if tmux.installed() else {}
-    launch.kill_journaled(intent, intent.get("host"), live)
+    sessions.kill_journaled(intent, intent.get("host"), live)
     runfiles.remove(settings, name, index)
-    if isinstance(session, str) and session in live and not launch.journal_knows(intent, intent.get("host")):
+    if isinstance(session, str) and session in live and not sessions.journal_knows(intent, intent.get("host")):
         # A session the journal has no identity for: never killed on a guess. If it is the
         # run's, its supervisor finds the TensorBoard directory gone and ends it in a moment.
         deadline = time.monotonic() + SESSION_EXIT_WAIT
