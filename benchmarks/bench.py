@@ -16,7 +16,7 @@ read is timed with the cache removed before each repeat (at most 3).
 What it runs: always this checkout's code, never an installed copy. Every command is
 ``[sys.executable, "-m", "runs_manager", ...]`` with ``PYTHONPATH`` set to the directory
 above ``benchmarks/`` (checked at start-up: the child must import runs_manager from
-there), and the supervisor row runs ``runs_manager.runtime.supervisor.argv(...)``, which starts
+there), and the supervisor row runs the command ``runs_manager.launchers.base.supervisor_argv(...)`` gives, which starts
 this Python on this copy. Bytecode is cached as for an installed runs (an inherited
 PYTHONDONTWRITEBYTECODE is dropped; PYTHONPYCACHEPREFIX points into the temporary
 directory, so nothing is written in the checkout), after one untimed warm-up pass of
@@ -384,7 +384,7 @@ def check_source() -> None:
 def warm_up(root: str) -> None:
     """Run every benchmarked command once, untimed, on a small database: Python caches the
     bytecode of each module they import (under PYTHONPYCACHEPREFIX), as an installed runs has."""
-    from runs_manager.runtime import supervisor
+    from runs_manager.launchers.base import supervisor_argv
 
     layout = Layout(20)
     repo, _ = make_repo(os.path.join(root, "warm-up"), layout)
@@ -406,7 +406,7 @@ def warm_up(root: str) -> None:
     run_once(RUNS + ["new", "warm-dirty", "true", "--allow-dirty"], dirty)
     wait_for_outcome(dirty, "warm-dirty")
     (name, started), = prepare_recorded_runs(repo, 1)
-    run_once(supervisor.argv(settings_of(repo), name, started, ["/bin/sh", "-c", "exit 0"], keep_open=False), repo)
+    run_once(supervisor_argv(settings_of(repo), name, started, ["/bin/sh", "-c", "exit 0"], keep_open=False), repo)
     subprocess.run(["tmux", "kill-server"], env=ENV, capture_output=True)
 
 
@@ -605,7 +605,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     check_source()
-    from runs_manager.runtime import supervisor
+    from runs_manager.launchers.base import supervisor_argv
 
     runs = RUNS
     python = sys.executable
@@ -768,7 +768,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     raise SystemExit(f"bench: the supervisor did not record exit_code 0 for {prepared[i][0]}: {entry}")
 
             ms, mem = measure(
-                lambda i: supervisor.argv(settings, prepared[i][0], prepared[i][1], ["/bin/sh", "-c", "exit 0"], keep_open=False),
+                lambda i: supervisor_argv(settings, prepared[i][0], prepared[i][1], ["/bin/sh", "-c", "exit 0"], keep_open=False),
                 repo, args.repeat, after=check_recorded,
             )
             row("supervisor: run, record outcome", label, ms, mem, "<= 500 ms, 100 MB" if big else "", not big or (ms <= 500 and mem <= 100))

@@ -171,7 +171,6 @@ def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional
     """Start the chosen runs side by side, then record them as started in one change of
     the file; a crash half-way is undone by the next command (undo_start)."""
     from runs_manager import faults, interrupts, names, tmux
-    from runs_manager.launchers import Start
     from runs_manager.launchers import tmux as tmux_launcher
 
     launcher = tmux_launcher.TmuxLauncher()
@@ -185,17 +184,7 @@ def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional
     markers, created = [], []
     with interrupts.deferred():  # a Ctrl-C stops once these are started and recorded
         try:
-            starts = []
-            for name, entry, gpu in chosen:
-                queue = _queue_of(entry)
-                keep = queue.get("keep_sessions")
-                run_settings = settings._replace(virtualenv_path=queue.get("virtualenv_path"),
-                                                 keep_sessions=keep if keep in ("always", "single", "never") else "single")
-                env = _environment(base, launch.stored_environment(runfiles.env_path(settings, name)), gpu)
-                markers.append(runfiles.create(run_settings, name, entry["datetime"]))
-                created.append(name)
-                starts.append((Start(run_settings, name, entry["datetime"], entry["launched"], str(queue.get("directory")),
-                                     wait=False, member="sweep" in entry), env))
+            starts = [_prepared(settings, base, name, entry, gpu, markers, created) for name, entry, gpu in chosen]
             for (name, entry, gpu), fields in zip(chosen, _start_sessions(launcher, starts)):
                 record = {key: value for key, value in entry.items() if key != "queued"}
                 record.update(fields, started=times.now())
@@ -223,6 +212,23 @@ def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional
         with contextlib.suppress(OSError):
             os.unlink(runfiles.env_path(settings, name))
     txn.done()
+
+
+def _prepared(settings: Settings, base: launch.Environment, name: str, entry: Entry, gpu: Optional[str],
+              markers: List[str], created: List[str]) -> Tuple[Any, launch.Environment]:
+    """A queued run's files made (its STARTING marker added to ``markers``, its name to
+    ``created``), and what starting it takes: its own settings, directory and environment."""
+    from runs_manager.launchers import Start
+
+    queue = _queue_of(entry)
+    keep = queue.get("keep_sessions")
+    run_settings = settings._replace(virtualenv_path=queue.get("virtualenv_path"),
+                                     keep_sessions=keep if keep in ("always", "single", "never") else "single")
+    env = _environment(base, launch.stored_environment(runfiles.env_path(settings, name)), gpu)
+    markers.append(runfiles.create(run_settings, name, entry["datetime"]))
+    created.append(name)
+    return Start(run_settings, name, entry["datetime"], entry["launched"], str(queue.get("directory")),
+                 wait=False, member="sweep" in entry), env
 
 
 SESSION_THREADS = 8  # tmux clients at once: each waits for the server's answer

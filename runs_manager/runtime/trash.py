@@ -50,15 +50,7 @@ def discard(settings: Settings, txn: Any, runs: Sequence[Tuple[str, Entry]]) -> 
     """
     if not runs:
         return [], [], None
-    plan, notes, listing = {}, [], {}  # type: ignore[var-annotated]
-    for name, _ in runs:
-        if names.is_valid(name):
-            found, left = runfiles.files(settings, name, txn, listing)
-            plan[name] = [os.path.abspath(path) for path in found]
-            notes += left
-        else:  # a hand-edited name could be '../..': derive no paths from it
-            plan[name] = []
-            notes.append(f"'{_shown(name)}' is not a valid run name; only its entry is deleted")
+    plan, notes = _files(settings, txn, runs)
     trash = _make(settings) if any(plan.values()) else None
     numbers = iter(range(sum(map(len, plan.values()))))  # flat names in the trash: no directories to make
     pairs = {name: [(path, os.path.join(trash or "", str(next(numbers)))) for path in paths] for name, paths in plan.items()}
@@ -66,18 +58,7 @@ def discard(settings: Settings, txn: Any, runs: Sequence[Tuple[str, Entry]]) -> 
     moved: List[Tuple[str, str]] = []
     kept, stuck = [], False
     try:
-        for name, renames in pairs.items():
-            done: List[Tuple[str, str]] = []
-            try:
-                for source, target in renames:
-                    os.rename(source, target)
-                    done.append((source, target))
-            except OSError as e:  # e.g. files still open on NFS: the run stays, to try again
-                stuck = not _put_back(done) or stuck
-                notes.append(f"could not delete the files of '{_shown(name)}' ({e.strerror}: {e.filename}); it is kept")
-                kept.append(name)
-            else:
-                moved += done
+        kept, stuck = _move(pairs, moved, notes)
         deleted = [name for name, _ in runs if name not in kept]
         if kept:  # the journal must name exactly the runs whose entries go
             txn.intend(_intent(trash, {name: pairs[name] for name in deleted}))
@@ -94,6 +75,42 @@ def discard(settings: Settings, txn: Any, runs: Sequence[Tuple[str, Entry]]) -> 
     for name in deleted:
         _prune(settings, name, txn)
     return deleted, notes, trash
+
+
+def _files(settings: Settings, txn: Any, runs: Sequence[Tuple[str, Entry]]) -> Tuple[Dict[str, List[str]], List[str]]:
+    """Each run's files (absolute paths), and notes of the files left alone."""
+    plan: Dict[str, List[str]] = {}
+    notes: List[str] = []
+    listing: Dict[str, Any] = {}
+    for name, _ in runs:
+        if names.is_valid(name):
+            found, left = runfiles.files(settings, name, txn, listing)
+            plan[name] = [os.path.abspath(path) for path in found]
+            notes += left
+        else:  # a hand-edited name could be '../..': derive no paths from it
+            plan[name] = []
+            notes.append(f"'{_shown(name)}' is not a valid run name; only its entry is deleted")
+    return plan, notes
+
+
+def _move(pairs: Dict[str, List[Tuple[str, str]]], moved: List[Tuple[str, str]], notes: List[str]) -> Tuple[List[str], bool]:
+    """Rename each run's files into the trash (adding them to ``moved``); a run whose files
+    cannot all be moved gets its moved ones back and is kept. The runs kept, and whether
+    some file could not be put back either."""
+    kept, stuck = [], False
+    for name, renames in pairs.items():
+        done: List[Tuple[str, str]] = []
+        try:
+            for source, target in renames:
+                os.rename(source, target)
+                done.append((source, target))
+        except OSError as e:  # e.g. files still open on NFS: the run stays, to try again
+            stuck = not _put_back(done) or stuck
+            notes.append(f"could not delete the files of '{_shown(name)}' ({e.strerror}: {e.filename}); it is kept")
+            kept.append(name)
+        else:
+            moved += done
+    return kept, stuck
 
 
 def _intent(trash: Optional[str], pairs: Dict[str, List[Tuple[str, str]]]) -> Dict[str, Any]:
