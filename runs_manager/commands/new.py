@@ -5,7 +5,6 @@ import os
 import sys
 
 from runs_manager import flags
-from runs_manager.commands import _started as say
 from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
@@ -167,6 +166,7 @@ def _new_run(settings: Settings, name: str, command: str, description: str, over
              directory: str, launcher: Launcher, prepared: Any, patch: Optional[Patch]) -> int:
     """Record and start one run (replacing one of its name with --overwrite)."""
     from runs_manager import interrupts, tmux
+    from runs_manager.commands import _started as say
     from runs_manager.runtime import runfiles, runs, starting, trash
 
     db = runs.database(settings)
@@ -224,6 +224,7 @@ def _new_sweep(
     from runs_manager import times
 
     from runs_manager import interrupts, tmux
+    from runs_manager.commands import _started as say
     from runs_manager.runtime import queue, runfiles, runs, starting, trash
 
     db = runs.database(settings)
@@ -288,6 +289,7 @@ def _queue_sweep(settings: Settings, txn: Transaction, members: List[Member], ex
     of them, without --max-parallel and --gpus), by the code that starts queued runs. Each
     run's state, for the summary."""
     from runs_manager import faults, interrupts
+    from runs_manager.commands import _started as say
     from runs_manager.runtime import queue, runfiles, starting
 
     extra["queued"] = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from runs_manager.runtime import starting
 from runs_manager.store.database import Database
 from runs_manager.errors import RunsError
 from runs_manager.store.index import Index
@@ -58,7 +57,7 @@ def _looks_like_a_database(path: str) -> bool:
 
 def _recover(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
     """Finish or undo the change a journal names (see each operation's module)."""
-    from runs_manager.runtime import queue, renaming, trash
+    from runs_manager.runtime import queue, renaming, starting, trash  # here: only a journal needs them
 
     undo = {"mv": renaming.undo_move, "start": queue.undo_start, "delete": trash.recover, "sweep": starting.undo_sweep}
     undo.get(str(intent.get("op")), starting.undo_new)(settings, intent, index)
