@@ -34,7 +34,12 @@ def atomic_write(path: str, data: bytes) -> None:
 
 def atomic_write_chunks(path: str, chunks: Iterable[bytes]) -> None:
     """Like atomic_write, with the content given piece by piece (memory stays bounded)."""
-    temp = write_temp(path, chunks)
+    install(write_temp(path, chunks), path)
+
+
+def install(temp: str, path: str) -> None:
+    """Rename ``temp`` (written whole and synced) over ``path``, made durable; ``temp`` is
+    removed if that fails."""
     try:
         faults.point("atomic-write:temp-written")
         os.replace(temp, path)

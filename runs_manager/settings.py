@@ -119,7 +119,8 @@ def _read_runsrc(path: str) -> dict[str, Any]:
         if name not in KEYS:
             from runs_manager.output import did_you_mean
 
-            hint = f"; {did_you_mean(name, KEYS).rstrip()}" if did_you_mean(name, KEYS) else f"; known keys: {', '.join(KEYS)}"
+            close = did_you_mean(name, KEYS)
+            hint = f"; {close.rstrip()}" if close else f"; known keys: {', '.join(KEYS)}"
             raise RunsError(f"{path}: unknown key '{key}'{hint}")
         if name in result:
             raise RunsError(f"{path}: '{key}' is given twice")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import struct
 import subprocess
 import sys
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import ROOT, Result
 
@@ -95,29 +98,23 @@ def test_a_few_aliases_still_read(repo: Path) -> None:
 # Event files and the metrics cache ------------------------------------------------------------
 
 
-def record(data: bytes) -> bytes:
-    """One TFRecord: length, its masked CRC, data, the data's masked CRC."""
-    import struct
-
+def _masked_crc(data: bytes) -> bytes:
+    """TFRecord's masked CRC-32C of ``data``."""
     from crc32c import crc32c
 
-    def masked(b: bytes) -> bytes:
-        crc = crc32c(b)
-        return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
-
-    length = struct.pack("<Q", len(data))
-    return length + masked(length) + data + masked(data)
+    crc = crc32c(data)
+    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
 
 
 def _header(length: int) -> bytes:
     """A record header claiming ``length`` bytes, with a valid length CRC."""
-    import struct
-
-    from crc32c import crc32c
-
     packed = struct.pack("<Q", length)
-    crc = crc32c(packed)
-    return packed + struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+    return packed + _masked_crc(packed)
+
+
+def record(data: bytes) -> bytes:
+    """One TFRecord: length, its masked CRC, data, the data's masked CRC."""
+    return _header(len(data)) + data + _masked_crc(data)
 
 
 def scalar_events(points: Any) -> bytes:
@@ -277,8 +274,6 @@ def test_messages_are_whole_and_name_their_files(repo: Path, tmp_path: Path) -> 
 
 # Generated damage ---------------------------------------------------------------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 # Bytes near what the files hold: fragments of real text and structure, and noise.
 YAML_PIECES = st.sampled_from([

@@ -27,12 +27,18 @@ with open(os.environ["RUNS_SAVE_PATH"] + ".json", "w") as f:
 """
 
 
+def committed_program(repo: Path, filename: str, text: str) -> str:
+    """A Python program committed into the repository (runs refuse a dirty tree); the
+    command line that runs it."""
+    (repo / filename).write_text(text)
+    git("add", filename, cwd=repo)
+    git("commit", "-qm", filename, cwd=repo)
+    return f"{shlex.quote(sys.executable)} {filename}"
+
+
 @pytest.fixture
 def probe(repo: Path) -> str:
-    (repo / "probe.py").write_text(PROBE)
-    git("add", "probe.py", cwd=repo)
-    git("commit", "-qm", "probe", cwd=repo)
-    return f"{shlex.quote(sys.executable)} probe.py"
+    return committed_program(repo, "probe.py", PROBE)
 
 
 def entries(repo: Path) -> Dict[str, Any]:
@@ -210,10 +216,7 @@ with open(os.environ["RUNS_SAVE_PATH"] + ".env.json", "w") as f:
 
 @pytest.fixture
 def env_probe(repo: Path) -> str:
-    (repo / "env_probe.py").write_text(ENV_PROBE)
-    git("add", "env_probe.py", cwd=repo)
-    git("commit", "-qm", "env probe", cwd=repo)
-    return f"{shlex.quote(sys.executable)} env_probe.py"
+    return committed_program(repo, "env_probe.py", ENV_PROBE)
 
 
 def saw(repo: Path, name: str) -> Dict[str, Any]:

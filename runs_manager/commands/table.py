@@ -77,6 +77,7 @@ class _Plan:
         self.order = order  # sort keys, descending or not
         self.wanted = wanted  # statuses, or None for all
         self.specs = specs  # --metrics columns
+        self.metric_columns = [spec.column for spec in specs]
         self.keys = keys  # shown, then metric columns, then sort keys not shown
         self.maybe = maybe  # keys that may name a parameter
         self.with_params = with_params  # each row carries its run's parameters, at len(keys)
@@ -154,7 +155,7 @@ def _read(settings: Settings, plan: _Plan, pattern: Optional[str]) -> Any:
     from runs_manager.text import params
 
     own = params.own_flags(settings)
-    keys, metric_columns = plan.keys, [spec.column for spec in plan.specs]
+    keys, metric_columns = plan.keys, plan.metric_columns
     position = keys.index("status") if "status" in keys else None
 
     def query(index: Index) -> Any:
@@ -211,7 +212,7 @@ def _write(settings: Settings, plan: _Plan, rows: List[List[Any]], found: Set[st
            params_shown: Optional[str], reverse: bool) -> None:
     from runs_manager import tabular
 
-    shown, keys, metric_columns = plan.shown, plan.keys, [spec.column for spec in plan.specs]
+    shown, keys, metric_columns = plan.shown, plan.keys, plan.metric_columns
     added: List[Tuple[str, str]] = []  # (header, parameter) of the --params columns
     if params_shown is not None:
         asked = {key[len(PARAM):] if key.startswith(PARAM) else key for key in found if key in shown}

@@ -18,14 +18,7 @@ shrank, changed identity or first bytes, or was rewritten in place, is read agai
 the start. A torn record at the end (a writer that has not flushed it whole yet) ends
 the reading there: the next read starts at it.
 
-Restarts, as TensorBoard shows them (its event accumulator, with the default
-``--purge_orphaned_data``): in files of event format 2 (every current writer), each
-``SessionLog.START`` after a run directory's first one drops every earlier point whose
-step is at or above the START's step; in older files, a summary whose step is below the
-previous summary's drops the earlier points of its tags at or above its step. A run
-directory where that can happen is read whole, in file order, each time (rare). Without
-a purge every point counts, and the value at the largest step is the last one (the later
-point wins on a repeated step).
+Restarts are shown as TensorBoard shows them, purges included (combine.py says how).
 
 Files in a subdirectory of a run's TensorBoard directory are a run of their own for
 TensorBoard (Keras writes ``train/`` and ``validation/``): their tags are named

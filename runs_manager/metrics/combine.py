@@ -7,7 +7,8 @@ Restarts, as TensorBoard shows them (its event accumulator, with the default
 step is at or above the START's step; in older files, a summary whose step is below the
 previous summary's drops the earlier points of its tags at or above its step. A run
 directory where that can happen is read whole, in file order, each time (rare). Without
-a purge every point counts, and the value at the largest step is the last one.
+a purge every point counts, and the value at the largest step is the last one (the later
+point wins on a repeated step).
 """
 from __future__ import annotations
 

@@ -56,7 +56,6 @@ def discard(settings: Settings, txn: Any, runs: Sequence[Tuple[str, Entry]]) -> 
     pairs = {name: [(path, os.path.join(trash or "", str(next(numbers)))) for path in paths] for name, paths in plan.items()}
     txn.intend(_intent(trash, pairs))
     moved: List[Tuple[str, str]] = []
-    kept, stuck = [], False
     try:
         kept, stuck = _move(pairs, moved, notes)
         deleted = [name for name, _ in runs if name not in kept]

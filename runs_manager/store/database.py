@@ -137,10 +137,11 @@ class Database:
     def writing(self, prepared: Optional[Prepared] = None) -> Iterator[Transaction]:
         """Hold the lock and a fresh index; changes go through the Transaction (which uses
         ``prepared``, from :meth:`prepare`, if it still fits)."""
+        txn: Optional[Transaction] = None
         try:
             self._exists()
             with self._locked():
-                txn = Transaction(self, self._refresh(), prepared)
+                txn = Transaction(self, self._refresh(), prepared)  # it uses or discards ``prepared``
                 try:
                     if self._settle is not None:
                         self._settle(txn)
@@ -148,9 +149,8 @@ class Database:
                 finally:
                     txn.close()
         finally:
-            if prepared is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(prepared.temp)  # not used, or never reached the lock
+            if prepared is not None and txn is None:
+                prepared.discard()  # the lock was never reached
 
     def prepare(self, changes: Mapping[str, Any]) -> Optional[Prepared]:
         """The slow part of ``Transaction.change(changes)``, done now, without the lock:

@@ -7,6 +7,7 @@ made from. Comments directly above a run belong to it and move with it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import zlib
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Tuple
@@ -37,6 +38,11 @@ class Prepared(NamedTuple):
     crc: int
     last: bytes
     lengths: Dict[str, int]
+
+    def discard(self) -> None:
+        """Remove the file, not used (the database changed, or the change asked did)."""
+        with contextlib.suppress(OSError):
+            os.unlink(self.temp)
 
 
 def prepare(db: Database, index: Index, changes: Mapping[str, Change]) -> Optional[Prepared]:

@@ -46,9 +46,8 @@ class Transaction:
 
     def close(self) -> None:
         self.index.close()
-        if self._prepared is not None:  # not used: the file changed, or the change did
-            with contextlib.suppress(OSError):
-                os.unlink(self._prepared.temp)
+        if self._prepared is not None:
+            self._prepared.discard()
             self._prepared = None
 
     # Queries: a damaged index is rebuilt from the YAML file (the lock is held) and asked again.
@@ -213,39 +212,24 @@ class Transaction:
         byte length each replaced run's range now has, by the run's new name."""
         path = self._db.path
         temp, crc, last, lengths = spliced(path, state, plan, fsutil.TEMP_MARK)
-        try:
-            faults.point("atomic-write:temp-written")
-            os.replace(temp, os.path.realpath(path))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        fsutil.fsync_dir(os.path.dirname(os.path.realpath(path)))
+        fsutil.install(temp, os.path.realpath(path))
         return state_of(os.stat(path), crc, last, state.header, True), lengths
 
     def _install_prepared(self, state: FileState, changes: Mapping[str, Change]) -> Optional[Spliced]:
         """Put the file :func:`prepare` wrote in place, if it was made from the file as it is
         now for exactly these changes: the lock is then held for a rename, not a copy."""
         prepared, self._prepared = self._prepared, None
-        if prepared is None or prepared.state != state or prepared.asked != dict(changes):
-            if prepared is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(prepared.temp)
+        if prepared is None:
             return None
         path = os.path.realpath(self._db.path)
         try:
-            if not state.same_stat(os.stat(path)):  # changed by hand since it was checked
-                os.unlink(prepared.temp)
+            if prepared.state != state or prepared.asked != dict(changes) or not state.same_stat(os.stat(path)):
+                prepared.discard()  # the file changed (by hand, too, since it was checked), or the change asked did
                 return None
-            faults.point("atomic-write:temp-written")
-            os.replace(prepared.temp, path)
-        except FileNotFoundError:  # removed as stale by another command meanwhile
+            fsutil.install(prepared.temp, path)
+        except FileNotFoundError:  # removed as stale by another command meanwhile (or the database)
+            prepared.discard()
             return None
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(prepared.temp)
-            raise
-        fsutil.fsync_dir(os.path.dirname(path))
         new_state = state_of(os.stat(path), prepared.crc, prepared.last, state.header, True)
         return (new_state, prepared.lengths), prepared.present
 

@@ -272,22 +272,29 @@ def _check_expansion(node: yaml.Node, name: str, line: int) -> None:
     """Refuse an entry whose aliases expand it past MAX_VALUES values (an alias bomb: a
     kilobyte of nested anchors that would expand to billions), before it is expanded."""
     sizes: Dict[int, int] = {}  # expanded size of each node, shared nodes counted once each
-    stack = [(node, False)]
+    stack: List[Tuple[yaml.Node, Optional[List[yaml.Node]]]] = [(node, None)]
     while stack:
-        current, children_done = stack.pop()
+        current, children = stack.pop()
         if id(current) in sizes:
             continue
-        children = [n for pair in current.value for n in pair] if isinstance(current, yaml.MappingNode) else (
-            current.value if isinstance(current, yaml.SequenceNode) else [])
-        if children_done:
-            sizes[id(current)] = 1 + sum(sizes.get(id(child), 0) for child in children)
-            if sizes[id(current)] > MAX_VALUES:
-                raise ParseError(line, f"the entry of run '{name}' expands to more than {MAX_VALUES:,} values "
-                                       "through its aliases (*name): write the values out, or remove the aliases")
-        else:
-            stack.append((current, True))
-            stack.extend((child, False) for child in children if id(child) not in sizes)
-    return None
+        if children is None:  # first visit: size the children first
+            children = _children(current)
+            stack.append((current, children))
+            stack.extend((child, None) for child in children if id(child) not in sizes)
+            continue
+        sizes[id(current)] = 1 + sum(sizes.get(id(child), 0) for child in children)
+        if sizes[id(current)] > MAX_VALUES:
+            raise ParseError(line, f"the entry of run '{name}' expands to more than {MAX_VALUES:,} values "
+                                   "through its aliases (*name): write the values out, or remove the aliases")
+
+
+def _children(node: yaml.Node) -> List[yaml.Node]:
+    """The nodes directly inside ``node`` (a mapping's keys and values, a sequence's items)."""
+    if isinstance(node, yaml.MappingNode):
+        return [inner for pair in node.value for inner in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _shares_nodes(raw: bytes, starts: List[int], pairs: List[Tuple[yaml.Node, yaml.Node]]) -> bool:
@@ -320,11 +327,7 @@ def _node_ids(node: yaml.Node) -> Iterator[int]:
             continue
         seen.add(id(current))
         yield id(current)
-        if isinstance(current, yaml.MappingNode):
-            for key, value in current.value:
-                stack.extend((key, value))
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
+        stack.extend(_children(current))
 
 
 def load_one(data: bytes) -> Optional[Tuple[str, Entry]]:
