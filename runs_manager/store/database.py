@@ -1,8 +1,8 @@
 """The runs database: a YAML file, read through a derived index, changed under a lock.
 
 Guarantees (each has a test in tests/test_database.py and tests/test_reliability.py):
-- Every change happens under an exclusive POSIX ``fcntl`` lock on ``<db>.lock`` (NFS
-  supports these; the kernel drops them when a process dies, so a stale lock never blocks).
+- Every change happens under an exclusive POSIX ``fcntl`` lock on ``<db>.lock`` (locking.py;
+  NFS supports these; the kernel drops them when a process dies, so a stale lock never blocks).
 - A change is an append of whole entries, fsynced, or an atomic replace (temp file in the
   same directory, fsync, ``os.replace``). A torn append is recognised from the journal
   (``<db>.pending``) and cut off by the next command that takes the lock.
@@ -16,18 +16,16 @@ index in step with the file is indexing.py.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import sqlite3
 import sys
-import time
 import zlib
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, TypeVar
 
 from runs_manager import faults, fsutil
 from runs_manager.errors import RunsError
 from runs_manager.store.index import Index, IndexUnusable
+from runs_manager.store.locking import locked
 from runs_manager.store.journal import Journal, cut_torn_append, torn_append_at
 from runs_manager.store.indexing import Progress, appended_runs, apply, file_crc, no_gc, state_of
 from runs_manager.store.splice import PREPARED_MARK, PREPARED_STALE, Prepared, prepare
@@ -39,7 +37,6 @@ __all__ = ["HEADER", "Database", "Transaction"]
 # timestamp (coarse file-system clocks), so the content is then compared too.
 RACY_NS = 2_000_000_000
 SHOW_PROGRESS_BYTES = 4_000_000
-LOCK_PATIENCE = 1.0  # seconds to wait for the lock before saying so
 READ_ATTEMPTS = 5
 
 Entry = Dict[str, Any]
@@ -74,7 +71,7 @@ class Database:
                 raise RunsError(f"cannot read the index {self.index_path}: {e}") from None
 
     def _discard_index(self) -> None:
-        with self._locked(), contextlib.suppress(FileNotFoundError):
+        with locked(self.lock_path, self.path), contextlib.suppress(FileNotFoundError):
             os.unlink(self.index_path)
 
     @contextlib.contextmanager
@@ -100,7 +97,7 @@ class Database:
             index.close()
         if not self._writable():
             return self._build_in_memory()  # a read-only runs directory
-        with self._locked():
+        with locked(self.lock_path, self.path):
             index = self._refresh()
             if index.path is None:  # the index file cannot be written: this one is in memory
                 print(f"runs: note: the index {self.index_path} cannot be written (remove it if it is not a file); "
@@ -140,7 +137,7 @@ class Database:
         txn: Optional[Transaction] = None
         try:
             self._exists()
-            with self._locked():
+            with locked(self.lock_path, self.path):
                 txn = Transaction(self, self._refresh(), prepared)  # it uses or discards ``prepared``
                 try:
                     if self._settle is not None:
@@ -160,26 +157,6 @@ class Database:
                 return prepare(self, index, changes)
         except (RunsError, IndexUnusable):
             return None
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        except FileNotFoundError:
-            directory = os.path.dirname(self.lock_path) or "."
-            if not os.path.isdir(directory):
-                raise RunsError(f"there are no runs yet: the runs directory {directory} does not exist") from None
-            raise RunsError(f"cannot lock the runs database: {self.lock_path} cannot be made") from None
-        except OSError as e:
-            raise RunsError(f"cannot lock the runs database: {e.strerror}: {self.lock_path}") from None
-        try:
-            if not _try_lock(fd, self.lock_path, patience=LOCK_PATIENCE):
-                print(f"runs: waiting for another runs command to finish with {self.path}{_holder(self.lock_path)} ...",
-                      file=sys.stderr)
-                fcntl.lockf(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing drops the lock
 
     def _refresh(self) -> Index:
         """Under the lock: finish or undo an interrupted change, then bring the index up to date."""
@@ -325,25 +302,3 @@ class Database:
         index.set_state(state_of(st, zlib.crc32(data), data, parser.header, simple))
         index.commit()
         return index
-
-def _holder(lock_path: str) -> str:
-    """Who holds the lock, as far as this host can tell (another host's process is not named)."""
-    from runs_manager import processes
-
-    pid = processes.lock_holder(lock_path)
-    return "" if pid is None or pid <= 0 else f": {processes.describe(pid)}"
-
-
-def _try_lock(fd: int, path: str, patience: float) -> bool:
-    """Try to take the lock for ``patience`` seconds (others hold it for milliseconds)."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EACCES):
-                raise RunsError(f"cannot lock {path}: {e.strerror}") from None
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)

@@ -8,12 +8,13 @@ whenever it does not describe the YAML file exactly.
 """
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 import os
 import sqlite3
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar
+
+from runs_manager.store.rows import IndexUnusable, decoded, has_outcome, to_json
 
 SCHEMA = 3  # 3: the types of a row are checked by SQLite as it is written
 
@@ -49,10 +50,6 @@ class FileState(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs
             st.st_mtime_ns,
             st.st_ctime_ns,
         )
-
-
-class IndexUnusable(Exception):
-    """The index file is missing, damaged or of another version."""
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -158,7 +155,7 @@ class Index:
         if row is None:
             self._check_names()
             return None
-        return _decoded(name, row[0])
+        return decoded(name, row[0])
 
     @_guarded
     def may_have_queued(self) -> bool:
@@ -176,7 +173,7 @@ class Index:
         wanted, sql, params = _entries_query(names, has_outcome)
         if has_outcome is not None:
             self._check_ended()
-        return [(name, _decoded(name, entry)) for name, entry in self.conn.execute(sql, params) if wanted is None or name in wanted]
+        return [(name, decoded(name, entry)) for name, entry in self.conn.execute(sql, params) if wanted is None or name in wanted]
 
     def _check_ended(self) -> None:
         """A row's ``ended`` that is neither 0 nor 1 would hide it from both filters: found
@@ -196,7 +193,7 @@ class Index:
                 self._check_ended()
             for name, entry in self.conn.execute(sql, params):
                 if wanted is None or name in wanted:
-                    yield name, _decoded(name, entry)
+                    yield name, decoded(name, entry)
         except sqlite3.DatabaseError as e:
             raise IndexUnusable(str(e)) from None
 
@@ -250,14 +247,14 @@ class Index:
     def last(self) -> Optional[Tuple[str, int, Dict[str, Any]]]:
         """The last run in the file: name, byte length, entry."""
         row = self.conn.execute("SELECT name, length, entry FROM runs ORDER BY pos DESC LIMIT 1").fetchone()
-        return None if row is None else (row[0], row[1], _decoded(row[0], row[2]))
+        return None if row is None else (row[0], row[1], decoded(row[0], row[2]))
 
     # Writes (only under the database lock) -------------------------------------------
 
     def insert(self, runs: Iterable[Tuple[str, Dict[str, Any], Optional[int]]]) -> None:
         self.conn.executemany(
             "INSERT INTO runs (name, entry, length, ended) VALUES (?, ?, ?, ?)",
-            ((name, to_json(entry), length, _has_outcome(entry)) for name, entry, length in runs),
+            ((name, to_json(entry), length, has_outcome(entry)) for name, entry, length in runs),
         )
 
     def grow_last(self, extra: int) -> bool:
@@ -274,7 +271,7 @@ class Index:
         )
         self.conn.executemany(
             "UPDATE runs SET name = ?, length = ?, entry = ?, ended = ? WHERE name = ?",
-            ((name, length, to_json(entry), _has_outcome(entry), f"\0renaming {i}") for i, (name, length, entry, _) in enumerate(rows)),
+            ((name, length, to_json(entry), has_outcome(entry), f"\0renaming {i}") for i, (name, length, entry, _) in enumerate(rows)),
         )
 
     def delete(self, names: Iterable[str]) -> None:
@@ -290,56 +287,10 @@ class Index:
         self.conn.execute("COMMIT")
 
 
-def _decoded(name: Any, text: Any) -> Dict[str, Any]:
-    """A row's entry, checked: the index is derived from the YAML file, and a row that is
-    not what runs wrote (a damaged or hand-made file) makes callers rebuild it, never shown."""
-    try:
-        entry = json.loads(text) if type(text) is str else None
-    except ValueError:
-        raise IndexUnusable(f"the entry of run {name!r} is not JSON") from None
-    if type(entry) is not dict or type(name) is not str:
-        raise IndexUnusable(f"the entry of run {name!r} is not a mapping")
-    return entry
-
-
-def _has_outcome(entry: Dict[str, Any]) -> int:
-    """1 if the entry records an outcome, by outcome.py's rule."""
-    from runs_manager.outcome import outcome
-
-    return int(outcome(entry) is not None)
-
-
 def _uri_path(path: str) -> str:
     from urllib.parse import quote
 
     return quote(os.path.abspath(path))
-
-
-def to_json(entry: Dict[str, Any]) -> str:
-    return json.dumps(_plain(entry), ensure_ascii=False)
-
-
-def _plain(value: Any) -> Any:
-    """The entry with every YAML type a hand edit can bring in turned into JSON types."""
-    if isinstance(value, dict):
-        return {_key(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-def _key(key: Any) -> str:
-    if key is None:
-        return "null"
-    if isinstance(key, bool):
-        return str(key).lower()
-    return key if isinstance(key, str) else str(_plain(key))
 
 
 def _entries_query(names: Optional[Iterable[str]], has_outcome: Optional[bool]) -> Tuple[Optional[Set[str]], str, List[Any]]:

@@ -75,7 +75,7 @@ def file_crc(f: Any, size: int) -> int:
 def last_entry_keeps(index: Index, data: bytes, extra: bytes) -> bool:
     """Whether the last run's entry reads the same with ``extra`` text after it."""
     from runs_manager.store import yamlfile
-    from runs_manager.store.index import to_json
+    from runs_manager.store.rows import to_json
 
     last = index.last()
     if last is None:

@@ -14,6 +14,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import yaml
 
+from runs_manager.store import aliases
+
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -224,13 +226,16 @@ class _Chunk:
         if root.flow_style:
             self.simple = False
         marks = []
-        aliases = "*" in self.text  # an alias is written '*name': without one, nothing expands
+        any_alias = "*" in self.text  # an alias is written '*name': without one, nothing expands
         for key_node, value_node in root.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise ParseError(key_node.start_mark.line, "a run name must be a string, not a list or mapping")
             name = key_node.value
-            if aliases and "*" in self.text[value_node.start_mark.index : value_node.end_mark.index]:
-                _check_expansion(value_node, name, key_node.start_mark.line)
+            if any_alias and "*" in self.text[value_node.start_mark.index : value_node.end_mark.index]:
+                if aliases.expands_past(value_node, MAX_VALUES):
+                    raise ParseError(key_node.start_mark.line,
+                                     f"the entry of run '{name}' expands to more than {MAX_VALUES:,} values "
+                                     "through its aliases (*name): write the values out, or remove the aliases")
             entry = loader.construct_object(value_node, deep=True)
             if entry is None:
                 entry = {}
@@ -249,7 +254,7 @@ class _Chunk:
         floors = [0] + [start + 1 for start in key_lines[:-1]]
         self.starts = [with_comments_above(self.raw, start, floor) for start, floor in zip(key_lines, floors)]
         if self.simple:
-            self.simple = not _shares_nodes(self.raw, self.starts, root.value)
+            self.simple = not aliases.shares_nodes(self.raw, self.starts, root.value)
 
     def _line_starts(self, marks: List[Any]) -> List[int]:
         """Byte offsets of the lines the keys are on (marks count characters)."""
@@ -266,68 +271,6 @@ class _Chunk:
     def lengths(self) -> List[Optional[int]]:
         ends = self.starts[1:] + [len(self.raw)]
         return [end - start for start, end in zip(self.starts, ends)]
-
-
-def _check_expansion(node: yaml.Node, name: str, line: int) -> None:
-    """Refuse an entry whose aliases expand it past MAX_VALUES values (an alias bomb: a
-    kilobyte of nested anchors that would expand to billions), before it is expanded."""
-    sizes: Dict[int, int] = {}  # expanded size of each node, shared nodes counted once each
-    stack: List[Tuple[yaml.Node, Optional[List[yaml.Node]]]] = [(node, None)]
-    while stack:
-        current, children = stack.pop()
-        if id(current) in sizes:
-            continue
-        if children is None:  # first visit: size the children first
-            children = _children(current)
-            stack.append((current, children))
-            stack.extend((child, None) for child in children if id(child) not in sizes)
-            continue
-        sizes[id(current)] = 1 + sum(sizes.get(id(child), 0) for child in children)
-        if sizes[id(current)] > MAX_VALUES:
-            raise ParseError(line, f"the entry of run '{name}' expands to more than {MAX_VALUES:,} values "
-                                   "through its aliases (*name): write the values out, or remove the aliases")
-
-
-def _children(node: yaml.Node) -> List[yaml.Node]:
-    """The nodes directly inside ``node`` (a mapping's keys and values, a sequence's items)."""
-    if isinstance(node, yaml.MappingNode):
-        return [inner for pair in node.value for inner in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _shares_nodes(raw: bytes, starts: List[int], pairs: List[Tuple[yaml.Node, yaml.Node]]) -> bool:
-    """Whether an entry uses an anchor defined in another (then it cannot be spliced alone).
-
-    Anchors are set on nodes (a run's name or any part of its entry) and aliases are the
-    same node objects, so an entry shares a node with another exactly when they share one.
-    """
-    ends = starts[1:] + [len(raw)]
-    owner: Dict[int, int] = {}
-    for i, pair in enumerate(pairs):
-        if b"&" in raw[starts[i] : ends[i]]:
-            for node in pair:
-                for node_id in _node_ids(node):
-                    owner[node_id] = i
-    if not owner:
-        return False
-    for i, pair in enumerate(pairs):
-        if b"*" in raw[starts[i] : ends[i]]:
-            if any(owner.get(node_id, i) != i for node in pair for node_id in _node_ids(node)):
-                return True
-    return False
-
-
-def _node_ids(node: yaml.Node) -> Iterator[int]:
-    stack, seen = [node], set()
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield id(current)
-        stack.extend(_children(current))
 
 
 def load_one(data: bytes) -> Optional[Tuple[str, Entry]]:
