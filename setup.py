@@ -1,11 +1,16 @@
+import re
+
 from setuptools import find_packages, setup
 
 with open("README.rst", encoding="utf-8") as f:
     long_description = f.read()
+with open("runs_manager/__init__.py", encoding="utf-8") as f:
+    # The version is written once, in the package (`runs --version` reads it there).
+    version = re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
 setup(
     name="runs-manager",
-    version="0.1.0",
+    version=version,
     description="Record, launch (in tmux) and reproduce machine-learning runs, in a human-readable YAML database",
     long_description=long_description,
     long_description_content_type="text/x-rst",
@@ -25,7 +30,7 @@ setup(
     # with tensorboardX, as PyTorch users do.
     extras_require={
         "metrics": ["tensorboard>=2.10", "crc32c>=2.3"],
-        "test": ["pytest>=7", "hypothesis>=6.50", "tensorboard>=2.10", "crc32c>=2.3", "tensorboardX>=2.6"],
+        "test": ["pytest>=7", "hypothesis>=6.50", "docutils>=0.18", "tensorboard>=2.10", "crc32c>=2.3", "tensorboardX>=2.6"],
     },
     entry_points={"console_scripts": ["runs = runs_manager.__main__:console"]},
     classifiers=[

@@ -94,7 +94,8 @@ def _split(argv: Sequence[str]) -> Tuple[List[str], List[str]]:
     return list(argv), []
 
 
-def _command_parser(name: str) -> argparse.ArgumentParser:
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name`` (only it is built)."""
     subcommands = _Subcommands()
     COMMANDS[name].add_parser(subcommands)
     assert subcommands.parser is not None
@@ -102,17 +103,24 @@ def _command_parser(name: str) -> argparse.ArgumentParser:
     return subcommands.parser
 
 
+def parse(argv: Sequence[str]) -> Optional[argparse.Namespace]:
+    """The command line, parsed (None when it names no command); a usage error raises
+    UsageError, and --help and --version exit as argparse makes them."""
+    own, rest = _split(argv)
+    chosen = _top_parser().parse_args(own)
+    if chosen.command is None:
+        return None
+    return command_parser(chosen.command).parse_args(flags.joined_pairs(rest))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         _require_utf8(argv)
-        top = _top_parser()
-        own, rest = _split(argv)
-        chosen = top.parse_args(own)
-        if chosen.command is None:
-            top.print_help()
+        args = parse(argv)
+        if args is None:
+            _top_parser().print_help()
             return 2
-        args = _command_parser(chosen.command).parse_args(flags.joined_pairs(rest))
         from runs_manager.settings import RUNSRC, Settings
 
         runsrc = None if getattr(args, "no_runsrc", False) else RUNSRC
