@@ -333,6 +333,46 @@ def make_dirty_repo(root: str, files: int = 100, diff_bytes: int = 5_000_000) ->
     return repo
 
 
+def make_code_repo(root: str, files: int = 10_000, size: int = 5_000) -> str:
+    """A repository of ``files`` committed files of ``size`` bytes (50 MB), for code snapshots."""
+    repo = os.path.join(root, f"repo-code-{files}")
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    for f in range(files):
+        directory = os.path.join(repo, "src", f"package_{f // 100:03d}")
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, f"module_{f % 100:02d}.py"), "w") as out:
+            out.write((f"# module {f}\n" + "x = 1\n" * size)[:size])
+    subprocess.run(git + ["init", "-q"], cwd=repo, check=True)
+    subprocess.run(git + ["add", "."], cwd=repo, check=True)
+    subprocess.run(git + ["commit", "-qm", "bench"], cwd=repo, check=True)
+    return repo
+
+
+def snapshot_rows(root: str, repeat: int, row: Callable[..., None]) -> None:
+    """`runs new --snapshot` in a repository of 10,000 files (50 MB), each time at a new
+    commit (a snapshot is made once per commit), against the same run without one."""
+    repo = make_code_repo(root)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    times: Dict[str, List[Tuple[float, float]]] = {"plain": [], "snapshot": []}
+    for i in range(repeat):  # interleaved: the two see the same load
+        for kind, extra in (("plain", ["--no-snapshot"]), ("snapshot", ["--snapshot"])):
+            subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", f"{kind} {i}"], cwd=repo, check=True)
+            name = f"{kind}-{i}"
+            times[kind].append(measure(lambda _, name=name, extra=extra: RUNS + ["new", name, "true", *extra],  # type: ignore[misc]
+                                       repo, 1, after=lambda _, name=name: wait_for_outcome(repo, name)))  # type: ignore[misc]
+    for kind, label, target in (("plain", "runs new (10,000 files, 50 MB, no snapshot)", None),
+                                ("snapshot", "runs new --snapshot (10,000 files, 50 MB)", 1500.0)):
+        LAST_TIMES[:] = [t for t, _ in times[kind]]
+        ms = statistics.median(LAST_TIMES)
+        plain = statistics.median(t for t, _ in times["plain"])
+        row(label, "", ms, max(m for _, m in times[kind]), "" if target is None else f"<= {target:.0f} ms",
+            target is None or ms <= target)
+    print(f"  (a snapshot costs {statistics.median(t for t, _ in times['snapshot']) - plain:.0f} ms more)", file=sys.stderr)
+    # Deleted at the end, not between repeats: deleting 10,000 files just before making
+    # 10,000 keeps ext4's journal busy and doubles the next snapshot's time.
+    run_once(RUNS + ["delete", "(plain|snapshot)-.*", "-y"], repo)
+
+
 def check_statuses(repo: str, layout: Layout) -> None:
     """The database reads back with the statuses it was built to have (untimed)."""
     for wanted in ("running", "lost", "unknown"):
@@ -658,6 +698,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         LAST_TIMES[:] = [t for t, _ in clean["clean-allowed"]]
         ms, mem = statistics.median(LAST_TIMES), max(m for _, m in clean["clean-allowed"])
         row("runs new --allow-dirty (clean)", "", ms, mem, f"<= 1.1x that ({1.1 * plain:.0f} ms)", ms <= 1.1 * plain)
+        snapshot_rows(root, args.repeat, row)
         subprocess.run(["tmux", "kill-server"], env=ENV, capture_output=True)
         if args.slurm:
             slurm_rows(root, args.repeat, row)

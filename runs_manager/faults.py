@@ -15,6 +15,7 @@ POINTS = (
     "new:session-started",
     "queue:session-started",
     "sweep:recorded",
+    "snapshot:made",
     "append:journal-written",
     "append:torn",
     "append:written",

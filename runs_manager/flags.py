@@ -16,6 +16,7 @@ KEYS = (
     "launcher",
     "sbatch-args",
     "keep-sessions",
+    "snapshot",
 )
 # Keys whose flag takes no value: given, it is true.
 SWITCHES = ("allow-dirty",)
@@ -31,6 +32,8 @@ _HELP = {
     "launcher": "where runs start: tmux (default) or slurm (submitted with sbatch)",
     "sbatch-args": "sbatch options for --launcher slurm, as one quoted string: '--partition=gpu --gres=gpu:1' "
     "(added after .runsrc's sbatch-args)",
+    "snapshot": "run from a read-only snapshot of the recorded code (commit and patch): by default (auto) the runs "
+    "that do not start at once do (queued runs, Slurm jobs)",
     "keep-sessions": "which finished runs keep their tmux session open: always, single (default: runs not made by "
     "--grid; a sweep's output is in its logs) or never",
 }
@@ -39,6 +42,13 @@ _HELP = {
 def add(parser: argparse.ArgumentParser, *keys: str) -> None:
     """Add the command-line forms of ``.runsrc`` keys to a subcommand's parser."""
     for key in keys:
+        if key == "snapshot":  # two switches for one key: --snapshot (always) and --no-snapshot (never)
+            parser.add_argument("--snapshot", dest="snapshot", action="store_const", const="always",
+                                default=argparse.SUPPRESS, help=_HELP[key])
+            parser.add_argument("--no-snapshot", dest="snapshot", action="store_const", const="never",
+                                default=argparse.SUPPRESS, help="start even a queued run or a Slurm job in the work tree "
+                                "as it is when it starts")
+            continue
         if key in SWITCHES:
             parser.add_argument(
                 "--" + key, dest=key.replace("-", "_"), action="store_const", const=True, default=argparse.SUPPRESS, help=_HELP[key]

@@ -94,6 +94,22 @@ def _with_full_path(function: Any, path: str, exc_info: Any) -> None:
     raise error
 
 
+def remove_tree(path: str) -> None:
+    """shutil.rmtree, through read-only directories too (a code snapshot's)."""
+    shutil.rmtree(path, onerror=_writable_then_again)
+
+
+def _writable_then_again(function: Any, path: str, exc_info: Any) -> None:
+    if not isinstance(exc_info[1], PermissionError):
+        raise exc_info[1]
+    os.chmod(os.path.dirname(path), 0o755)
+    if os.path.isdir(path) and not os.path.islink(path):
+        os.chmod(path, 0o755)
+        remove_tree(path)
+    else:
+        os.unlink(path)
+
+
 def remove_temp_files(path: str, mark: str = TEMP_MARK, older_than: float = 0.0) -> None:
     """Remove what an interrupted atomic_write of ``path`` left behind (with ``older_than``,
     only files not changed for that many seconds: another process may still be writing).

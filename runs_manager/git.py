@@ -62,9 +62,11 @@ def dirty_paths(path: str, except_under: str) -> List[str]:
         status, name = field[:2], field[3:]
         if "R" in status or "C" in status:
             next(fields, None)  # the path it was renamed or copied from
-        full = os.path.join(top, name)
-        real = os.path.realpath(full)
-        if real != skip and not real.startswith(skip + os.sep):
+        full = os.path.join(top, name).rstrip(os.sep)
+        # Resolved, and with the last component unresolved: the runs directory may be a
+        # link, and a link in it (a code snapshot's, to data/) is in it wherever it leads.
+        places = (os.path.realpath(full), os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full)))
+        if not any(place == skip or place.startswith(skip + os.sep) for place in places):
             dirty.append(os.path.relpath(full))
     return dirty
 

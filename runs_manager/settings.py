@@ -25,6 +25,7 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
     launcher: str = "tmux"
     sbatch_args: Tuple[str, ...] = ()
     keep_sessions: str = "single"  # which finished runs keep their tmux session: always, single, never
+    snapshot: str = "auto"  # which runs run from a snapshot of their code: auto (those that start later), always, never
 
     @property
     def db_path(self) -> str:
@@ -49,6 +50,10 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
     @property
     def states_root(self) -> str:
         return os.path.join(self.runs_dir, "state")
+
+    @property
+    def code_root(self) -> str:
+        return os.path.join(self.runs_dir, "code")
 
     @property
     def envs_root(self) -> str:
@@ -261,6 +266,20 @@ def _keep_sessions(raw: Any, where: str) -> Any:
                         f"session: 'single' keeps those not made by --grid), got {raw!r}")
     return raw
 
+SNAPSHOT = ("auto", "always", "never")
+
+
+def _snapshot(raw: Any, where: str) -> Any:
+    if _is_null(raw) or raw == "":
+        return _DEFAULT
+    if isinstance(raw, bool):  # `snapshot: true` reads as YAML's boolean
+        return "always" if raw else "never"
+    if raw not in SNAPSHOT:
+        raise RunsError(f"{where} must be one of {', '.join(SNAPSHOT)} (auto: runs that start later, queued runs "
+                        f"and Slurm jobs, run from a snapshot of their code), got {raw!r}")
+    return raw
+
+
 _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "runs-dir": _path,
     "db-filename": _file_name,
@@ -273,5 +292,6 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "launcher": _launcher,
     "sbatch-args": _sbatch_args,
     "keep-sessions": _keep_sessions,
+    "snapshot": _snapshot,
 }
 

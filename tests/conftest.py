@@ -49,6 +49,7 @@ def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     monkeypatch.setenv("TMUX_TMPDIR", tmux_dir)
     monkeypatch.delenv("TMUX", raising=False)
     monkeypatch.delenv("TMUX_PANE", raising=False)
+    monkeypatch.delenv("RUNS_SOURCE_DIR", raising=False)  # runs new sets it in its process: not for the next test
     monkeypatch.setenv("SHELL", "/bin/sh")
     tmux_bin = shutil.which("tmux") or "tmux"
     real_home = os.path.expanduser("~")
@@ -288,3 +289,29 @@ def slurm(slurm_conf: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     # The cluster's one node is shared: a job a failed test left running would hold it, and
     # every later test's jobs would wait behind it.
     subprocess.run(["scancel", f"--user={getpass.getuser()}"], env=dict(os.environ, SLURM_CONF=slurm_conf), capture_output=True)
+
+
+@pytest.fixture
+def small_runs_dir(repo: Path) -> Any:
+    """The runs directory on a 2 MB tmpfs of its own, to fill for real; and a way to fill it."""
+    runs_dir = repo / ".runs"
+    runs_dir.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(runs_dir)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs for the full-disk tests: {mounted.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here (not root?): {mounted.stderr.strip()}")
+    filler = runs_dir / "filler"
+
+    def fill() -> None:
+        with open(filler, "ab", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"x" * 4096)
+            except OSError:
+                pass
+
+    try:
+        yield fill, filler
+    finally:
+        subprocess.run(["umount", "-l", str(runs_dir)], capture_output=True)

@@ -1,5 +1,6 @@
 """The queue without a daemon: --max-parallel and --gpus, each ending run's supervisor
-starting the next queued runs, GPUs never shared, and queued runs that wait for a tree."""
+starting the next queued runs, GPUs never shared, and queued runs without a snapshot of
+their code (--no-snapshot) that wait for a tree (tests/test_snapshots.py: those with one)."""
 from __future__ import annotations
 
 import datetime
@@ -135,7 +136,8 @@ def test_a_finishing_run_starts_the_next_within_two_seconds(runs: Callable[..., 
 def test_a_queued_run_waits_while_the_tree_is_elsewhere_and_resume_starts_it(
     runs: Callable[..., Result], repo: Path, probe: str
 ) -> None:
-    assert runs("new", "w", f"{probe} {{t}}", "--grid", "t=1,0", "--max-parallel", "1", *NO_FLAGS).code == 0
+    # Without a snapshot (--no-snapshot) a queued run starts from the work tree as it is then.
+    assert runs("new", "w", f"{probe} {{t}}", "--grid", "t=1,0", "--max-parallel", "1", "--no-snapshot", *NO_FLAGS).code == 0
     recorded = entries(repo)["w/t=0"]["commit"]
     (repo / "other.txt").write_text("x")
     git("add", "other.txt", cwd=repo)
@@ -158,7 +160,7 @@ def test_a_queued_run_waits_while_the_tree_is_elsewhere_and_resume_starts_it(
 
 
 def test_a_dirty_tree_holds_the_queue_of_a_clean_sweep(runs: Callable[..., Result], repo: Path, probe: str) -> None:
-    assert runs("new", "d", f"{probe} {{t}}", "--grid", "t=0.5,0", "--max-parallel", "1", *NO_FLAGS).code == 0
+    assert runs("new", "d", f"{probe} {{t}}", "--grid", "t=0.5,0", "--max-parallel", "1", "--no-snapshot", *NO_FLAGS).code == 0
     (repo / "probe.py").write_text(PROBE + "# edited\n")
     wait_status("d/t=0.5", "finished", timeout=20)
     time.sleep(0.5)

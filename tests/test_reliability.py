@@ -348,6 +348,8 @@ DESCRIBE_POINTS = ("atomic-write:temp-written", "index:rebuilding")
 PATCH_POINTS = ("new:patch-written",)
 # Starting queued runs: test_crash_while_starting_queued_runs below.
 QUEUE_POINTS = ("queue:session-started", "sweep:recorded")
+# Making a code snapshot: tests/test_snapshots.py crashes there.
+SNAPSHOT_POINTS = ("snapshot:made",)
 
 CRASH_CASES = (
     [("new", point, "existing") for point in NEW_POINTS]
@@ -361,6 +363,7 @@ CRASH_CASES = (
 
 def test_every_fault_point_is_exercised() -> None:
     exercised = set(NEW_POINTS) | set(DELETE_POINTS) | set(MV_POINTS) | set(DESCRIBE_POINTS) | set(PATCH_POINTS) | set(QUEUE_POINTS)
+    exercised |= set(SNAPSHOT_POINTS)
     assert set(faults.POINTS) <= exercised, "a new fault point needs a crash test"
 
 

@@ -338,6 +338,7 @@ def test_the_supervisor_gives_every_program_the_runs_environment(repo: Path, run
     program = ["/bin/sh", "-c", f'env | grep ^RUNS_ | sort > {_q(str(out))}']
     argv = supervisor_argv(Settings(runs_dir=".runs/"), "env", started, program, keep_open=False)
     caller = dict(os.environ, PYTHONPATH=str(ROOT), RUNS_NAME="stale", RUNS_TB_DIR="/stale")
+    caller.pop("RUNS_SOURCE_DIR", None)  # runs new's (it passes the work tree along), not the supervisor's
     subprocess.run(argv, env=caller, stdin=subprocess.DEVNULL, timeout=60, check=True)
     runs_dir = repo / ".runs"
     assert out.read_text().splitlines() == [
@@ -405,32 +406,6 @@ def test_deleting_an_orphaned_run_stops_its_program_first(repo: Path, runs: Call
     assert not processes.group_members(group), "runs delete left the orphaned program running"
     time.sleep(1.0)  # four beats of the program, had it survived
     assert not (repo / ".runs/tensorboard/job3").exists() and not (repo / ".runs/checkpoints/job3").exists()
-
-
-@pytest.fixture
-def small_runs_dir(repo: Path) -> Any:
-    """The runs directory on a 2 MB tmpfs of its own, to fill for real; and a way to fill it."""
-    runs_dir = repo / ".runs"
-    runs_dir.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(runs_dir)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot mount a tmpfs for the full-disk tests: {mounted.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs here (not root?): {mounted.stderr.strip()}")
-    filler = runs_dir / "filler"
-
-    def fill() -> None:
-        with open(filler, "ab", buffering=0) as f:
-            try:
-                while True:
-                    f.write(b"x" * 4096)
-            except OSError:
-                pass
-
-    try:
-        yield fill, filler
-    finally:
-        subprocess.run(["umount", "-l", str(runs_dir)], capture_output=True)
 
 
 def _waiting_run(repo: Path, runs: Callable[..., Result], name: str) -> Path:

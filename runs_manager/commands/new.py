@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --h
     from runs_manager.store.database import Database, Transaction
     from runs_manager.launchers import Launcher
     from runs_manager.runtime.patches import Patch
+    from runs_manager.runtime.snapshots import Code
     from runs_manager.settings import Settings
     from runs_manager.text.sweeps import Member
 
@@ -47,7 +48,7 @@ def add_parser(subparsers: Any) -> None:
                        help="give each run one of these GPUs (CUDA_VISIBLE_DEVICES), never one that a live run has; "
                        "runs wait in the queue for a free one")
     flags.add(parser, "runs-dir", "db-filename", "tb-dir-flag", "save-path-flag", "virtualenv-path", "allow-dirty", "launcher",
-              "sbatch-args", "keep-sessions")
+              "sbatch-args", "keep-sessions", "snapshot")
     parser.add_argument("--extra-flag", dest="extra_flags", action="append", type=flags.pair, metavar="FLAG VALUE",
                         default=argparse.SUPPRESS, help="pass FLAG VALUE to the program too (repeatable; added after "
                         ".runsrc's extra-flags; VALUE takes placeholders such as {name})")
@@ -85,7 +86,7 @@ class Sweep:
 
 def new(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool,
         sweep: Optional[Sweep] = None) -> int:
-    from runs_manager.runtime import runs
+    from runs_manager.runtime import runs, snapshots
 
     # Everything that can be checked is checked before anything is written.
     sweep = sweep or Sweep()
@@ -93,9 +94,10 @@ def new(settings: Settings, name: str, command: str, description: str, overwrite
     commit, directory, patch = _code(settings)
     launcher, prepared = _checked_launch(settings, members)
     runs.require_one_database(settings)
+    code = snapshots.for_new(settings, launcher.name, sweep.queues, directory, commit, patch)
     if sweep.is_grid or sweep.queues:
-        return _new_sweep(settings, name, members, sweep, gpus, overwrite, yes, commit, directory, launcher, prepared, patch)
-    return _new_run(settings, name, command, description, overwrite, yes, commit, directory, launcher, prepared, patch)
+        return _new_sweep(settings, name, members, sweep, gpus, overwrite, yes, commit, code, launcher, prepared, patch)
+    return _new_run(settings, name, command, description, overwrite, yes, commit, code, launcher, prepared, patch)
 
 
 def _members(settings: Settings, name: str, command: str, description: str, sweep: Sweep, yes: bool) -> Any:
@@ -129,7 +131,7 @@ def _members(settings: Settings, name: str, command: str, description: str, swee
 def _code(settings: Settings) -> Any:
     """The commit, the working directory, and the patch of uncommitted changes (--allow-dirty)."""
     from runs_manager import git, interrupts
-    from runs_manager.runtime import patches, runfiles
+    from runs_manager.runtime import patches, runfiles, snapshots
 
     directory = os.getcwd()
     # GitPython objects interrupted half-built complain as they are collected: the git
@@ -139,6 +141,7 @@ def _code(settings: Settings) -> Any:
         top = git.toplevel(directory)
         dirty = git.dirty_paths(directory, except_under=settings.runs_dir)
     runfiles.require_own_runs_dir(settings.runs_dir, top, directory)
+    os.environ[snapshots.SOURCE_ENV] = top  # the program's, wherever it starts (before the launcher takes the environment)
     return commit, directory, patches.for_run(settings, directory, dirty)
 
 
@@ -163,7 +166,7 @@ def _checked_launch(settings: Settings, members: List[Member]) -> Any:
 
 
 def _new_run(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool, commit: str,
-             directory: str, launcher: Launcher, prepared: Any, patch: Optional[Patch]) -> int:
+             code: Code, launcher: Launcher, prepared: Any, patch: Optional[Patch]) -> int:
     """Record and start one run (replacing one of its name with --overwrite)."""
     from runs_manager import interrupts, tmux
     from runs_manager.commands import _started as say
@@ -178,6 +181,7 @@ def _new_run(settings: Settings, name: str, command: str, description: str, over
     os.makedirs(settings.runs_dir, exist_ok=True)
     with db.writing() as txn:
         runfiles.ensure_gitignore(settings)
+        code.require()
         garbage = trash.leftovers(settings)  # of deletes that were done, or died once done
         if overwrite and txn.has(name):
             if not (existed or yes):
@@ -186,7 +190,8 @@ def _new_run(settings: Settings, name: str, command: str, description: str, over
         final = starting.free_name(settings, name, txn, tmux.sessions() if tmux.installed() else {})  # a login node may have no tmux
         # Held back from here until the run is whole or undone, and the user told which.
         with interrupts.deferred() as interrupted:
-            entry = starting.start(settings, txn, final, command, description, commit, directory, launcher, prepared, interrupted, patch)
+            entry = starting.start(settings, txn, final, command, description, commit, code.directory, launcher, prepared,
+                                   interrupted, patch, code.fields())
             if final != name:
                 print(f"The name '{name}' is taken; this run is named '{final}'.")
             say.started(final, commit, entry)
@@ -217,7 +222,7 @@ def _confirm_overwrite(name: str) -> None:
 
 def _new_sweep(
     settings: Settings, name: str, members: List[Member], sweep: Sweep, gpus: Optional[List[str]], overwrite: bool,
-    yes: bool, commit: str, directory: str, launcher: Launcher, prepared: Any, patch: Optional[Patch],
+    yes: bool, commit: str, code: Code, launcher: Launcher, prepared: Any, patch: Optional[Patch],
 ) -> int:
     """Record (and start, or queue) every run of a sweep, all in one hold of the lock: every
     name is checked free before the first run is recorded."""
@@ -233,6 +238,7 @@ def _new_sweep(
     os.makedirs(settings.runs_dir, exist_ok=True)
     with db.writing() as txn:
         runfiles.ensure_gitignore(settings)
+        code.require()
         garbage = trash.leftovers(settings)  # of deletes that were done, or died once done
         for member in members:
             if overwrite and txn.has(member.name):
@@ -245,18 +251,18 @@ def _new_sweep(
         else:
             starting.require_free(settings, members, txn, sessions)
         now = times.now()
-        extra: Dict[str, Any] = {} if single else {"sweep": name}
+        extra: Dict[str, Any] = {**({} if single else {"sweep": name}), **code.fields()}
         states: Dict[str, str] = {}
         if launcher.name != "tmux":  # a scheduler queues them: each run is submitted as it is recorded
             with interrupts.deferred() as interrupted:
                 for member in members:
-                    entry = starting.start(settings, txn, member.name, member.command, member.description, commit, directory,
+                    entry = starting.start(settings, txn, member.name, member.command, member.description, commit, code.directory,
                                    launcher, prepared, interrupted, patch, {**extra, "grid": member.values})
                     states[member.name] = say.where(entry)
                     interrupted.check()
         else:
-            extra["queue"] = queue.fields(f"{name}@{now}", sweep.max_parallel, gpus, settings, directory)
-            states = _queue_sweep(settings, txn, members, extra, commit, directory, launcher, patch)
+            extra["queue"] = queue.fields(f"{name}@{now}", sweep.max_parallel, gpus, settings, code.directory)
+            states = _queue_sweep(settings, txn, members, extra, commit, code.directory, launcher, patch)
     say.sweep(name, commit, states, single)
     say.note_flags(settings, members[0].name, members[0].command)
     trash.empty(settings, garbage)

@@ -67,7 +67,7 @@ def make(directory: str, runs_dir: str) -> Patch:
     """Everything in the work tree of ``directory`` that differs from HEAD, but the runs directory."""
     top, git_dir, objects = git.locations(directory)
     with tempfile.TemporaryDirectory(prefix="runs-patch-") as temp:
-        env = _environment(temp, git_dir, objects)
+        env = scratch_environment(temp, git_dir, objects)
         index = os.path.join(git_dir, "index")
         if os.path.isfile(index):  # its stat data spares `git add` rereading unchanged files
             shutil.copy2(index, env["GIT_INDEX_FILE"])  # with its mtime, which git's racy-file check needs
@@ -84,7 +84,9 @@ def make(directory: str, runs_dir: str) -> Patch:
     return Patch(data, tuple(changes))
 
 
-def _environment(temp: str, git_dir: str, objects: str) -> Dict[str, str]:
+def scratch_environment(temp: str, git_dir: str, objects: str) -> Dict[str, str]:
+    """git's environment for work in ``temp``: an index and object directory of its own (the
+    repository's objects read through alternates), so the user's are never written."""
     env = {k: v for k, v in os.environ.items() if k not in ("GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS", "GIT_INDEX_FILE")}
     os.mkdir(os.path.join(temp, "objects"))
     alternates = env.get("GIT_ALTERNATE_OBJECT_DIRECTORIES")
@@ -212,7 +214,7 @@ def check_applies(directory: str, commit: str, path: str) -> str:
     if not _exists(top, commit):
         raise RunsError(f"commit {commit} is not in this repository, so {path} cannot be applied")
     with tempfile.TemporaryDirectory(prefix="runs-patch-") as temp:
-        env = _environment(temp, git_dir, objects)
+        env = scratch_environment(temp, git_dir, objects)
         git.call(top, ["read-tree", commit], env)
         try:  # in the form the printed line has (see apply_options)
             git.call(top, ["apply", "--cached", "--check", "--whitespace=nowarn", os.path.abspath(path)], env)

@@ -9,9 +9,11 @@ runs one GPU. GPUs are shared by all the queues of a host: a GPU is busy while a
 on it is alive. `runs resume` calls :func:`advance` too: for queued runs whose running
 predecessors were lost (a reboot), which no supervisor will ever start.
 
-A queued run starts from the work tree as it is then, so it starts only if the tree is
-still at the run's commit (and, for a run with a patch, holds the same changes);
-otherwise it stays queued, and `runs resume` says why.
+A queued run starts from the snapshot of its code (snapshots.py) whatever the work tree
+holds by then. One recorded without a snapshot (``snapshot: never``, or by an older runs)
+starts from the work tree as it is then, so only if the tree is still at the run's commit
+(and, for a run with a patch, holds the same changes); otherwise it stays queued, and
+`runs resume` says why.
 """
 from __future__ import annotations
 
@@ -150,6 +152,8 @@ def _tree_problem(settings: Settings, entry: Mapping[str, Any]) -> Optional[str]
     from runs_manager import git
 
     directory = str(_queue_of(entry).get("directory"))
+    if entry.get("code_dir"):  # it runs from its snapshot: the work tree may have moved on
+        return None if os.path.isdir(directory) else f"the snapshot {entry['code_dir']} of the queued runs' code is gone"
     commit = entry.get("commit")
     try:
         head = git.head_commit(directory)

@@ -54,6 +54,10 @@ def main(args: Sequence[str]) -> int:
     # supervisors importing at once would make it wait for every import.
     _load_recording()
     os.environ.update(runfiles.environment(settings, name))  # here, so that every launcher's runs get them
+    if os.path.realpath(os.getcwd()).startswith(os.path.realpath(settings.code_root) + os.sep):
+        from runs_manager.runtime.snapshots import make_link_targets
+
+        make_link_targets(settings.code_root, os.getcwd())  # outputs/ and the like, for the program to write into
     state = _reserve(settings, name, started, relay)
     if state is not None and state.ran_before():
         relay.note(_begin_again(settings, name, state))

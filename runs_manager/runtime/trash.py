@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 import tempfile
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -73,7 +72,24 @@ def discard(settings: Settings, txn: Any, runs: Sequence[Tuple[str, Entry]]) -> 
         trash = None
     for name in deleted:
         _prune(settings, name, txn)
-    return deleted, notes, trash
+    return deleted, notes, _free_snapshots(settings, txn, [entry for name, entry in runs if name in deleted], trash)
+
+
+def _free_snapshots(settings: Settings, txn: Any, entries: List[Entry], trash: Optional[str]) -> Optional[str]:
+    """The code snapshots of deleted runs that no remaining run uses go into the trash too
+    (one that stays behind after a crash here is only space: no run points at it)."""
+    from runs_manager.runtime import snapshots
+
+    roots = {snapshots.owned_root(settings, entry.get("code_dir")) for entry in entries} - {None}
+    for root in sorted(str(root) for root in roots):
+        if not os.path.isdir(root) or txn.uses("code_dir", root):
+            continue
+        trash = trash or _make(settings)
+        with contextlib.suppress(OSError):
+            os.rename(root, os.path.join(trash, "code-" + os.path.basename(root)))
+    with contextlib.suppress(OSError):
+        os.rmdir(settings.code_root)  # the last one gone
+    return trash
 
 
 def _files(settings: Settings, txn: Any, runs: Sequence[Tuple[str, Entry]]) -> Tuple[Dict[str, List[str]], List[str]]:
@@ -213,7 +229,8 @@ def empty(settings: Settings, trashes: Iterable[Optional[str]]) -> None:
         return
     for trash in trashes:
         if trash is not None and os.path.dirname(os.path.abspath(trash)) == directory and not os.path.islink(trash):
-            shutil.rmtree(trash, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                fsutil.remove_tree(trash)  # code snapshots are read-only
     with contextlib.suppress(OSError):
         os.rmdir(directory)
 

@@ -150,6 +150,13 @@ class Index:
         return None if row is None else str(row[0])
 
     @_guarded
+    def uses(self, field: str, value: str) -> bool:
+        """Whether some run's entry has ``field: value`` (a snapshot still in use), asked of
+        SQLite's JSON functions: no entry is decoded in Python."""
+        row = self.conn.execute("SELECT 1 FROM runs WHERE json_extract(entry, ?) = ? LIMIT 1", ("$." + field, value)).fetchone()
+        return row is not None
+
+    @_guarded
     def entry(self, name: str) -> Optional[Dict[str, Any]]:
         row = self.conn.execute("SELECT entry FROM runs WHERE name = ?", (name,)).fetchone()
         if row is None:

@@ -68,6 +68,9 @@ class Transaction:
     def first_in_group(self, group: str, other_than: str = "") -> Optional[str]:
         return self._ask(lambda index: index.first_in_group(group, other_than))
 
+    def uses(self, field: str, value: str) -> bool:
+        return self._ask(lambda index: index.uses(field, value))
+
     def _ask(self, query: Callable[[Index], T]) -> T:
         try:
             return query(self.index)

@@ -371,6 +371,7 @@ def test_environment_and_the_compound_note(runs, dump, repo):
         "RUNS_TB_DIR": f"{runs_dir}/tensorboard/e/",
         "RUNS_SAVE_PATH": f"{runs_dir}/checkpoints/e",
         "RUNS_DIR": runs_dir,
+        "RUNS_SOURCE_DIR": str(repo),  # the work tree's top, wherever the program starts (a snapshot)
     }
 
 

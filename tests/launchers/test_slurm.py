@@ -50,7 +50,32 @@ def test_the_program_gets_flags_environment_and_directory(runs, repo):
     result = runs("new", "env", f"sh -c 'pwd; echo \"$RUNS_NAME\" \"$@\"' x > {out}", "--launcher=slurm")
     assert result.code == 0, result.err
     wait_status("env", "finished", timeout=60)
-    assert out.read_text().splitlines() == [str(repo), f"env --tb-dir {repo}/.runs/tensorboard/env/ --save-path {repo}/.runs/checkpoints/env"]
+    code_dir = entry(repo, "env")["code_dir"]  # a job starts later: it runs in a snapshot of its code
+    assert code_dir == str(repo / ".runs/code" / entry(repo, "env")["commit"][:12])
+    assert out.read_text().splitlines() == [code_dir, f"env --tb-dir {repo}/.runs/tensorboard/env/ --save-path {repo}/.runs/checkpoints/env"]
+    assert out.is_file()  # a plain name .gitignore lists is linked, and the file written through the link
+
+
+def test_a_pending_job_runs_the_recorded_code_whatever_the_tree_does_meanwhile(runs, repo):
+    from tests.test_snapshots import PROGRAM, log, sha
+
+    (repo / "train.py").write_text(PROGRAM)
+    (repo / ".gitignore").write_text("data/\noutputs/\n")
+    (repo / "data").mkdir()
+    (repo / "data/train.csv").write_text("1,2,3\n")
+    git("add", "train.py", ".gitignore", cwd=repo)
+    git("commit", "-qm", "train", cwd=repo)
+    submit(runs, "later", "python3 train.py 0", "--sbatch-args", "--begin=now+4 --time=00:05:00")
+    assert status_of("later") == "pending"
+    (repo / "train.py").write_text(PROGRAM + "print('second commit')\n")
+    git("commit", "-qam", "second", cwd=repo)
+    git("checkout", "-qb", "elsewhere", cwd=repo)
+    (repo / "train.py").write_text("raise SystemExit('not the recorded code')\n")
+    wait_status("later", "finished", timeout=90)
+    seen = log(repo, "later")
+    assert seen["source"] == sha(PROGRAM) and seen["data"] == "1,2,3" and seen["origin"] == str(repo)
+    assert seen["cwd"] == entry(repo, "later")["code_dir"]
+    assert (repo / "outputs/later").read_text() == sha(PROGRAM)
 
 
 def test_a_queued_job_is_pending_cannot_move_and_is_killed(runs, repo):
