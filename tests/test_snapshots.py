@@ -221,3 +221,30 @@ def test_a_full_disk_while_making_a_snapshot_records_nothing(runs: Callable[...,
     assert not code.exists() or os.listdir(code) == []
     db = project / ".runs/.runs.yml"
     assert not db.exists() or "full" not in entries(project)
+
+
+def test_submodules_are_checked_out_at_their_recorded_commit(
+    runs: Callable[..., Result], project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    git("init", "-q", "-b", "main", cwd=library)
+    (library / "lib.py").write_text("VERSION = 1\n")
+    git("add", "lib.py", cwd=library)
+    git("commit", "-qm", "one", cwd=library)
+    git("-c", "protocol.file.allow=always", "submodule", "-q", "add", str(library), "lib", cwd=project)
+    git("commit", "-qm", "with lib", cwd=project)
+    # The user moves the submodule's work tree on; the recorded commit is what the snapshot has.
+    (project / "lib/lib.py").write_text("VERSION = 2\n")
+    result = runs("new", "sub", "true", "--snapshot", "--allow-dirty", *NO_FLAGS)
+    assert result.code == 0, result.err
+    root = Path(entries(project)["sub"]["code_dir"])
+    assert (root / "lib/lib.py").read_text() == "VERSION = 1\n"
+    # A clone without the submodule checked out: its directory stays empty, and runs says so.
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(project), str(clone))
+    monkeypatch.chdir(clone)
+    result = runs("new", "bare", "true", "--snapshot", *NO_FLAGS)
+    assert result.code == 0, result.err
+    assert "submodule lib at commit" in result.err and "is not checked out here" in result.err
+    assert os.listdir(Path(entries(clone)["bare"]["code_dir"]) / "lib") == []

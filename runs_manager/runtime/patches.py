@@ -211,7 +211,7 @@ def read_verified(path: str, sha256: object, run: str) -> bytes:
 def check_applies(directory: str, commit: str, path: str) -> str:
     """That ``path`` applies to ``commit`` (without touching the work tree); the work tree's top."""
     top, git_dir, objects = git.locations(directory)
-    if not _exists(top, commit):
+    if not has_commit(top, commit):
         raise RunsError(f"commit {commit} is not in this repository, so {path} cannot be applied")
     with tempfile.TemporaryDirectory(prefix="runs-patch-") as temp:
         env = scratch_environment(temp, git_dir, objects)
@@ -249,7 +249,7 @@ def submodule_commits(data: bytes) -> List[Tuple[str, str]]:
     return found
 
 
-def _exists(top: str, commit: str) -> bool:
+def has_commit(top: str, commit: str) -> bool:
     try:
         git.call(top, ["cat-file", "-e", commit + "^{commit}"])
     except RunsError:

@@ -22,6 +22,7 @@ import errno
 import os
 import re
 import stat
+import sys
 import tempfile
 from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional
 
@@ -120,6 +121,30 @@ def _check_out(top: str, temp: str, commit: str, patch: Optional[Patch]) -> None
                 f.write(patch.data)
             git.call(top, ["apply", "--cached", "--whitespace=nowarn", path], env)
         git.call(top, ["checkout-index", "--all", "--force", f"--prefix={temp}{os.sep}"], env)
+        gitlinks = [line.split(b"\t", 1) for line in git.call(top, ["ls-files", "--stage", "-z"], env).split(b"\0")
+                    if line.startswith(b"160000 ")]
+    for info, path in gitlinks:
+        _check_out_submodule(top, temp, os.fsdecode(path), info.split()[1].decode("ascii"))
+
+
+def _check_out_submodule(top: str, temp: str, path: str, commit: str) -> None:
+    """A submodule at its recorded commit, from its repository here (git does not fetch)."""
+    from runs_manager.runtime import patches
+
+    here = os.path.join(top, path)
+    try:
+        present = os.path.realpath(git.toplevel(here)) == os.path.realpath(here) and patches.has_commit(here, commit)
+    except (RunsError, OSError):
+        present = False
+    if not present:
+        print(f"runs: note: submodule {path} at commit {commit[:12]} is not checked out here; "
+              "its directory in the code snapshot is empty", file=sys.stderr)
+        return
+    _, git_dir, objects = git.locations(here)
+    with tempfile.TemporaryDirectory(prefix="runs-snapshot-") as scratch:
+        env = patches.scratch_environment(scratch, git_dir, objects)
+        git.call(here, ["read-tree", commit], env)
+        git.call(here, ["checkout-index", "--all", "--force", f"--prefix={os.path.join(temp, path)}{os.sep}"], env)
 
 
 def _link_data(top: str, temp: str, runs_dir: str) -> None:
