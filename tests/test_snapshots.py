@@ -248,3 +248,21 @@ def test_submodules_are_checked_out_at_their_recorded_commit(
     assert result.code == 0, result.err
     assert "submodule lib at commit" in result.err and "is not checked out here" in result.err
     assert os.listdir(Path(entries(clone)["bare"]["code_dir"]) / "lib") == []
+
+
+def test_mv_keeps_the_snapshot_and_reproduce_prints_the_commit(runs: Callable[..., Result], project: Path) -> None:
+    assert runs("new", "old", f"{sys.executable} train.py 0", "--snapshot", *NO_FLAGS).code == 0
+    wait_status("old", "finished", timeout=20)
+    code_dir = entries(project)["old"]["code_dir"]
+    assert runs("mv", "old", "group/new").code == 0
+    assert entries(project)["group/new"]["code_dir"] == code_dir and os.path.isdir(code_dir)
+    commit = entries(project)["group/new"]["commit"]
+    printed = runs("reproduce", "group/new").out
+    assert f"git checkout {commit}" in printed and code_dir not in printed
+    # A hand-edited code_dir that is not a snapshot of this runs directory is never deleted.
+    db = project / ".runs/.runs.yml"
+    elsewhere = project.parent / "precious"
+    elsewhere.mkdir()
+    db.write_text(db.read_text().replace(code_dir, str(elsewhere)))
+    assert runs("delete", "group/new", "--yes").code == 0
+    assert elsewhere.is_dir() and os.path.isdir(code_dir)  # the orphaned snapshot is only space

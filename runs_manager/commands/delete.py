@@ -25,11 +25,13 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("pattern", metavar="PATTERN", help="regular expression for whole names: 'exp1|exp2', 'sweep/.*'")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("--force", action="store_true",
+                        help="delete runs still running on another host too (their programs go on there)")
     flags.add(parser, "runs-dir", "db-filename")
-    parser.set_defaults(run=lambda args, settings: delete(settings, args.pattern, args.yes))
+    parser.set_defaults(run=lambda args, settings: delete(settings, args.pattern, args.yes, args.force))
 
 
-def delete(settings: Settings, pattern: str, yes: bool) -> int:
+def delete(settings: Settings, pattern: str, yes: bool, force: bool = False) -> int:
     from runs_manager import interrupts, patterns
     from runs_manager.runtime import runs, trash
     from runs_manager.runtime.stopping import stop
@@ -46,6 +48,8 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
     matches = db.read(matching)
     if not matches:
         raise RunsError(f"no runs match {pattern!r}")
+    if not force:
+        _refuse_remote_running(settings, matches)
     # Each match with its start time: a run deleted and made anew under the same name
     # while the user was asked is not the one they said yes to.
     confirm_runs("delete", {name: entry.get("datetime") for name, entry in matches.items()}, yes)
@@ -79,6 +83,22 @@ def delete(settings: Settings, pattern: str, yes: bool) -> int:
         print(f"Started queued run '{printable(name)}' in its place.")
     trash.empty(settings, [emptied, *garbage])
     return 1 if kept else 0
+
+
+def _refuse_remote_running(settings: Settings, matches: Dict[str, Any]) -> None:
+    """A run running on another host cannot be stopped from here: deleting its files would
+    leave its program writing into the void."""
+    from runs_manager.runtime import launch, status
+
+    remote = [(name, entry) for name, entry in matches.items() if entry.get("host") not in (None, launch.host())
+              and "exit_code" not in entry]
+    statuses = status.derive(settings, remote) if remote else {}
+    running = [(name, entry) for name, entry in remote if statuses[name] == "running"]
+    if running:
+        name, entry = running[0]
+        more = f" (and {len(running) - 1} more)" if len(running) > 1 else ""
+        raise RunsError(f"run '{name}' is running on {entry.get('host')}{more}; stop it first with 'runs kill {name}', "
+                        "which asks its host, or pass --force to delete it while it runs")
 
 
 def _started_since(before: Dict[str, Any], now: Dict[str, Any]) -> bool:

@@ -16,8 +16,9 @@ HELP = "show what differs between two runs"
 
 # What makes a run what it is, shown first and in this order; then any other field.
 FIRST = ("command", "launched", "description", "commit")
-# Fields every run has its own of (its start, its session): named in one line, not compared.
-OWN = ("datetime", "ended", "tmux_session", "tmux_session_id", "tmux_session_created", "tmux_server_pid")
+# Fields every run has its own of (its start, its session), and code_dir (which follows from
+# the commit and patch, compared already): named in one line, not compared.
+OWN = ("datetime", "ended", "tmux_session", "tmux_session_id", "tmux_session_created", "tmux_server_pid", "code_dir")
 PATCH = ("patch", "patch_sha256")
 
 

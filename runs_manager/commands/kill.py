@@ -94,23 +94,40 @@ def kill(settings: Settings, pattern: str, yes: bool, signal_name: str, grace: f
     orphans = {name for name, _, state in matches if state == "orphaned"}
     signalled, dequeued = _signal(settings, db, targets, signum, queued=queued)
     name_of = signal.Signals(signum).name
-    left = _wait(settings, db, signalled, grace if signum != signal.SIGKILL else AFTER_SIGKILL, orphans)
+    remote, later = _remote(matches, signalled)
+    left = _wait(settings, db, signalled, (grace if signum != signal.SIGKILL else AFTER_SIGKILL) + later, orphans)
     last = signum
     if left and signum != signal.SIGKILL:
         for name in left:
             _note(f"'{printable(name)}' still runs {grace:g} s after {name_of}; sending SIGKILL")
         _signal(settings, db, {name: targets[name] for name in left}, signal.SIGKILL, mark=False, queued=queued)
-        left = _wait(settings, db, left, AFTER_SIGKILL, orphans)
+        left = _wait(settings, db, left, AFTER_SIGKILL + later, orphans)
         last = signal.SIGKILL
     _record_orphans(settings, db, {name: targets[name] for name in signalled if name in orphans and name not in left}, last)
     for name in left:
-        _note(f"'{printable(name)}' was sent SIGKILL but its end was not recorded; see 'runs lookup {name} status'")
+        _note(f"asked {remote[name]} to stop '{printable(name)}'; no answer yet (see 'runs lookup {name} status')"
+              if name in remote else f"'{printable(name)}' was sent SIGKILL but its end was not recorded; see 'runs lookup {name} status'")
+    for name in signalled:
+        if name in remote and name not in left:
+            print(f"'{printable(name)}' was killed on {remote[name]}.")
     done = [name for name in signalled if name not in left]
     if done or not dequeued:
         print(f"Killed {len(done)} run{'s' if len(done) != 1 else ''}.")
     if dequeued:
         print(f"Removed {len(dequeued)} queued run{'s' if len(dequeued) != 1 else ''} from the queue; {'they' if len(dequeued) != 1 else 'it'} never started.")
     return 1 if left or len(signalled) + len(dequeued) < len(targets) else 0
+
+
+def _remote(matches: Iterable[Tuple[str, Dict[str, Any], str]], signalled: Iterable[str]) -> Tuple[Dict[str, str], float]:
+    """The signalled runs of other hosts, by host, and how much longer to wait for them:
+    their supervisors act on the request at their next beat (heartbeat.py)."""
+    from runs_manager import launchers
+    from runs_manager.runtime import heartbeat, launch
+
+    here, chosen = launch.host(), set(signalled)
+    remote = {name: str(entry.get("host")) for name, entry, _ in matches
+              if name in chosen and entry.get("host") not in (None, here) and getattr(launchers.of(entry), "name", "") == "tmux"}
+    return remote, (2 * heartbeat.beat_seconds() if remote else 0.0)
 
 
 def _signal(

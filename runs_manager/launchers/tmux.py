@@ -12,7 +12,7 @@ import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from runs_manager import names, processes, tmux
-from runs_manager.runtime import launch, runfiles, runstate, sessions
+from runs_manager.runtime import heartbeat, launch, runfiles, runstate, sessions
 from runs_manager.launchers.base import Entry, Start, program_script, supervisor_argv
 from runs_manager.settings import Settings
 
@@ -48,8 +48,12 @@ class TmuxLauncher:
 
     def alive(self, settings: Settings, runs: Sequence[Tuple[str, Entry]]) -> Dict[str, Any]:
         here = launch.host()
-        answers: Dict[str, Any] = {}
+        # Another host's runs: their heartbeats in the shared runs directory (heartbeat.py).
+        remote = [name for name, entry in runs if entry.get("host") not in (None, here) and names.is_valid(name)]
+        answers: Dict[str, Any] = heartbeat.alive(settings.runs_dir, remote) if remote else {}
         for name, entry in runs:
+            if name in answers:
+                continue
             if entry.get("host") not in (None, here) or not names.is_valid(name):
                 answers[name] = None
             elif processes.lock_holder(runfiles.log_path(settings, name)) is not None:
@@ -66,6 +70,8 @@ class TmuxLauncher:
         return answers
 
     def signal(self, settings: Settings, name: str, entry: Entry, signum: int) -> bool:
+        if entry.get("host") not in (None, launch.host()):  # its supervisor signals it, asked through its heartbeat
+            return names.is_valid(name) and heartbeat.request_kill(settings.runs_dir, name, signum)
         group = _program_group(settings, name, entry, wait=PROGRAM_WAIT)
         return bool(group) and processes.signal_group(group, signum)
 

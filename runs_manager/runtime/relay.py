@@ -34,6 +34,7 @@ class Relay:
         self.early: List[int] = []  # signals that came before the program started
         self.private: List[int] = []  # more descriptors of ours that the keeper must not keep
         self.on_start: Callable[[int], None] = lambda keeper: None
+        self.tick: Callable[[], None] = lambda: None  # called at least every POLL seconds while the program runs
         for sig in _FORWARDED:
             signal.signal(sig, self._forward)
         signal.signal(signal.SIGHUP, self._hang_up)
@@ -78,6 +79,7 @@ class Relay:
             if self.tty and not self.detached:
                 watched.append(0)
             ready, _, _ = select.select(watched, [], [], POLL)
+            self.tick()
             if self.wakeup in ready:
                 with contextlib.suppress(BlockingIOError):
                     os.read(self.wakeup, 512)
@@ -143,6 +145,11 @@ class Relay:
             if not self.detached:
                 with contextlib.suppress(OSError):
                     os.write(2, f"\r\n[runs] {text}\r\n".encode())
+
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the program, as a signal to the supervisor would (a kill
+        request from another host)."""
+        self._forward(signum, None)
 
     def _forward(self, signum: int, frame: Any) -> None:
         if not self.pid:

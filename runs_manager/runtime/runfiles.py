@@ -8,7 +8,7 @@ import re
 from typing import Dict, List, Optional, Protocol, Tuple
 
 from runs_manager import fsutil, names
-from runs_manager.runtime import runstate
+from runs_manager.runtime import heartbeat, runstate
 from runs_manager.errors import RunsError
 from runs_manager.settings import Settings
 
@@ -121,17 +121,18 @@ def ensure_gitignore(settings: Settings) -> None:
 
 def own_paths(settings: Settings, name: str) -> Tuple[str, ...]:
     """The paths run ``name`` owns outright, whoever else exists: its TensorBoard directory,
-    checkpoint path, log, patch, kept environment and state file, in the order of
+    checkpoint path, log, patch, kept environment, state file and heartbeat, in the order of
     :func:`roots`. Every per-run file a later feature adds belongs here, so that delete, mv,
     ``--overwrite``, pruning and new's collision checks all know of it."""
     return (tensorboard_dir(settings, name).rstrip(os.sep), checkpoint_path(settings, name), log_path(settings, name),
-            patch_path(settings, name), env_path(settings, name), state_path(settings, name))
+            patch_path(settings, name), env_path(settings, name), state_path(settings, name),
+            heartbeat.path(settings.runs_dir, name))
 
 
 def roots(settings: Settings) -> Tuple[str, ...]:
     """The directory each of :func:`own_paths` lies under, in the same order."""
     return (settings.tensorboard_root, settings.checkpoints_root, settings.logs_root, settings.patches_root,
-            settings.envs_root, settings.states_root)
+            settings.envs_root, settings.states_root, heartbeat.root(settings.runs_dir))
 
 
 def outside_runs_dir(settings: Settings, name: str) -> Optional[str]:
@@ -146,9 +147,9 @@ def blocked(settings: Settings, name: str) -> Optional[str]:
     """A file where one of run ``name``'s directories must go: run 'a.ckpt-1.index/b' needs
     checkpoints/a.ckpt-1.index/, which may be a checkpoint file of run 'a'."""
     root = os.path.abspath(settings.runs_dir)
-    # Not the environment and state files: a file above them is a run's own, so the name
-    # would nest under a run, which the group check refuses in plainer words.
-    for path in own_paths(settings, name)[:-2]:
+    # Not the environment, state and heartbeat files: a file above them is a run's own, so
+    # the name would nest under a run, which the group check refuses in plainer words.
+    for path in own_paths(settings, name)[:4]:
         parent = os.path.dirname(os.path.abspath(path))
         while parent.startswith(root + os.sep):
             if os.path.lexists(parent) and not os.path.isdir(parent):
@@ -158,8 +159,11 @@ def blocked(settings: Settings, name: str) -> Optional[str]:
 
 
 def existing(settings: Settings, name: str, others: RunSet) -> List[str]:
-    """The files of run ``name`` that exist: its TensorBoard directory and checkpoints."""
-    return files(settings, name, others)[0]
+    """The files of run ``name`` that exist: its TensorBoard directory and checkpoints. Not
+    a heartbeat: one left by the supervisor of a run deleted while it ran does not make the
+    name taken (a new run of it makes the heartbeat anew)."""
+    beat = heartbeat.path(settings.runs_dir, name)
+    return [path for path in files(settings, name, others)[0] if path != os.path.abspath(beat) and path != beat]
 
 
 def remove(settings: Settings, name: str, others: RunSet) -> List[str]:
@@ -192,7 +196,7 @@ def prune(settings: Settings, name: str, others: RunSet) -> None:
 def files(settings: Settings, name: str, others: RunSet, listing: Optional[Listing] = None) -> Tuple[List[str], List[str]]:
     """(files to delete, notes on files left alone) for run ``name``. Callers asking for many
     runs pass one ``listing``, so that each directory is listed once, not once per run."""
-    tb, ckpt, log, patch, env, state = own_paths(settings, name)
+    tb, ckpt, log, patch, env, state, live = own_paths(settings, name)
     member = others.first_in_group(name, other_than=name)
     candidates, notes = [], []
     for directory in (tb, ckpt):
@@ -200,8 +204,8 @@ def files(settings: Settings, name: str, others: RunSet, listing: Optional[Listi
             notes.append(f"{directory} is left alone: it holds files of run '{member}'")
         elif os.path.lexists(directory):
             candidates.append(directory)
-    for path in (log, patch, env, state):
-        # A run's log, patch and state are files: a directory there is a group's (logs/x.log/
+    for path in (log, patch, env, state, live):
+        # A run's log, patch, state and heartbeat are files: a directory there is a group's (logs/x.log/
         # of the runs 'x.log/...'), never run x's.
         if os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path)):
             candidates.append(path)

@@ -57,6 +57,8 @@ class Code(NamedTuple):
 def for_new(settings: Settings, launcher: str, queues: bool, directory: str, commit: str, patch: Optional[Patch]) -> Code:
     """Where a run `runs new` makes starts: with ``auto``, the runs that may start later
     (a queue's, a scheduler's) start in a snapshot."""
+    if os.path.isdir(settings.code_root):
+        _remove_abandoned(settings.code_root)  # a runs new that died making one
     if settings.snapshot == "always" or (settings.snapshot == "auto" and (launcher != "tmux" or queues)):
         return make(settings, directory, commit, patch)
     return Code(directory)
@@ -78,7 +80,9 @@ def owned_root(settings: Settings, code_dir: object) -> Optional[str]:
 def make(settings: Settings, directory: str, commit: str, patch: Optional[Patch]) -> Code:
     """The snapshot of ``commit`` and ``patch``, made now unless it exists."""
     top = git.toplevel(directory)
-    root = os.path.abspath(os.path.join(settings.code_root, key(commit, patch.sha256 if patch else None)))
+    # Resolved: entries compare it as text (a delete keeps a snapshot any entry names), so
+    # every spelling of the runs directory must give the same one.
+    root = os.path.join(os.path.realpath(settings.code_root), key(commit, patch.sha256 if patch else None))
     inside = os.path.join(root, os.path.relpath(os.path.realpath(directory), os.path.realpath(top)))
     if not os.path.isdir(root):
         _make(settings, top, root, commit, patch)
@@ -91,7 +95,7 @@ def make(settings: Settings, directory: str, commit: str, patch: Optional[Patch]
 def _make(settings: Settings, top: str, root: str, commit: str, patch: Optional[Patch]) -> None:
     os.makedirs(os.path.dirname(root), exist_ok=True)
     _remove_abandoned(os.path.dirname(root))
-    temp = tempfile.mkdtemp(prefix=f"{_MAKING}{processes.host()}-{os.getpid()}-", dir=os.path.dirname(root))
+    temp = tempfile.mkdtemp(prefix=f"{_MAKING}{os.getpid()}@{processes.host()}@", dir=os.path.dirname(root))
     try:
         _check_out(top, temp, commit, patch)
         _link_data(top, temp, settings.runs_dir)
@@ -167,7 +171,7 @@ def _ignored(top: str) -> List[str]:
     out = git.call(top, ["status", "--porcelain=v1", "-z", "--ignored", "--untracked-files=normal"])
     found, fields = [], iter(out.split(b"\0"))
     for field in fields:
-        if field[:2] in (b"R ", b"C "):
+        if b"R" in field[:2] or b"C" in field[:2]:
             next(fields, None)  # a rename's source follows
         elif field.startswith(b"!! "):
             found.append(os.fsdecode(field[3:]))
@@ -226,9 +230,8 @@ def remove(path: str) -> None:
 
 def _remove_abandoned(code_root: str) -> None:
     """Half-made snapshots whose maker on this host has died."""
-    prefix = f"{_MAKING}{processes.host()}-"
     for name in os.listdir(code_root):
-        if name.startswith(prefix):
-            pid = name[len(prefix):].split("-", 1)[0]
-            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-                remove(os.path.join(code_root, name))
+        # .making-PID@HOST@RANDOM: '@' is in no host name, so the host is told exactly.
+        parts = name[len(_MAKING):].split("@") if name.startswith(_MAKING) else []
+        if len(parts) == 3 and parts[1] == processes.host() and parts[0].isdigit() and not os.path.exists(f"/proc/{int(parts[0])}"):
+            remove(os.path.join(code_root, name))

@@ -21,7 +21,7 @@ import time
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from runs_manager import processes
-from runs_manager.runtime import runstate
+from runs_manager.runtime import heartbeat, runstate
 from runs_manager.runtime.relay import Relay
 from runs_manager.settings import Settings
 
@@ -61,8 +61,11 @@ def main(args: Sequence[str]) -> int:
     state = _reserve(settings, name, started, relay)
     if state is not None and state.ran_before():
         relay.note(_begin_again(settings, name, state))
+    relay.tick = beater = heartbeat.Beater(settings.runs_dir, name)  # so that other hosts see it alive
+    beater.on_request = relay.signal  # `runs kill` on another host asks through the heartbeat
     code = relay.run(program)
     _end(settings, name, started, code, relay, state)
+    beater.stop()
     os.close(log)  # drops the lock: the run is over, and its outcome recorded
     if keep == "keep-open" and not relay.detached:
         _keep_open(name, code, relay)

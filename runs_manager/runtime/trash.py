@@ -86,7 +86,12 @@ def _free_snapshots(settings: Settings, txn: Any, entries: List[Entry], trash: O
             continue
         trash = trash or _make(settings)
         with contextlib.suppress(OSError):
-            os.rename(root, os.path.join(trash, "code-" + os.path.basename(root)))
+            os.chmod(root, 0o755)  # read-only: moving a directory to another parent rewrites its '..'
+            try:
+                os.rename(root, os.path.join(trash, "code-" + os.path.basename(root)))
+            except OSError:
+                os.chmod(root, 0o555)
+                raise
     with contextlib.suppress(OSError):
         os.rmdir(settings.code_root)  # the last one gone
     return trash
