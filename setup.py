@@ -30,7 +30,7 @@ setup(
     # with tensorboardX, as PyTorch users do.
     extras_require={
         "metrics": ["tensorboard>=2.10", "crc32c>=2.3"],
-        "test": ["pytest>=7", "hypothesis>=6.50", "docutils>=0.18", "tensorboard>=2.10", "crc32c>=2.3", "tensorboardX>=2.6"],
+        "test": ["pytest>=7", "hypothesis>=6.50", "docutils>=0.18", "hydra-core>=1.3", "tensorboard>=2.10", "crc32c>=2.3", "tensorboardX>=2.6"],
     },
     entry_points={"console_scripts": ["runs = runs_manager.__main__:console"]},
     classifiers=[

@@ -222,8 +222,10 @@ def json_text(value: Any) -> str:
 
 
 def _finite(value: Any) -> Any:
+    """NaN and infinities, which JSON cannot hold, as the text the table shows for them
+    (Infinity, -Infinity, NaN): one spelling in every format."""
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+        return json.dumps(value)
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -72,6 +72,32 @@ def test_the_shells_own_syntax(command: str, expected: Dict[str, Any]) -> None:
     assert command_parameters(command) == expected
 
 
+@pytest.mark.parametrize("command, expected", [
+    # Placeholders are runs' to fill in: a value holding one is unknown, never a marker.
+    ("python t.py --note \"{name}\" --lr 1", {"lr": "1"}),
+    ("python app.py 'hydra.run.dir={runs_dir}/hydra/{name}' db=mysql", {"db": "mysql"}),
+    ("python t.py --out=\"{tb_dir}/x\" --k '{save_path}' --v 2", {"v": "2"}),
+    # Hydra's overrides as Hydra reads them: config groups, prefixes, removal, quoting.
+    ("python app.py hydra/job_logging=disabled +experiment/opt=adam db=mysql",
+     {"hydra/job_logging": "disabled", "experiment/opt": "adam", "db": "mysql"}),
+    ("python app.py db@backup=mysql ++trainer.max_epochs=3", {"db@backup": "mysql", "trainer.max_epochs": "3"}),
+    ("python app.py db.user=alice ~db.user seed=1", {"seed": "1"}),  # ~ removes the parameter
+    ("python app.py db.user=alice ~db.user=alice", {}),
+    ("python app.py 'db.user=\"a b\"' \"db.pass='x y'\" 'q=\"unclosed'", {"db.user": "a b", "db.pass": "x y", "q": '"unclosed'}),
+])
+def test_placeholders_and_hydra_overrides(command: str, expected: Dict[str, Any]) -> None:
+    assert command_parameters(command, OWN) == expected
+
+
+def test_a_grid_key_that_is_a_whole_value_is_one_parameter_under_the_commands_name() -> None:
+    entry = {"command": "python app.py db.user=alice --lr 0.1", "grid": {"user": "alice", "lr": "0.1"}}
+    assert params.parameters(entry) == {"lr": 0.1, "db.user": "alice"}
+    # So a sweep member and the run its `runs reproduce` line makes (no grid) have the same ones.
+    assert params.parameters(entry) == params.parameters({"command": entry["command"]})
+    ambiguous = {"command": "python app.py a=1 b=1", "grid": {"k": "1"}}  # which one it fills is unknown
+    assert params.parameters(ambiguous) == {"k": 1, "a": 1, "b": 1}
+
+
 @pytest.mark.parametrize("text, value", [
     ("0.1", 0.1), ("1e-3", 0.001), ("-2", -2), ("+3", 3), ("007", 7), ("0x1F", 31), ("0o17", 15), (".5", 0.5),
     ("true", True), ("False", False), ("null", None), ("~", None), (".inf", math.inf), ("-.Inf", -math.inf),
@@ -199,3 +225,64 @@ def test_the_property_test_sees_what_it_should(stub_path: Path) -> None:
     assert calls == [["--lr", "0.1", "a=b", "--x"], ["--amp"]]
     assert passed("lr", "0.1", calls) and passed("a", "b", calls) and passed("amp", True, calls)
     assert not passed("h", "1", calls) and not passed("lr", "0.2", calls)
+
+
+_PIECES = st.sampled_from(["{name}", "{tb_dir}", "{save_path}", "{runs_dir}", "x", "1", "a b", "=", "/", "-", "'", '"'])
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(["--note", "--out=", "db.user=", "+hydra.run.dir=", "~x=", "k"]),
+       pieces=st.lists(_PIECES, min_size=1, max_size=5), quote=st.sampled_from(["", "'", '"']))
+def test_no_placeholder_marker_reaches_a_parameter(key: str, pieces: List[str], quote: str) -> None:
+    value = "".join(pieces)
+    command = f"python t.py {key}{' ' if not key.endswith('=') else ''}{quote}{value}{quote} --z 1"
+    try:
+        found = params.parameters({"command": command, "grid": {"g": value}})
+    except Exception as e:  # never: any text is read without an error
+        raise AssertionError(f"{command!r}: {e!r}")
+    for name, got in found.items():
+        assert "\x00" not in name and "\x00" not in str(got), (command, found)
+
+
+HYDRA_APP = """\
+import json, os
+import hydra
+from omegaconf import OmegaConf
+
+@hydra.main(version_base=None, config_path="conf", config_name="config")
+def main(cfg):
+    with open(os.environ["RUNS_SAVE_PATH"] + ".json", "w") as f:
+        json.dump(OmegaConf.to_container(cfg), f)
+
+main()
+"""
+
+
+def test_parameters_are_what_a_real_hydra_app_reads(repo: Path) -> None:
+    """Hydra's own parser against runs': groups, quoting, ~ and placeholders in values."""
+    import json
+    import sys
+
+    from tests.conftest import git, run_process, wait_for
+
+    (repo / "conf/db").mkdir(parents=True)
+    (repo / "conf/config.yaml").write_text("defaults:\n  - db: mysql\n  - _self_\nseed: 1\n")
+    (repo / "conf/db/mysql.yaml").write_text("driver: mysql\nuser: root\n")
+    (repo / "conf/db/postgresql.yaml").write_text("driver: postgresql\nuser: postgres\n")
+    (repo / "app.py").write_text(HYDRA_APP)
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "hydra app", cwd=repo)
+    command = (f"{sys.executable} app.py db={{db}} 'db.user=\"a b\"' hydra/job_logging=disabled ~seed "
+               "'hydra.run.dir={save_path}' hydra.output_subdir=null")
+    result = run_process("new", "h-{db}", command, "--grid", "db=mysql,postgresql", "--tb-dir-flag", "None", "--save-path-flag", "None")
+    assert result.code == 0, result.err
+    saved = {db: repo / ".runs/checkpoints" / f"h-{db}.json" for db in ("mysql", "postgresql")}
+    assert wait_for(lambda: all(path.is_file() for path in saved.values()), timeout=60), (repo / ".runs/logs/h-mysql.log").read_text()
+    table = json.loads(run_process("table", "--params", "all", "-f", "json").out)
+    assert sorted(row["name"] for row in table) == ["h-mysql", "h-postgresql"]
+    for row in table:
+        db = row["name"][2:]
+        cfg = json.loads(saved[db].read_text())
+        assert cfg["db"] == {"driver": db, "user": "a b"} and "seed" not in cfg  # what Hydra read
+        assert {k: v for k, v in row.items() if k not in ("name", "status")} == {
+            "db": db, "db.user": "a b", "hydra/job_logging": "disabled", "hydra.output_subdir": None}

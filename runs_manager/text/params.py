@@ -22,7 +22,10 @@ from runs_manager.text.shellwords import Unknown, Word
 
 Raw = Any  # a parameter's text as the program receives it, or True for a bare --flag
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-_OVERRIDE = re.compile(rf"\+{{0,2}}({_KEY.pattern})=(.*)", re.DOTALL)
+# Hydra's keys may name a config group (hydra/job_logging) and a package (db@backup).
+_HYDRA_KEY = r"[A-Za-z_][A-Za-z0-9_.@/-]*"
+_OVERRIDE = re.compile(rf"\+{{0,2}}({_HYDRA_KEY})=(.*)", re.DOTALL)
+_REMOVAL = re.compile(rf"~({_HYDRA_KEY})(=.*)?", re.DOTALL)
 _NEGATIVE = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -45,10 +48,26 @@ def raw_parameters(entry: Any, own: FrozenSet[str] = frozenset()) -> Dict[str, R
         found.update((str(k), v) for k, v in grid.items() if _is_key(str(k)) and isinstance(v, (str, int, float, bool)))
     command = entry.get("command")
     if isinstance(command, str):
-        for key, raw in command_parameters(command, own).items():
+        read = command_parameters(command, own)
+        for key in _filled_in(found, read):
+            del found[key]
+        for key, raw in read.items():
             if key not in found:  # a grid value says exactly what was varied: it wins
                 found[key] = raw
     return found
+
+
+def _filled_in(grid: Dict[str, Raw], read: Dict[str, Raw]) -> List[str]:
+    """Grid keys whose value is the whole value of one parameter of another name in the
+    command (``db.user={user}``): the command's name for it is the one shown, once. (The
+    entry keeps the command with the values written in, so the value says which.)"""
+    gone = []
+    for key, value in grid.items():
+        if key not in read:
+            holders = [name for name, raw in read.items() if raw is not True and raw == str(value)]
+            if len(holders) == 1 and holders[0] not in grid:
+                gone.append(key)
+    return gone
 
 
 def own_flags(settings: Any) -> FrozenSet[str]:
@@ -95,10 +114,21 @@ def _read(words: List[Word], own: FrozenSet[str], found: Dict[str, Raw]) -> None
                 found.pop(key, None)  # its last value is the shell's to decide
             else:
                 found[key] = value  # a key given again keeps the place where it first appeared
+        elif word[:1] == "~":
+            match = _REMOVAL.fullmatch(word)
+            if match:  # Hydra's ~key: the key is gone from the config
+                found.pop(match.group(1), None)
         elif "=" in word and word[0] != "-":
             match = _OVERRIDE.fullmatch(word)
             if match:
-                found[match.group(1)] = match.group(2)
+                found[match.group(1)] = _unquoted(match.group(2))
+
+
+def _unquoted(value: str) -> str:
+    """An override's value as Hydra's grammar reads it: quotes around the whole value go."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 def _program(words: List[Word]) -> int:

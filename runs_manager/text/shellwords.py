@@ -22,6 +22,7 @@ Word = str  # or Unknown
 _SPECIAL = re.compile(r"[^ \t!%+,\-./0-9:=@A-Z\]^_a-z]")  # printable ASCII but quotes, $, globs, operators...
 _ORDINARY = re.compile(r"[^ \t\n'\"\\$`<>(){}|;&#*?\[~\x00]+")
 PLACEHOLDER = "\x00"  # stands for {tb_dir} and the others: runs fills them in
+_NOT_A_HOME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*[.@=]")  # after ~: no user's home, so the shell keeps ~
 _EXPANDS = re.compile(r"\$[A-Za-z0-9_@*#?$!{('-]")  # unquoted; $'...' is bash's quoting
 _EXPANDS_QUOTED = re.compile(r"\$[A-Za-z0-9_@*#?$!{(-]")  # inside "...", where $' is plain text
 _BACKQUOTED = re.compile(r"`(\\.|[^`\\])*`", re.DOTALL)
@@ -116,6 +117,9 @@ class _Splitter:
             self._end_word()
             self._end_command()
             self.i += 1
+        elif c == "~" and self.word is None and _NOT_A_HOME.match(text, self.i + 1):
+            self._add(c)  # Hydra's ~key removal: no login name has a '.', '@' or '=' (the shell leaves it)
+            self.i += 1
         else:  # a glob, ~, brace or placeholder: what the program gets is decided later
             self._unknown()
             self._add(c)
@@ -139,6 +143,8 @@ class _Splitter:
             if self.redirect.startswith("<<"):
                 self.heredocs.append((value, self.redirect == "<<-"))
             self.redirect = None
+        elif not self.unknown and PLACEHOLDER in value:  # quoted: a value runs fills in, never the marker
+            self.commands[-1].append(Unknown(value[:value.index(PLACEHOLDER)]))
         else:
             self.commands[-1].append(Unknown(self.prefix) if self.unknown else value)
         self.word, self.unknown, self.quoted = None, False, False

@@ -166,7 +166,7 @@ def test_format_json_of_values_that_are_not_text(runs, repo):
 
     (repo / ".runs").mkdir()
     (repo / ".runs/.runs.yml").write_text("exp:\n  command: [a, b]\n  when: 2026-11-28 10:00:00\n  n: .inf\n")
-    assert json.loads(runs("lookup", "exp", "-f", "json").out) == {"command": ["a", "b"], "when": "2026-11-28T10:00:00", "n": "inf"}
+    assert json.loads(runs("lookup", "exp", "-f", "json").out) == {"command": ["a", "b"], "when": "2026-11-28T10:00:00", "n": "Infinity"}
     assert json.loads(runs("lookup", "exp", "command", "-f", "json").out) == ["a", "b"]
 
 

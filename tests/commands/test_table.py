@@ -349,7 +349,7 @@ def test_values_that_are_not_text_render_faithfully_in_every_format(runs, repo):
     columns = "name,command,description,host,commit,seed,when,ratio"
     rows = json.loads(runs("table", "-c", columns, "-f", "json").out)
     assert rows == [{"name": "exp", "command": ["python", "x.py"], "description": {"a": 1, "b": [True, None]}, "host": 42,
-                     "commit": True, "seed": "nan", "when": "2026-11-28T10:00:00", "ratio": 0.0015}]
+                     "commit": True, "seed": "NaN", "when": "2026-11-28T10:00:00", "ratio": 0.0015}]
     result = runs("table", "-c", columns, "-f", "csv")
     assert list(csv.reader(io.StringIO(result.out)))[1] == [
         "exp", '["python", "x.py"]', '{"a": 1, "b": [true, null]}', "42", "true", "NaN", "2026-11-28T10:00:00", "0.0015"]
@@ -569,3 +569,24 @@ def test_runs_own_flags_are_no_parameters(runs, repo, runsrc):
     write_db(repo, {"a": {"command": "python t.py --logdir x --data y --gpu 0 --tb-dir z --lr 1"},
                     "b": {"command": "python t.py --lr 2"}})
     assert plain_rows(runs("table", "--params", "all", "-c", "name").out)[0] == ["name", "tb-dir", "lr"]
+
+
+def test_infinity_and_nan_are_spelled_alike_in_every_format(runs, repo):
+    write_db(repo, {"a": {"command": "python t.py --x .inf --y=-.inf --z .nan"}})
+    columns = ["-c", "name,x,y,z"]
+    table = runs("table", *columns).out.splitlines()[-1].split()
+    assert table == ["a", "Infinity", "-Infinity", "NaN"]
+    assert json.loads(runs("table", *columns, "-f", "json").out) == [{"name": "a", "x": "Infinity", "y": "-Infinity", "z": "NaN"}]
+    assert runs("table", *columns, "-f", "csv").out.splitlines()[-1] == "a,Infinity,-Infinity,NaN"
+
+
+def test_placeholders_in_values_never_show_a_marker_in_any_format(runs, repo):
+    command = "python app.py --note \"{name}\" 'hydra.run.dir={runs_dir}/hydra/{name}' hydra/job_logging=disabled --lr 1"
+    write_db(repo, {"a": {"command": command}, "b": {"command": command.replace("--lr 1", "--lr 2")}})
+    for fmt in ("plain", "json", "jsonl", "csv", "tsv", "github"):
+        out = runs("table", "--params", "all", "-f", fmt).out
+        assert "\x00" not in out and "note" not in out and "hydra.run.dir" not in out, (fmt, out)
+        assert "hydra/job_logging" in out and "disabled" in out
+    assert runs("table", "-c", "name,hydra/job_logging", "-f", "csv").out.splitlines()[1:] == ["a,disabled", "b,disabled"]
+    diff = runs("diff", "a", "b")
+    assert "\x00" not in diff.out + diff.err and "lr: 1 -> 2" in diff.out
