@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 RUNSRC = ".runsrc"
 RACY_NS = 2_000_000_000  # as database.RACY_NS: a file this fresh has its content checked, by the slow path
-SCHEMA = 3  # as index.SCHEMA
+SCHEMA = 4002  # as index.SCHEMA (4000 + params.RULES)
 _NAME = re.compile(r"[A-Za-z0-9._+=@,-]+(/[A-Za-z0-9._+=@,-]+)*")  # a valid name: safe as a shell word
 _LINE = re.compile(r"([A-Za-z_-]+)[ \t]*:(?:[ \t]+(.*))?")
 

@@ -463,3 +463,22 @@ def test_small_rebuilds_are_silent(dbpath: Path, runs: Any) -> None:
     dbpath.write_text(many(30))
     result = runs("list")
     assert result.code == 0 and result.err == ""
+
+
+@pytest.mark.parametrize("kept", ["not json", "{}", '[["lr"]]', '[[1, "0.1", 0.1]]', '[["lr", 3, 3]]', "[1]"])
+def test_kept_parameters_of_another_form_rebuild_the_index(dbpath: Path, runs: Any, kept: str) -> None:
+    dbpath.write_text("a:\n  command: python t.py --lr 0.1\nb:\n  command: python t.py --lr 0.2\n")
+    assert runs("list").code == 0  # builds the index
+    conn = sqlite3.connect(index_path(dbpath))
+    conn.execute("UPDATE runs SET params = ? WHERE name = 'a'", (kept,))
+    conn.commit()
+    conn.close()
+    for argv in (["table", "-c", "name,lr", "-f", "csv"], ["table", "--params", "-c", "name", "-f", "csv"]):
+        result = runs(*argv)
+        assert result.code == 0 and result.out.splitlines()[1:] == ["a,0.1", "b,0.2"], result
+        if argv[1] == "-c":  # rebuilt: the next one is served as kept
+            conn = sqlite3.connect(index_path(dbpath))
+            assert conn.execute("SELECT params FROM runs WHERE name = 'a'").fetchone()[0] == '[["lr", "0.1", 0.1]]'
+            conn.execute("UPDATE runs SET params = ? WHERE name = 'a'", (kept,))
+            conn.commit()
+            conn.close()

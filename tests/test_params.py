@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from runs_manager.text import params
@@ -184,6 +184,21 @@ def stub_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bin_dir
 
 
+def as_launched(command: str) -> Any:
+    """The command as runs hands it to the shell: a literal brace is written {{ or }} in a
+    template (None for one runs would refuse, or that holds a placeholder to fill in)."""
+    if "{" not in command and "}" not in command:
+        return command
+    from runs_manager.errors import RunsError
+    from runs_manager.text import placeholders
+
+    try:
+        pieces = placeholders.parse(command)
+    except RunsError:
+        return None
+    return "".join(pieces) if all(isinstance(piece, str) for piece in pieces) else None
+
+
 def shell_argv(command: str, bin_dir: Path, record: Path) -> List[List[str]]:
     record.write_bytes(b"")
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "RUNS_TEST_ARGV": str(record), "HOME": str(bin_dir)}
@@ -209,7 +224,9 @@ def passed(key: str, raw: Any, calls: List[List[str]]) -> bool:
 @given(command=command_lines())
 def test_every_parameter_is_a_word_the_shell_passes(command: str, stub_path: Path, tmp_path_factory: Any) -> None:
     record = stub_path / "argv"
-    calls = shell_argv(command, stub_path, record)
+    launched = as_launched(command)
+    assume(launched is not None)
+    calls = shell_argv(launched, stub_path, record)
     assert calls, command  # the stub ran
     # What each call's own words give (no expansions left in them): a reported value is the
     # last one some call really received, not one the shell replaced later in the line.
@@ -286,3 +303,25 @@ def test_parameters_are_what_a_real_hydra_app_reads(repo: Path) -> None:
         assert cfg["db"] == {"driver": db, "user": "a b"} and "seed" not in cfg  # what Hydra read
         assert {k: v for k, v in row.items() if k not in ("name", "status")} == {
             "db": db, "db.user": "a b", "hydra/job_logging": "disabled", "hydra.output_subdir": None}
+
+
+_GRIDS = st.dictionaries(st.sampled_from(["lr", "seed", "user", "a", "bad key"]),
+                         st.one_of(st.sampled_from(["0.1", "1", "alice", ".inf", ".nan", "true"]), st.integers(-3, 3), st.booleans()),
+                         max_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(command=command_lines(), grid=_GRIDS, own=st.sampled_from([frozenset(), OWN, frozenset({"a", "lr"})]))
+def test_parameters_served_by_the_index_are_those_read_directly(command: str, grid: Dict[str, Any], own: Any) -> None:
+    from runs_manager.store.index import Index
+
+    entry: Dict[str, Any] = {"command": command, **({"grid": grid} if grid else {})}
+    index = Index.create(None)
+    try:
+        index.insert([("run", entry, None)])
+        [(_, stored, kept)] = list(index.each_entry(kept=True))
+    finally:
+        index.close()
+    direct, served = params.parameters(entry, own), params.parameters_from(stored, kept, own)
+    assert list(direct) == list(served), (command, grid)
+    assert all(params.same(direct[key], served[key]) and type(direct[key]) is type(served[key]) for key in direct)

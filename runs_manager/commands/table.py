@@ -82,6 +82,8 @@ class _Plan:
         self.maybe = maybe  # keys that may name a parameter
         self.with_params = with_params  # each row carries its run's parameters, at len(keys)
         self.needs_status = needs_status  # each row carries its status, last
+        # Without --params only the parameters the maybe keys name are needed (cheaper at 100,000 runs).
+        self.only: Optional[Set[str]] = None
 
 
 def table(
@@ -142,8 +144,11 @@ def _plan(pattern: Optional[str], statuses: Optional[List[str]], columns: Option
     keys += [key for key, _ in order if key not in keys]
     # Keys that may name a parameter: read each run's parameters only if there is one.
     maybe = [key for key in keys if key not in metric_columns and key not in tabular.DERIVED and key not in tabular.RUNS_KEYS]
-    return _Plan(tablefmt, shown, order, wanted, specs, keys, maybe, bool(maybe) or params_shown is not None,
+    plan = _Plan(tablefmt, shown, order, wanted, specs, keys, maybe, bool(maybe) or params_shown is not None,
                  "status" in keys or wanted is not None)
+    if params_shown is None:
+        plan.only = {key[len(PARAM):] if key.startswith(PARAM) else key for key in maybe}
+    return plan
 
 
 def _read(settings: Settings, plan: _Plan, pattern: Optional[str]) -> Any:
@@ -154,7 +159,10 @@ def _read(settings: Settings, plan: _Plan, pattern: Optional[str]) -> Any:
     from runs_manager.runtime import runs
     from runs_manager.text import params
 
+    from runs_manager.store.rows import IndexUnusable
+
     own = params.own_flags(settings)
+    from_kept = params.parameters_from
     keys, metric_columns = plan.keys, plan.metric_columns
     position = keys.index("status") if "status" in keys else None
 
@@ -164,14 +172,17 @@ def _read(settings: Settings, plan: _Plan, pattern: Optional[str]) -> Any:
         pending: List[Any] = []
         who: List[Tuple[str, bool]] = []  # with --metrics: each row's run, and whether it has ended
         seen: Set[str] = set()
-        for name, entry in index.each_entry(names, outcome.has_outcome_for(plan.wanted)):
+        for name, entry, *kept in index.each_entry(names, outcome.has_outcome_for(plan.wanted), kept=plan.with_params):
             row = [None if key in metric_columns else tabular.value_of(name, entry, key) for key in keys]
             state = outcome.outcome(entry) if (plan.specs or plan.needs_status) and isinstance(entry, dict) else None
             if plan.specs:
                 who.append((name, state is not None))
             if plan.with_params:
                 seen.update(entry if isinstance(entry, dict) else ())
-                row.append(params.parameters(entry, own))  # at len(keys), before the status
+                try:  # read once, when the index took the entry in
+                    row.append(from_kept(entry, kept[0], own, plan.only))  # at len(keys), before the status
+                except (ValueError, TypeError):  # a kept item of another form: a damaged or hand-made index
+                    raise IndexUnusable(f"the kept parameters of run {name!r} are not what runs keeps") from None
             if plan.needs_status:
                 if state is None:
                     pending.append((name, entry if isinstance(entry, dict) else {}, row))
@@ -182,7 +193,7 @@ def _read(settings: Settings, plan: _Plan, pattern: Optional[str]) -> Any:
         found = _resolve_parameters(rows, keys, plan.maybe, seen, len(keys))
         asked = [(key, "--columns") for key in plan.shown if key in plan.maybe and key not in found]
         asked += [(key, "--sort") for key, _ in plan.order if key in plan.maybe and key not in found]
-        tabular.check_keys(asked, seen, index.keys, lambda: list(dict.fromkeys(k for row in rows for k in row[len(keys)])))
+        tabular.check_keys(asked, seen, index.keys, lambda: _parameter_names(index, names, own))
         return rows, pending, who, seen, found
 
     return runs.database(settings).read(query)
@@ -229,6 +240,27 @@ def _write(settings: Settings, plan: _Plan, rows: List[List[Any]], found: Set[st
     else:
         out = (row[:m] for row in rows)
     tabular.write(out, shown + [header for header, _ in added] + metric_columns, plan.tablefmt, width)
+
+
+def _parameter_names(index: Index, names: Optional[List[str]], own: Any) -> List[str]:
+    """Every parameter of the runs shown, for the suggestions of an unknown column (read
+    again: without --params the rows hold only those asked for)."""
+    found: Dict[str, None] = {}
+    for _, entry, kept in index.each_entry(names, kept=True):
+        found.update(dict.fromkeys(_parameters(entry, kept, own)))
+    return list(found)
+
+
+def _parameters(entry: Any, kept: List[Any], own: Any, only: Optional[Set[str]] = None) -> Dict[str, Any]:
+    """A run's parameters from what the index keeps; a kept item of another form (a damaged
+    or hand-made index) makes the index be rebuilt."""
+    from runs_manager.store.rows import IndexUnusable
+    from runs_manager.text import params
+
+    try:
+        return params.parameters_from(entry, kept, own, only)
+    except (ValueError, TypeError):
+        raise IndexUnusable("a row's kept parameters are not what runs keeps") from None
 
 
 def _resolve_parameters(rows: List[List[Any]], keys: List[str], maybe: List[str], seen: Set[str], at: int) -> Set[str]:

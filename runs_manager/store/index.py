@@ -14,9 +14,12 @@ import os
 import sqlite3
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar
 
-from runs_manager.store.rows import IndexUnusable, decoded, has_outcome, to_json
+from runs_manager.store.rows import IndexUnusable, decoded, decoded_parameters, has_outcome, kept_parameters, to_json
+from runs_manager.text import PARAMETER_RULES
 
-SCHEMA = 3  # 3: the types of a row are checked by SQLite as it is written
+# 3: the types of a row are checked by SQLite as it is written; 4: each command's parameters
+# are kept, read by the rules of text.PARAMETER_RULES (new rules make a new index)
+SCHEMA = 4000 + PARAMETER_RULES
 
 _CREATE = """
 CREATE TABLE runs (
@@ -24,6 +27,7 @@ CREATE TABLE runs (
     name TEXT NOT NULL UNIQUE CHECK (typeof(name) = 'text'),
     length INTEGER CHECK (length IS NULL OR (typeof(length) = 'integer' AND length >= 0)),
     entry TEXT NOT NULL CHECK (typeof(entry) = 'text'),
+    params TEXT NOT NULL CHECK (typeof(params) = 'text'),  -- the command's parameters, read once (rows.kept_parameters)
     ended INTEGER NOT NULL CHECK (ended IN (0, 1))  -- 1 if the entry records an exit code: `--status running` reads only the others
 );
 CREATE INDEX runs_ended ON runs (ended, pos);
@@ -190,17 +194,19 @@ class Index:
             raise IndexUnusable("a row whose 'ended' is not 0 or 1")
 
     def each_entry(
-        self, names: Optional[Iterable[str]] = None, has_outcome: Optional[bool] = None
-    ) -> Iterator[Tuple[str, Any]]:
+        self, names: Optional[Iterable[str]] = None, has_outcome: Optional[bool] = None, kept: bool = False
+    ) -> Iterator[Tuple[Any, ...]]:
         """(name, entry) in file order, as ``entries`` gives them, one at a time: a caller that
-        keeps a few values of each run never holds 100,000 decoded entries at once."""
-        wanted, sql, params = _entries_query(names, has_outcome)
+        keeps a few values of each run never holds 100,000 decoded entries at once. With
+        ``kept``: (name, entry, the command's parameters as the index keeps them)."""
+        wanted, sql, arguments = _entries_query(names, has_outcome, ", params" if kept else "")
         try:
             if has_outcome is not None:
                 self._check_ended()
-            for name, entry in self.conn.execute(sql, params):
-                if wanted is None or name in wanted:
-                    yield name, decoded(name, entry)
+            for row in self.conn.execute(sql, arguments):
+                if wanted is None or row[0] in wanted:
+                    yield (row[0], decoded(row[0], row[1]), decoded_parameters(row[0], row[2])) if kept else \
+                        (row[0], decoded(row[0], row[1]))
         except sqlite3.DatabaseError as e:
             raise IndexUnusable(str(e)) from None
 
@@ -260,8 +266,8 @@ class Index:
 
     def insert(self, runs: Iterable[Tuple[str, Dict[str, Any], Optional[int]]]) -> None:
         self.conn.executemany(
-            "INSERT INTO runs (name, entry, length, ended) VALUES (?, ?, ?, ?)",
-            ((name, to_json(entry), length, has_outcome(entry)) for name, entry, length in runs),
+            "INSERT INTO runs (name, entry, length, ended, params) VALUES (?, ?, ?, ?, ?)",
+            ((name, to_json(entry), length, has_outcome(entry), kept_parameters(entry)) for name, entry, length in runs),
         )
 
     def grow_last(self, extra: int) -> bool:
@@ -277,8 +283,9 @@ class Index:
             "UPDATE runs SET name = ? WHERE name = ?", ((f"\0renaming {i}", old) for i, (_, _, _, old) in enumerate(rows))
         )
         self.conn.executemany(
-            "UPDATE runs SET name = ?, length = ?, entry = ?, ended = ? WHERE name = ?",
-            ((name, length, to_json(entry), has_outcome(entry), f"\0renaming {i}") for i, (name, length, entry, _) in enumerate(rows)),
+            "UPDATE runs SET name = ?, length = ?, entry = ?, ended = ?, params = ? WHERE name = ?",
+            ((name, length, to_json(entry), has_outcome(entry), kept_parameters(entry), f"\0renaming {i}")
+             for i, (name, length, entry, _) in enumerate(rows)),
         )
 
     def delete(self, names: Iterable[str]) -> None:
@@ -300,17 +307,17 @@ def _uri_path(path: str) -> str:
     return quote(os.path.abspath(path))
 
 
-def _entries_query(names: Optional[Iterable[str]], has_outcome: Optional[bool]) -> Tuple[Optional[Set[str]], str, List[Any]]:
+def _entries_query(names: Optional[Iterable[str]], has_outcome: Optional[bool], more: str = "") -> Tuple[Optional[Set[str]], str, List[Any]]:
     """The runs ``names`` (all when None) with or without an outcome: the names wanted (to
     filter what a full scan returns), the SQL and its parameters."""
     wanted = None if names is None else set(names)
     where: List[str] = []
-    params: List[Any] = []
+    arguments: List[Any] = []
     if wanted is not None and len(wanted) <= 500:  # a few: look them up, do not scan every run
         where.append(f"name IN ({','.join('?' * len(wanted))})")
-        params.extend(wanted)
+        arguments.extend(wanted)
     if has_outcome is not None:
         where.append("ended = ?")
-        params.append(int(has_outcome))
-    sql = "SELECT name, entry FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY pos"
-    return wanted, sql, params
+        arguments.append(int(has_outcome))
+    sql = f"SELECT name, entry{more} FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY pos"
+    return wanted, sql, arguments

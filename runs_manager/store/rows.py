@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 
 class IndexUnusable(Exception):
@@ -58,3 +58,22 @@ def _key(key: Any) -> str:
     if isinstance(key, bool):
         return str(key).lower()
     return key if isinstance(key, str) else str(_plain(key))
+
+
+def kept_parameters(entry: Dict[str, Any]) -> str:
+    """The command's parameters as the index keeps them (JSON: [key, raw, typed] each)."""
+    from runs_manager.text import params
+
+    return json.dumps(params.kept_form(entry.get("command")), ensure_ascii=False)
+
+
+def decoded_parameters(name: Any, text: Any) -> List[Any]:
+    """A row's kept parameters, checked like its entry (see :func:`decoded`); each item's
+    form is checked as it is read (params.parameters_from)."""
+    try:
+        kept = json.loads(text) if type(text) is str else None
+    except ValueError:
+        kept = None
+    if type(kept) is not list:
+        raise IndexUnusable(f"the parameters of run {name!r} are not what runs keeps")
+    return kept

@@ -1,5 +1,6 @@
-"""A run's parameters: what was varied, read from its entry when asked (nothing is stored,
-so entries of older versions and of the original tool have them too).
+"""A run's parameters: what was varied, read from its entry (nothing is stored in the YAML,
+so entries of older versions and of the original tool have them too; the derived index
+keeps each command's, read once, and rebuilds them when RULES changes).
 
 A run's parameters are its sweep's ``grid`` values, then the flags of its recorded
 ``command`` as the shell splits it: ``--key value``, ``--key=value``, a bare ``--flag``
@@ -14,13 +15,14 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Dict, FrozenSet, List
+from typing import Any, Dict, FrozenSet, List, Optional, Set
 
-from runs_manager.text import shellwords
+from runs_manager.text import PARAMETER_RULES, shellwords
 from runs_manager.text.placeholders import ASSIGNMENT, WRAPPERS
 from runs_manager.text.shellwords import Unknown, Word
 
 Raw = Any  # a parameter's text as the program receives it, or True for a bare --flag
+RULES = PARAMETER_RULES  # the rules' version (text/__init__.py): change it with them
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 # Hydra's keys may name a config group (hydra/job_logging) and a package (db@backup).
 _HYDRA_KEY = r"[A-Za-z_][A-Za-z0-9_.@/-]*"
@@ -42,18 +44,54 @@ def raw_parameters(entry: Any, own: FrozenSet[str] = frozenset()) -> Dict[str, R
     """The run's parameters as the program receives them (True for a bare ``--flag``)."""
     if not isinstance(entry, dict):
         return {}
-    found: Dict[str, Raw] = {}
+    command = entry.get("command")
+    return _combined(entry.get("grid"), command_parameters(command) if isinstance(command, str) else {}, own)
+
+
+def parameters_from(entry: Any, kept: List[Any], own: FrozenSet[str] = frozenset(),
+                    only: Optional[Set[str]] = None) -> Dict[str, Any]:
+    """:func:`parameters`, from the command's parameters as :func:`kept_form` gave them
+    (the index keeps them, so that no command is parsed again): the same, to the value;
+    with ``only``, those of these names. A kept item of another form raises ValueError."""
+    if not isinstance(entry, dict):
+        return {}
+    read: Dict[str, Raw] = {}
+    values: Dict[str, Any] = {}
+    for key, raw, value in kept:
+        if type(key) is not str or not (type(raw) is str or raw is True):
+            raise ValueError(f"a kept parameter of another form: {key!r}")
+        read[key] = raw
+        values[key] = value
     grid = entry.get("grid")
+    if only is not None and not isinstance(grid, dict):  # the usual case: nothing to combine
+        return {key: values[key] for key in only if key in values and key not in own}
+    found = _combined(grid, read, own)
+    grid_keys = {str(k) for k in grid} if isinstance(grid, dict) else set()
+    for key, raw in found.items():
+        found[key] = typed(raw) if key in grid_keys or key not in values else values[key]
+    return found if only is None else {key: value for key, value in found.items() if key in only}
+
+
+def kept_form(command: Any) -> List[Any]:
+    """The command's parameters as the index keeps them: [key, raw, typed] in order."""
+    if not isinstance(command, str):
+        return []
+    return [[key, raw, typed(raw)] for key, raw in command_parameters(command).items()]
+
+
+def _combined(grid: Any, read: Dict[str, Raw], own: FrozenSet[str]) -> Dict[str, Raw]:
+    """Grid values first, then the command's parameters but runs' own flags (whatever their
+    syntax); a grid value wins over a flag of its name."""
+    found: Dict[str, Raw] = {}
     if isinstance(grid, dict):
         found.update((str(k), v) for k, v in grid.items() if _is_key(str(k)) and isinstance(v, (str, int, float, bool)))
-    command = entry.get("command")
-    if isinstance(command, str):
-        read = command_parameters(command, own)
-        for key in _filled_in(found, read):
-            del found[key]
-        for key, raw in read.items():
-            if key not in found:  # a grid value says exactly what was varied: it wins
-                found[key] = raw
+    if own:
+        read = {key: raw for key, raw in read.items() if key not in own}
+    for key in _filled_in(found, read):
+        del found[key]
+    for key, raw in read.items():
+        if key not in found:  # a grid value says exactly what was varied: it wins
+            found[key] = raw
     return found
 
 
@@ -77,14 +115,15 @@ def own_flags(settings: Any) -> FrozenSet[str]:
 
 
 def command_parameters(command: str, own: FrozenSet[str] = frozenset()) -> Dict[str, Raw]:
-    """The flags and overrides of a shell command line, the last of each winning."""
+    """The flags and overrides of a shell command line, the last of each winning; not
+    runs' own flags (``own``)."""
     found: Dict[str, Raw] = {}
     for words in shellwords.commands(command):
-        _read(words, own, found)
-    return found
+        _read(words, found)
+    return {key: raw for key, raw in found.items() if key not in own} if own else found
 
 
-def _read(words: List[Word], own: FrozenSet[str], found: Dict[str, Raw]) -> None:
+def _read(words: List[Word], found: Dict[str, Raw]) -> None:
     """The parameters of one simple command's words into ``found``."""
     i, n = _program(words) + 1, len(words)
     options = True
@@ -108,8 +147,6 @@ def _read(words: List[Word], own: FrozenSet[str], found: Dict[str, Raw]) -> None
                     following[:1] == "-" and _flag_like(following) or "=" in following and _OVERRIDE.fullmatch(following))
                 value = following if takes else True
                 i += takes
-            if key in own:
-                continue
             if type(value) is Unknown:
                 found.pop(key, None)  # its last value is the shell's to decide
             else:
