@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from runs_manager import flags
+from runs_manager.commands import _params
 from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
@@ -45,7 +46,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 SHORT = ("-p", "-s", "-c", "-m", "-r", "-f", "-h")  # `--sort -p X` lacks a key: argparse says so
-PARAM = "param:"  # a column that is a run's parameter, whatever the entries' keys
 
 
 def _join_sort(args: Optional[Sequence[str]]) -> Optional[List[str]]:
@@ -147,7 +147,7 @@ def _plan(pattern: Optional[str], statuses: Optional[List[str]], columns: Option
     plan = _Plan(tablefmt, shown, order, wanted, specs, keys, maybe, bool(maybe) or params_shown is not None,
                  "status" in keys or wanted is not None)
     if params_shown is None:
-        plan.only = {key[len(PARAM):] if key.startswith(PARAM) else key for key in maybe}
+        plan.only = {_params.parameter_of(key) for key in maybe}
     return plan
 
 
@@ -190,10 +190,10 @@ def _read(settings: Settings, plan: _Plan, pattern: Optional[str]) -> Any:
                     row[position] = state
                 row.append(state)  # the status, last, for --status
             rows.append(row)
-        found = _resolve_parameters(rows, keys, plan.maybe, seen, len(keys))
+        found = _params.resolve(rows, keys, plan.maybe, seen, len(keys))
         asked = [(key, "--columns") for key in plan.shown if key in plan.maybe and key not in found]
         asked += [(key, "--sort") for key, _ in plan.order if key in plan.maybe and key not in found]
-        tabular.check_keys(asked, seen, index.keys, lambda: _parameter_names(index, names, own))
+        tabular.check_keys(asked, seen, index.keys, lambda: _params.names(index, names, own))
         return rows, pending, who, seen, found
 
     return runs.database(settings).read(query)
@@ -226,8 +226,8 @@ def _write(settings: Settings, plan: _Plan, rows: List[List[Any]], found: Set[st
     shown, keys, metric_columns = plan.shown, plan.keys, plan.metric_columns
     added: List[Tuple[str, str]] = []  # (header, parameter) of the --params columns
     if params_shown is not None:
-        asked = {key[len(PARAM):] if key.startswith(PARAM) else key for key in found if key in shown}
-        added = _parameter_columns(settings, rows, len(keys), asked, seen | set(shown) | set(metric_columns),
+        asked = {_params.parameter_of(key) for key in found if key in shown}
+        added = _params.columns(settings, rows, len(keys), asked, seen | set(shown) | set(metric_columns),
                                    params_shown == "all")
     if plan.order:
         rows = tabular.sort_rows(rows, [(keys.index(key), descending) for key, descending in plan.order])
@@ -240,73 +240,6 @@ def _write(settings: Settings, plan: _Plan, rows: List[List[Any]], found: Set[st
     else:
         out = (row[:m] for row in rows)
     tabular.write(out, shown + [header for header, _ in added] + metric_columns, plan.tablefmt, width)
-
-
-def _parameter_names(index: Index, names: Optional[List[str]], own: Any) -> List[str]:
-    """Every parameter of the runs shown, for the suggestions of an unknown column (read
-    again: without --params the rows hold only those asked for)."""
-    found: Dict[str, None] = {}
-    for _, entry, kept in index.each_entry(names, kept=True):
-        found.update(dict.fromkeys(_parameters(entry, kept, own)))
-    return list(found)
-
-
-def _parameters(entry: Any, kept: List[Any], own: Any, only: Optional[Set[str]] = None) -> Dict[str, Any]:
-    """A run's parameters from what the index keeps; a kept item of another form (a damaged
-    or hand-made index) makes the index be rebuilt."""
-    from runs_manager.store.rows import IndexUnusable
-    from runs_manager.text import params
-
-    try:
-        return params.parameters_from(entry, kept, own, only)
-    except (ValueError, TypeError):
-        raise IndexUnusable("a row's kept parameters are not what runs keeps") from None
-
-
-def _resolve_parameters(rows: List[List[Any]], keys: List[str], maybe: List[str], seen: Set[str], at: int) -> Set[str]:
-    """Fill the columns that name a parameter (param:KEY, or a KEY no entry shown has but a
-    run's parameters do) from each row's parameters at ``at``; the keys so filled."""
-    found: Set[str] = set()
-    for key in maybe:
-        parameter = key[len(PARAM):] if key.startswith(PARAM) else key
-        if key == parameter and key in seen:
-            continue  # an entry key wins: param:KEY asks for the parameter
-        if not any(parameter in row[at] for row in rows):
-            continue  # unknown: check_keys says so, with the parameters among its suggestions
-        found.add(key)
-        position = keys.index(key)
-        for row in rows:
-            row[position] = row[at].get(parameter)
-    return found
-
-
-def _parameter_columns(settings: Settings, rows: List[List[Any]], at: int, asked: Set[str], taken: Set[str],
-                       every: bool) -> List[Tuple[str, str]]:
-    """(header, parameter) for --params: those not already ``asked`` for whose values differ
-    among ``rows`` (all with ``every``, or when there is one run), in the order they first
-    appear; a header ``taken`` by an entry key or column is written param:KEY. The constant
-    ones are named on stderr."""
-    import sys
-
-    from runs_manager import tabular
-    from runs_manager.text import params
-    from runs_manager.output import cell, printable
-
-    width = settings.column_width or None
-    order = list(dict.fromkeys(key for row in rows for key in row[at]))
-    order = [key for key in order if key not in asked]
-    absent = object()
-    columns, constant = [], []
-    for key in order:
-        first = rows[0][at].get(key, absent)
-        if every or len(rows) < 2 or any(not params.same(row[at].get(key, absent), first) for row in rows[1:]):
-            columns.append((PARAM + key if key in taken or key in tabular.DERIVED or key in tabular.RUNS_KEYS else key, key))
-        else:
-            constant.append(f"{printable(key)}={'null' if first is None else cell(first, width)}")
-    if constant:
-        print(f"runs: note: parameters the same in every run shown, left out: {', '.join(constant)} "
-              "(--params all shows them)", file=sys.stderr)
-    return columns
 
 
 def _fill_metrics(settings: Settings, rows: List[List[Any]], who: List[Tuple[str, bool]], specs: List[Any],

@@ -12,8 +12,9 @@ import functools
 import json
 import os
 import sqlite3
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, TypeVar
 
+from runs_manager.store.filestate import FileState
 from runs_manager.store.rows import IndexUnusable, decoded, decoded_parameters, has_outcome, kept_parameters, to_json
 from runs_manager.text import PARAMETER_RULES
 
@@ -33,27 +34,6 @@ CREATE TABLE runs (
 CREATE INDEX runs_ended ON runs (ended, pos);
 CREATE TABLE state (id INTEGER PRIMARY KEY CHECK (id = 0), json TEXT NOT NULL);
 """
-
-
-class FileState(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs start-up time
-    """What the index knows of the YAML file it describes."""
-
-    ino: int
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    crc: int
-    header: int  # bytes before the first entry
-    simple: bool  # entries can be appended and spliced as text
-    ends_with_newline: bool
-
-    def same_stat(self, st: os.stat_result) -> bool:
-        return (self.ino, self.size, self.mtime_ns, self.ctime_ns) == (
-            st.st_ino,
-            st.st_size,
-            st.st_mtime_ns,
-            st.st_ctime_ns,
-        )
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -12,7 +12,8 @@ import sys
 import zlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from runs_manager.store.index import FileState, Index, IndexUnusable
+from runs_manager.store.filestate import FileState
+from runs_manager.store.index import Index, IndexUnusable
 
 Entry = Dict[str, Any]
 

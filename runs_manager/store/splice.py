@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, 
 
 from runs_manager import fsutil
 from runs_manager.errors import RunsError
-from runs_manager.store.index import FileState, Index, IndexUnusable
+from runs_manager.store.filestate import FileState
+from runs_manager.store.index import Index, IndexUnusable
 
 if TYPE_CHECKING:
     from runs_manager.store.database import Database

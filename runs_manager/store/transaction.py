@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, 
 from runs_manager import faults, fsutil
 from runs_manager.store import journal
 from runs_manager.errors import RunsError
-from runs_manager.store.index import FileState, Index, IndexUnusable
+from runs_manager.store.filestate import FileState
+from runs_manager.store.index import Index, IndexUnusable
 from runs_manager.store.indexing import apply, last_entry_keeps, state_of
 from runs_manager.store.splice import Change, Entry, Misplaced, Plan, Prepared, exact_text, plan_of, spliced
 
