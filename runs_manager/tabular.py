@@ -125,14 +125,20 @@ def sort_value(value: Any) -> Tuple[int, Any]:
     return (4, as_text(value))
 
 
+def _is_nan(value: Any) -> bool:
+    return type(value) is float and value != value
+
+
 def sort_rows(rows: List[Row], keys: Sequence[Tuple[int, bool]]) -> List[Row]:
-    """``rows`` sorted by the values at each (position, descending); missing values last
-    whatever the direction; ties keep their order (oldest first)."""
+    """``rows`` sorted by the values at each (position, descending); NaN and then missing
+    values last whatever the direction (a diverged run is never the best); ties keep their
+    order (oldest first)."""
     for position, descending in reversed(keys):  # stable sorts, the last key first
-        present = [row for row in rows if row[position] is not None]
+        present = [row for row in rows if row[position] is not None and not _is_nan(row[position])]
+        nans = [row for row in rows if _is_nan(row[position])]
         missing = [row for row in rows if row[position] is None]
         present.sort(key=lambda row: sort_value(row[position]), reverse=descending)
-        rows = present + missing
+        rows = present + nans + missing
     return rows
 
 

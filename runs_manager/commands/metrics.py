@@ -41,7 +41,12 @@ def metrics(settings: Settings, name: str, fmt: str = "plain") -> int:
     ended = isinstance(entry, dict) and status.outcome(entry) is not None
     found = reading.collect(settings, [(name, ended)])[name]
     rows = [[tag, t.points, t.step, t.last, t.min, t.max, t.mean] for tag, t in sorted(found.scalars.items())]
-    tabular.write(rows, COLUMNS, tablefmt, settings.column_width or None)
+    columns = COLUMNS
+    if any(t.nan for t in found.scalars.values()):  # a column of its own only where some point is NaN
+        columns += ("nan",)
+        for row, (_, t) in zip(rows, sorted(found.scalars.items())):
+            row.append(t.nan)
+    tabular.write(rows, columns, tablefmt, settings.column_width or None)
     if tablefmt not in tabular.MACHINE_FORMATS:
         if not rows:
             print(f"runs: note: run '{printable(name)}' has no scalars in {reading.tensorboard_dir(settings, name)}",

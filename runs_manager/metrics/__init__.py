@@ -42,7 +42,7 @@ from runs_manager.metrics.files import State, event_files, read_all, unchanged
 __all__ = ["AGGREGATES", "INSTALL", "RunMetrics", "Spec", "Tag", "cache_path", "collect", "parse_specs", "require", "tensorboard_dir"]
 
 INSTALL = "pip install 'runs-manager[metrics]'"
-AGGREGATES = ("last", "min", "max", "mean", "step", "count")
+AGGREGATES = ("last", "min", "max", "mean", "step", "count", "nan")
 
 
 class Spec(NamedTuple):

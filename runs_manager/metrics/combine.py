@@ -26,13 +26,14 @@ class Tag(NamedTuple):
     points: int
     step: int
     last: float
-    min: float
+    min: float  # of the points that are not NaN (NaN if every one is)
     max: float
     mean: float
+    nan: int  # how many points are NaN
 
     def get(self, aggregate: str) -> Any:
         return {"last": self.last, "min": self.min, "max": self.max, "mean": self.mean,
-                "step": self.step, "count": self.points}[aggregate]
+                "step": self.step, "count": self.points, "nan": self.nan}[aggregate]
 
 
 class RunMetrics(NamedTuple):
@@ -91,7 +92,9 @@ def _merge(group: List[State]) -> Tuple[Dict[str, Agg], Dict[str, str]]:
             m[0] += a[0]
             if a[1] >= m[1]:
                 m[1], m[2] = a[1], a[2]
-            m[3], m[4], m[5], m[6] = min(m[3], a[3]), max(m[4], a[4]), m[5] + a[5], m[6] and a[6]
+            if a[3] is not None:
+                m[3], m[4] = (a[3], a[4]) if m[3] is None else (min(m[3], a[3]), max(m[4], a[4]))
+            m[5], m[6], m[7] = m[5] + a[5], m[6] and a[6], m[7] + a[7]
     return aggs, kinds
 
 
@@ -132,20 +135,28 @@ def _replay(paths: List[str]) -> Tuple[Dict[str, Agg], Dict[str, str]]:
     for tag, series in points.items():
         if not series:
             continue
-        a: Agg = [0, series[0][0], series[0][1], series[0][1], series[0][1], 0.0, True]
+        a: Agg = [0, series[0][0], series[0][1], None, None, 0.0, True, 0]
         for step, x, narrow in series:
             a[0] += 1
             if step >= a[1]:
                 a[1], a[2] = step, x
-            a[3], a[4], a[5], a[6] = min(a[3], x), max(a[4], x), a[5] + x, a[6] and narrow
+            if x != x:
+                a[7] += 1
+            else:
+                a[3], a[4] = (x, x) if a[3] is None else (min(a[3], x), max(a[4], x))
+                a[5] += x
+            a[6] = a[6] and narrow
         aggs[tag] = a
     return aggs, scratch["others"]
 
 
 def _tag(a: Agg) -> Tag:
-    count, step, last, low, high, total, narrow = a
+    count, step, last, low, high, total, narrow, nans = a
     short = _short if narrow else float
-    return Tag(count, step, short(last), short(low), short(high), short(total / count))
+    nan = float("nan")
+    numbers = count - nans
+    return Tag(count, step, short(last), nan if low is None else short(low), nan if high is None else short(high),
+               short(total / numbers) if numbers else nan, nans)
 
 
 def _short(x: float) -> float:

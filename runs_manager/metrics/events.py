@@ -8,7 +8,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 START = 1  # SessionLog.START
 State = Dict[str, Any]
-Agg = List[Any]  # [count, last step, last value, min, max, sum, float32]
+# [count, last step, last value, min, max, sum, float32, NaN count]: min, max and sum over
+# the points that are not NaN (None while there is none), so no order of points changes them.
+Agg = List[Any]
 
 
 def scalar_of(v: Any, state: State) -> Optional[Tuple[float, bool]]:
@@ -83,17 +85,22 @@ def accumulate(state: State, events: Any) -> None:
                 tag = v.tag
                 a = tags.get(tag)
                 if a is None:
-                    tags[tag] = [1, step, x, x, x, x, narrow]
+                    tags[tag] = [1, step, x, x, x, x, narrow, 0] if x == x else [1, step, x, None, None, 0.0, narrow, 1]
                     continue
                 a[0] += 1
                 if step >= a[1]:
                     a[1] = step
                     a[2] = x
-                if x < a[3]:
-                    a[3] = x
-                elif x > a[4]:
-                    a[4] = x
-                a[5] += x
+                if x != x:  # NaN: counted, never a min, max or part of the mean
+                    a[7] += 1
+                elif a[3] is None:
+                    a[3] = a[4] = a[5] = x
+                else:
+                    if x < a[3]:
+                        a[3] = x
+                    elif x > a[4]:
+                        a[4] = x
+                    a[5] += x
                 if not narrow:
                     a[6] = False
         elif what == "file_version":

@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from runs_manager.metrics.events import accumulate
 
-SCHEMA = 1
+SCHEMA = 2  # 2: NaN points counted apart from min, max and mean
 HEAD = 64  # bytes of a file's start whose CRC tells a rewritten file from an appended one
 CHUNK = 8 << 20
 PARALLEL_BYTES = 32 << 20  # more than this to read: files are read by one process per core
@@ -86,9 +86,11 @@ def valid_state(state: Any) -> bool:
     tags, others, plugins = state.get("tags"), state.get("others"), state.get("plugins")
     if not isinstance(tags, dict) or not isinstance(others, dict) or not isinstance(plugins, dict):
         return False
-    return all(isinstance(a, list) and len(a) == 7 and type(a[0]) is int and a[0] > 0 and type(a[1]) is int
-               and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in a[2:6])
-               and isinstance(a[6], bool) for a in tags.values()) and all(isinstance(k, str) for k in others.values())
+    return all(isinstance(a, list) and len(a) == 8 and type(a[0]) is int and a[0] > 0 and type(a[1]) is int
+               and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a[2], a[5]))
+               and all(x is None or isinstance(x, (int, float)) and not isinstance(x, bool) for x in a[3:5])
+               and isinstance(a[6], bool) and type(a[7]) is int and 0 <= a[7] <= a[0]
+               for a in tags.values()) and all(isinstance(k, str) for k in others.values())
 
 
 def _resumable(old: Optional[State], st: os.stat_result) -> bool:

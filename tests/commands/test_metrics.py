@@ -558,3 +558,27 @@ def test_much_to_read_is_read_by_one_process_per_core_with_the_same_result(runs,
     monkeypatch.setattr(metric_files, "PARALLEL_BYTES", 0)  # any amount is "much" here
     assert table_json(runs, "--metrics", "loss,acc:max,loss:count") == serial
     assert len(cached(repo)) == 3 and all(s["offset"] == s["size"] for s in cached(repo).values())
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2, 3), (1, 0, 2, 3), (3, 2, 1, 0), (2, 3, 0, 1)])
+@pytest.mark.parametrize("split", [False, True])  # one event file, or two merged
+def test_nan_is_counted_apart_whatever_its_place(runs, repo, order, split):
+    """loss [nan, 1, 0.5, 2] in any order, in one file or two: min 0.5, max 2, mean of the
+    three numbers, loss:nan 1; and a run whose best is NaN sorts after every number."""
+    values = [float("nan"), 1.0, 0.5, 2.0]
+    points = [("loss", step, values[i]) for step, i in enumerate(order)]
+    write_db(repo, {"r": ended("r"), "diverged": ended("diverged"), "fine": ended("fine")})
+    if split:
+        write_scalars(tb(repo, "r"), points[:2], suffix=".a")
+        write_scalars(tb(repo, "r"), points[2:], suffix=".b")
+    else:
+        write_scalars(tb(repo, "r"), points)
+    write_scalars(tb(repo, "diverged"), [("loss", 0, float("nan"))])
+    write_scalars(tb(repo, "fine"), [("loss", 0, 3.0)])
+    got = metrics_json(runs, "r")["loss"]
+    assert (got["min"], got["max"], got["count"], got["nan"]) == (0.5, 2.0, 4, 1)
+    assert abs(got["mean"] - 3.5 / 3) < 1e-6
+    rows = table_json(runs, "--metrics", "loss:min,loss:nan", "--sort", "-loss:min")
+    assert [row["name"] for row in rows] == ["fine", "r", "diverged"]  # NaN last, whichever direction
+    assert rows[2]["loss:min"] == "NaN" and rows[2]["loss:nan"] == 1
+    assert [row["name"] for row in table_json(runs, "--metrics", "loss:min", "--sort", "loss:min")] == ["r", "fine", "diverged"]

@@ -298,7 +298,14 @@ def test_sort_of_mixed_kinds_is_no_error(runs, repo):
                     "f": {"x": "2026-01-01T00:00:00"}, "g": {"x": float("nan")}})
     result = runs("table", "--sort", "x", "-c", "name,x", "-f", "json")
     assert result.code == 0, result.err
-    assert names_of(result.out) == ["e", "c", "g", "f", "b", "a", "d"]
+    assert names_of(result.out) == ["e", "c", "f", "b", "a", "d", "g"]  # NaN last (then missing values)
+
+
+def test_nan_sorts_last_in_both_directions(runs, repo):
+    write_db(repo, {"a": {"acc": 0.5}, "diverged": {"acc": float("nan")}, "b": {"acc": 0.9}, "none": {}, "c": {"acc": 0.7}})
+    for sort, expected in (("acc", ["a", "c", "b", "diverged", "none"]), ("-acc", ["b", "c", "a", "diverged", "none"])):
+        result = runs("table", "--sort", sort, "-c", "name,acc", "-f", "json")
+        assert names_of(result.out) == expected, sort
 
 
 def test_machine_formats_round_trip_every_value_uncut(runs, repo):
