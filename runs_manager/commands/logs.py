@@ -52,26 +52,56 @@ def logs(settings: Settings, name: str, follow: bool, lines: Optional[int]) -> i
     if not names.is_valid(name) or not fsutil.is_inside(path, settings.runs_dir):
         # A hand-edited name ('../x') or a planted link: never read outside the runs directory.
         raise RunsError(f"run '{printable(name)}' has no log runs can read: its name or a link leads outside {settings.runs_dir}")
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        if "launcher" not in entry:
-            raise RunsError(f"run '{printable(name)}' has no log: it was recorded before runs kept logs") from None
-        from runs_manager.runtime.status import is_queued
-
-        if is_queued(entry):
-            raise RunsError(f"run '{printable(name)}' is queued and has not started: it has no log yet") from None
-        raise RunsError(f"the log of run '{printable(name)}' is missing ({path})") from None
-    except OSError as e:
-        raise RunsError(f"cannot read {path}: {e.strerror}") from None
+    f = _open(settings, name, entry, path, follow)
     out = sys.stdout.buffer
-    with f:
+    try:
         if lines is not None:
             f.seek(_start_of_last_lines(f, lines))
         _copy(f, out)
         if follow:
-            _follow(settings, name, entry.get("datetime"), f, out)
+            f = _follow(settings, name, entry.get("datetime"), f, out, path)
+    finally:
+        f.close()
     return 0
+
+
+WAITING = ("queued", "pending", "starting")  # statuses of a run whose program has not started yet
+
+
+def _open(settings: Settings, name: str, entry: Any, path: str, follow: bool) -> BinaryIO:
+    """The run's log; with ``follow``, a run that has not started yet is waited for (said once)."""
+    import time
+
+    from runs_manager.output import printable
+
+    said = False
+    while True:
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            if "launcher" not in entry:
+                raise RunsError(f"run '{printable(name)}' has no log: it was recorded before runs kept logs") from None
+            state = _status(settings, name, entry.get("datetime"))
+            if not follow or state not in WAITING:
+                if state == "queued":
+                    raise RunsError(f"run '{printable(name)}' is queued and has not started: it has no log yet") from None
+                raise RunsError(f"the log of run '{printable(name)}' is missing ({path})") from None
+        except OSError as e:
+            raise RunsError(f"cannot read {path}: {e.strerror}") from None
+        if not said:
+            print(f"runs: run '{printable(name)}' is {state}; waiting for it to start ...", file=sys.stderr, flush=True)
+            said = True
+        time.sleep(STATUS_POLL)
+
+
+def _status(settings: Settings, name: str, started: Any) -> Optional[str]:
+    """The run's status now; None if it was deleted (or made anew) meanwhile."""
+    from runs_manager.runtime import runs, status
+
+    entry = runs.database(settings).read(lambda index: index.entry(name))
+    if entry is None or entry.get("datetime") != started:
+        return None
+    return status.derive(settings, [(name, entry)])[name]
 
 
 def _start_of_last_lines(f: BinaryIO, lines: int) -> int:
@@ -104,21 +134,47 @@ def _copy(f: BinaryIO, out: BinaryIO) -> None:
     out.flush()
 
 
-def _follow(settings: Settings, name: str, started: Any, f: BinaryIO, out: BinaryIO) -> None:
-    """Print what is appended until the run is no longer running."""
+def _follow(settings: Settings, name: str, started: Any, f: BinaryIO, out: BinaryIO, path: str) -> BinaryIO:
+    """Print what is appended until the run is no longer running (or waiting to start). A
+    log emptied (``: > LOG``) is read again from its start, and one replaced by another
+    file is followed in the new one, each with a note, as ``tail -F`` does. Returns the file
+    it reads at the end."""
     import time
 
-    from runs_manager.runtime import runs, status
+    from runs_manager.output import printable
 
     checked = 0.0
+    said = False
     while True:
         _copy(f, out)
+        f = _reopened(f, path, name)
         if time.monotonic() - checked >= STATUS_POLL:
             checked = time.monotonic()
-            entry = runs.database(settings).read(lambda index: index.entry(name))
-            if entry is None or entry.get("datetime") != started:
-                return  # deleted (or made anew) meanwhile
-            if status.derive(settings, [(name, entry)])[name] != "running":
-                _copy(f, out)  # the last words
-                return
+            state = _status(settings, name, started)
+            if state in WAITING:
+                if not said and state != "starting":
+                    print(f"runs: run '{printable(name)}' is {state}; waiting for it to start ...", file=sys.stderr, flush=True)
+                    said = True
+            elif state != "running":
+                _copy(f, out)  # the last words (none if it was deleted or made anew meanwhile)
+                return f
         time.sleep(FOLLOW_POLL)
+
+
+def _reopened(f: BinaryIO, path: str, name: str) -> BinaryIO:
+    """``f``, read again from its start if it was truncated; or the file now at ``path`` if
+    the log was replaced (another inode there)."""
+    from runs_manager.output import printable
+
+    try:
+        if os.stat(path).st_ino != os.fstat(f.fileno()).st_ino:
+            replacement = open(path, "rb")
+            f.close()
+            print(f"runs: note: the log of '{printable(name)}' was replaced; following the new one", file=sys.stderr)
+            return replacement
+    except OSError:
+        return f  # gone for now (a delete, a rename): the run's status says what next
+    if os.fstat(f.fileno()).st_size < f.tell():
+        f.seek(0)
+        print(f"runs: note: the log of '{printable(name)}' was truncated; following it from its new start", file=sys.stderr)
+    return f

@@ -107,3 +107,52 @@ def test_never_reads_outside_the_runs_directory(repo: Path, runs: Callable[..., 
         result = runs("logs", name)
         assert result.code == 1 and "SECRET" not in result.out, result
         assert "has no log runs can read" in result.err
+
+
+def _follower(*argv: str) -> subprocess.Popen:
+    import os
+
+    return subprocess.Popen([sys.executable, "-m", "runs_manager", "logs", "-f", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_follow_goes_on_after_the_log_is_emptied(repo: Path, runs: Callable[..., Result]) -> None:
+    step = repo.parent / "step"
+    # Prints "line N" each time the test bumps the step file, until it holds "end".
+    script = (f"n=0; while [ \"$(cat {step} 2>/dev/null)\" != end ]; do "
+              f"if [ \"$(cat {step} 2>/dev/null)\" != \"$n\" ]; then n=$(cat {step}); echo line $n; fi; sleep 0.05; done")
+    start_run(runs, "t", script)
+    follower = _follower("t")
+    log = repo / ".runs/logs/t.log"
+    try:
+        assert follower.stdout is not None
+        step.write_text("1")
+        assert follower.stdout.readline() == b"line 1\n"
+        log.write_bytes(b"")  # : > LOG, as the docs advise to free its space
+        time.sleep(0.5)
+        step.write_text("2")
+        assert follower.stdout.readline() == b"line 2\n", "a line written after the truncation was lost"
+        step.write_text("end")
+        assert follower.wait(timeout=15) == 0
+        assert b"was truncated; following it from its new start" in follower.stderr.read()
+    finally:
+        follower.kill()
+        follower.wait()
+
+
+def test_follow_of_a_queued_run_waits_for_it_to_start(repo: Path, runs: Callable[..., Result]) -> None:
+    go = repo.parent / "go"
+    result = runs("new", "q", f"while [ ! -e {go} ]; do sleep 0.05; done; echo run {{i}}", "--grid", "i=1,2",
+                  "--max-parallel", "1", "--tb-dir-flag", "None", "--save-path-flag", "None")
+    assert result.code == 0, result.err
+    follower = _follower("q/i=2")
+    try:
+        time.sleep(1.0)
+        assert follower.poll() is None, "it must wait for the queued run, not give up"
+        go.touch()
+        assert follower.wait(timeout=30) == 0
+        assert follower.stdout is not None and follower.stdout.read() == b"run 2\n"
+        assert b"is queued; waiting for it to start" in follower.stderr.read()
+    finally:
+        follower.kill()
+        follower.wait()

@@ -78,6 +78,14 @@ def test_a_pending_job_runs_the_recorded_code_whatever_the_tree_does_meanwhile(r
     assert (repo / "outputs/later").read_text() == sha(PROGRAM)
 
 
+def test_logs_follow_of_a_pending_job_waits_for_it(runs, repo):
+    submit(runs, "soon", "echo from the job", "--sbatch-args", "--begin=now+3 --time=00:05:00")
+    assert status_of("soon") == "pending"
+    follow = run_process("logs", "-f", "soon", timeout=90)
+    assert follow.code == 0 and "from the job" in follow.out, follow
+    assert "is pending; waiting for it to start" in follow.err
+
+
 def test_a_queued_job_is_pending_cannot_move_and_is_killed(runs, repo):
     submit(runs, "later", "echo never", "--sbatch-args", "--begin=now+600 --time=00:05:00")
     recorded = entry(repo, "later")
