@@ -62,7 +62,31 @@ def completion(shell: str, commands: Mapping[str, Any]) -> int:
     except ImportError:
         raise RunsError("shell completion needs shtab: pip install shtab (or reinstall runs)") from None
     print(shtab.complete(full_parser(commands), shell=shell, preamble=PREAMBLE[shell]), end="")
+    print(AFTER.get(shell, ""), end="")
     return 0
+
+
+# bash splits a word at the characters of COMP_WORDBREAKS (= and : among them), which a run
+# name may hold: the words are made again from the line, split at blanks alone, as git's
+# completion does, and bash is given back what follows the current word's last break.
+AFTER = {"bash": """
+_runs_bash() {
+  local line="${COMP_LINE:0:${COMP_POINT:-${#COMP_LINE}}}" word rest reply
+  local -a words
+  read -ra words <<< "$line"
+  [[ -z "$line" || "$line" == *[[:space:]] ]] && words+=("")
+  word="${words[${#words[@]}-1]}"
+  rest="$word"
+  [ -n "$COMP_WORDBREAKS" ] && rest="${word##*[${COMP_WORDBREAKS//[[:space:]]/}]}"
+  COMP_WORDS=("${words[@]}")
+  COMP_CWORD=$(( ${#words[@]} - 1 ))
+  _shtab_runs "$@"
+  local cut=$(( ${#word} - ${#rest} ))
+  [ "$cut" -gt 0 ] && for reply in "${!COMPREPLY[@]}"; do COMPREPLY[reply]="${COMPREPLY[reply]:cut}"; done
+  return 0
+}
+complete -o bashdefault -F _runs_bash runs
+"""}
 
 
 def full_parser(commands: Mapping[str, Any]) -> argparse.ArgumentParser:

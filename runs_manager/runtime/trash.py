@@ -122,7 +122,12 @@ def _move(pairs: Dict[str, List[Tuple[str, str]]], moved: List[Tuple[str, str]],
         done: List[Tuple[str, str]] = []
         try:
             for source, target in renames:
-                os.rename(source, target)
+                try:
+                    os.rename(source, target)
+                except FileNotFoundError:
+                    if os.path.lexists(source):
+                        raise
+                    continue  # gone since it was listed (a supervisor removes its heartbeat as it ends)
                 done.append((source, target))
         except OSError as e:  # e.g. files still open on NFS: the run stays, to try again
             stuck = not _put_back(done) or stuck

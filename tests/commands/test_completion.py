@@ -304,3 +304,39 @@ def test_the_fast_completion_path_keeps_the_rules_it_copies() -> None:
     for name in ("a", "g/x=1,y=2", "a@b+c", "run.1", "a b", "x/", "é"):
         if names.is_valid(name):
             assert complete._NAME.fullmatch(name), name
+
+
+def test_bash_completes_names_with_equals_signs_in_a_real_terminal(repo, tmp_path, shell_env):
+    """Through readline, as a user presses Tab: bash splits 'sw/lr=0.' at '=' (COMP_WORDBREAKS)."""
+    import pty
+    import select
+    import time
+
+    write_db(repo, {"sw/lr=0.1,seed=1": {"command": "x"}, "sw/lr=0.1,seed=2": {"command": "x"}, "other": {"command": "x"}})
+    fresh(repo)
+    path = script("bash", tmp_path)
+    master, slave = pty.openpty()
+    env = dict(shell_env, PS1="$ ", TERM="dumb", HOME=str(tmp_path), INPUTRC="/dev/null")
+    bash = subprocess.Popen(["bash", "--norc", "--noprofile", "-i"], stdin=slave, stdout=slave, stderr=slave, env=env,
+                            cwd=repo, start_new_session=True)
+    os.close(slave)
+    seen = b""
+
+    def typed(text: str, wait_for: bytes, timeout: float = 20.0) -> None:
+        nonlocal seen
+        os.write(master, text.encode())
+        deadline = time.monotonic() + timeout
+        while wait_for not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                seen += os.read(master, 4096).replace(b"\x07", b"")  # the bell of an ambiguous completion
+        assert wait_for in seen, seen.decode(errors="replace")
+
+    try:
+        typed(f"source {path}; echo sourced\n", b"sourced")
+        typed("runs logs sw/lr=0.\t", b"sw/lr=0.1,seed=")  # the common part, after the '='
+        typed("1\x05 # done\n", b"# done")
+        assert b"sw/lr=0.1,seed=1 # done" in seen, seen.decode(errors="replace")
+    finally:
+        os.close(master)
+        bash.kill()
+        bash.wait()
