@@ -48,6 +48,7 @@ def combine(files: List[Tuple[str, str, os.stat_result]], states: Dict[str, Stat
         groups.setdefault(subdir, []).append(path)
     scalars: Dict[str, Tag] = {}
     others: Dict[str, str] = {}
+    top: Tuple[Dict[str, Tag], Dict[str, str]] = ({}, {})  # the run directory's own tags, named last
     for subdir, paths in groups.items():
         prefix = subdir.replace(os.sep, "/") + "/" if subdir else ""
         group = [states[p] for p in paths]
@@ -55,11 +56,17 @@ def combine(files: List[Tuple[str, str, os.stat_result]], states: Dict[str, Stat
             aggs, kinds = _replay(paths)
         else:
             aggs, kinds = _merge(group)
+        into = top if not subdir else (scalars, others)
         for tag, a in aggs.items():
-            scalars[prefix + tag] = _tag(a)
+            into[0][prefix + tag] = _tag(a)
         for tag, kind in kinds.items():
             if tag not in aggs:
-                others[prefix + tag] = kind
+                into[1][prefix + tag] = kind
+    # A top-level tag 'train/loss' and the train/ subdirectory's 'loss' are two series, as
+    # TensorBoard shows them: the top-level one is named './train/loss'.
+    taken = scalars.keys() | others.keys()
+    scalars.update(("./" + tag if tag in taken else tag, value) for tag, value in top[0].items())
+    others.update(("./" + tag if tag in taken else tag, value) for tag, value in top[1].items())
     return RunMetrics(scalars, others)
 
 

@@ -205,6 +205,16 @@ def test_subdirectories_are_runs_of_their_own_so_their_tags_are_prefixed(runs, r
     assert {tag: row["last"] for tag, row in rows.items()} == {"train/epoch_loss": 0.25, "validation/epoch_loss": 0.375}
 
 
+def test_a_top_level_tag_named_like_a_subdirectorys_keeps_its_own_name(runs, repo):
+    write_db(repo, ended("clash"))
+    write_scalars(tb(repo, "clash"), [("train/loss", 0, 9.0)])  # a top-level tag with a slash
+    write_scalars(tb(repo, "clash") / "train", [("loss", 0, 1.0), ("loss", 1, 0.5)])  # the train/ run's 'loss'
+    rows = metrics_json(runs, "clash")
+    assert {tag: row["last"] for tag, row in rows.items()} == {"train/loss": 0.5, "./train/loss": 9.0}
+    table = table_json(runs, "--metrics", "train/loss,./train/loss")
+    assert table == [{"name": "clash", "train/loss": 0.5, "./train/loss": 9.0}]
+
+
 def test_hostile_tag_names_are_shown_escaped_and_exported_exactly(runs, repo):
     write_db(repo, ended("exp"))
     tag = "a\tb\nc,d:max\u2028é"  # tensorboardX would clean it; TensorBoard's writer (and PyTorch) take it as it is
