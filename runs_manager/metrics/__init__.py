@@ -56,24 +56,66 @@ class Spec(NamedTuple):
 def parse_specs(values: Optional[Sequence[str]]) -> List[Spec]:
     """The columns of --metrics (comma-separated or repeated): ``tag`` or ``tag:aggregate``.
 
-    A tag whose own name ends in ``:max`` is asked for as ``tag:max:last``."""
+    A tag whose own name ends in ``:max`` is asked for as ``tag:max:last``. Any tag can be
+    asked for in double quotes, with ``""`` for a quote inside: ``"a,b":max``, ``" x "``,
+    ``""`` (the empty tag); outside quotes a part is stripped of blanks."""
     specs: List[Spec] = []
     for value in values or ():
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            tag, sep, aggregate = part.rpartition(":")
-            if not sep or aggregate not in AGGREGATES:
-                tag, aggregate = part, "last"
-            if not tag:
-                raise RunsError(f"--metrics needs a tag before ':{aggregate}', such as loss:{aggregate}")
+        for part, tag, aggregate in _parts(value):
             if any(s.column == part for s in specs):
                 raise RunsError(f"metric '{_printable(part)}' is given twice in --metrics")
             specs.append(Spec(part, tag, aggregate))
     if values is not None and not specs:
         raise RunsError("--metrics needs at least one tag, such as loss or val/acc:max")
     return specs
+
+
+def _parts(value: str) -> List[Tuple[str, str, str]]:
+    """(column, tag, aggregate) of each comma-separated part of one --metrics value."""
+    found: List[Tuple[str, str, str]] = []
+    i = 0
+    while i <= len(value):
+        while i < len(value) and value[i] in " \t":
+            i += 1
+        if i < len(value) and value[i] == '"':
+            begin = i
+            tag, i = _quoted(value, i)
+            end = value.find(",", i)
+            end = len(value) if end < 0 else end
+            rest = value[i:end].strip()
+            aggregate = rest[1:] if rest.startswith(":") else rest
+            if aggregate and (not rest.startswith(":") or aggregate not in AGGREGATES):
+                raise RunsError(f"in --metrics, after a quoted tag comes ':' and one of {', '.join(AGGREGATES)}, "
+                                f"not '{_printable(rest)}'")
+            found.append((value[begin:end].strip(), tag, aggregate or "last"))
+        else:
+            end = value.find(",", i)
+            end = len(value) if end < 0 else end
+            part = value[i:end].strip()
+            if part:
+                tag, sep, aggregate = part.rpartition(":")
+                if not sep or aggregate not in AGGREGATES:
+                    tag, aggregate = part, "last"
+                if not tag:
+                    raise RunsError(f"--metrics needs a tag before ':{aggregate}', such as loss:{aggregate}")
+                found.append((part, tag, aggregate))
+        i = end + 1
+    return found
+
+
+def _quoted(value: str, start: int) -> Tuple[str, int]:
+    """The tag in double quotes at ``start`` ('""' is a quote), and where the text after it begins."""
+    tag, i = [], start + 1
+    while i < len(value):
+        if value[i] == '"':
+            if value[i + 1:i + 2] == '"':
+                tag.append('"')
+                i += 2
+                continue
+            return "".join(tag), i + 1
+        tag.append(value[i])
+        i += 1
+    raise RunsError(f"a quote is not closed in --metrics: {_printable(value)}")
 
 
 def require() -> None:

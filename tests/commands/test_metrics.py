@@ -592,3 +592,18 @@ def test_nan_is_counted_apart_whatever_its_place(runs, repo, order, split):
     assert [row["name"] for row in rows] == ["fine", "r", "diverged"]  # NaN last, whichever direction
     assert rows[2]["loss:min"] == "NaN" and rows[2]["loss:nan"] == 1
     assert [row["name"] for row in table_json(runs, "--metrics", "loss:min", "--sort", "loss:min")] == ["r", "fine", "diverged"]
+
+
+def test_any_tag_can_be_asked_for_in_quotes(runs, repo):
+    write_db(repo, ended("exp"))
+    writer = Writer(tb(repo, "exp"))
+    for i, tag in enumerate(["a,b", " x ", "", 'q"t', "plain"]):
+        writer.add(tag, 0, float(i))
+        writer.add(tag, 1, float(i) + 10)
+    writer.close()
+    wanted = '"a,b":max, " x ",""  ,"q""t":min,plain'
+    rows = table_json(runs, "--metrics", wanted)
+    assert rows == [{"name": "exp", '"a,b":max': 10.0, '" x "': 11.0, '""': 12.0, '"q""t":min': 3.0, "plain": 14.0}]
+    for bad, message in (('"open', "not closed"), ('"a"b', "after a quoted tag")):
+        result = runs("table", "--metrics", bad)
+        assert result.code == 1 and message in result.err and "Traceback" not in result.err
