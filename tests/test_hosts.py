@@ -129,6 +129,7 @@ def test_the_readers_clock_does_not_matter(hosts: Callable[[str], Host], repo: P
     b = hosts("hostb")
     assert b.runs("new", "long", "sleep 60", *NO_FLAGS).code == 0
     monkeypatch.setenv("RUNS_HEARTBEAT", BEAT)
+    assert runs("lookup", "long", "status").out.strip() == "running"  # beating from before it was recorded
     real = time.time
     for skew in (3600.0, -3600.0):  # this host's clock an hour ahead, then an hour behind
         monkeypatch.setattr(time, "time", lambda skew=skew: real() + skew)

@@ -80,9 +80,13 @@ class Beater:
             return
         flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
         try:
-            if not self.made:  # emptied: a request left by an earlier run of the name is not this run's
+            if not self.made:
+                # A file of its own (a new inode): one left by an earlier run of the name, and a
+                # request in it, are not this run's, and that run's supervisor tells them apart.
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)
-                flags |= os.O_CREAT | os.O_TRUNC
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path)
+                flags |= os.O_CREAT | os.O_EXCL
             fd = os.open(self.path, flags, 0o644)
         except FileNotFoundError:
             # Made once and gone since: the run was deleted while it ran. Never made anew,

@@ -48,7 +48,10 @@ def main(args: Sequence[str]) -> int:
     # an outcome is running exactly as long as this lock is held.
     fcntl.lockf(log, fcntl.LOCK_EX)
     relay = Relay(log)  # from now on, a hang-up or a kill request is the run's end
+    # Beating before the run is recorded: other hosts see it running as soon as it is.
+    relay.tick = beater = heartbeat.Beater(settings.runs_dir, name)
     if not _recorded(settings, name):
+        beater.stop()
         return 0
     # After the wait: `runs new` of a sweep waits for each supervisor's lock, and a hundred
     # supervisors importing at once would make it wait for every import.
@@ -61,7 +64,6 @@ def main(args: Sequence[str]) -> int:
     state = _reserve(settings, name, started, relay)
     if state is not None and state.ran_before():
         relay.note(_begin_again(settings, name, state))
-    relay.tick = beater = heartbeat.Beater(settings.runs_dir, name)  # so that other hosts see it alive
     beater.on_request = relay.signal  # `runs kill` on another host asks through the heartbeat
     code = relay.run(program)
     _end(settings, name, started, code, relay, state)
