@@ -40,6 +40,10 @@ def sha(text: str) -> str:
 
 @pytest.fixture
 def project(repo: Path) -> Path:
+    return make_project(repo)
+
+
+def make_project(repo: Path) -> Path:
     """train.py committed; data/ and outputs/ ignored, data/train.csv there."""
     (repo / "train.py").write_text(PROGRAM)
     (repo / ".gitignore").write_text("data/\noutputs/\n")

@@ -57,14 +57,9 @@ def test_the_program_gets_flags_environment_and_directory(runs, repo):
 
 
 def test_a_pending_job_runs_the_recorded_code_whatever_the_tree_does_meanwhile(runs, repo):
-    from tests.test_snapshots import PROGRAM, log, sha
+    from tests.test_snapshots import PROGRAM, log, make_project, sha
 
-    (repo / "train.py").write_text(PROGRAM)
-    (repo / ".gitignore").write_text("data/\noutputs/\n")
-    (repo / "data").mkdir()
-    (repo / "data/train.csv").write_text("1,2,3\n")
-    git("add", "train.py", ".gitignore", cwd=repo)
-    git("commit", "-qm", "train", cwd=repo)
+    make_project(repo)
     submit(runs, "later", "python3 train.py 0", "--sbatch-args", "--begin=now+4 --time=00:05:00")
     assert status_of("later") == "pending"
     (repo / "train.py").write_text(PROGRAM + "print('second commit')\n")
