@@ -41,6 +41,8 @@ def python(script: str) -> str:
 def test_kill_sends_sigterm_and_keeps_everything(repo: Path, runs: Callable[..., Result]) -> None:
     start_run(runs, "train", "echo started; sleep 600")
     (repo / ".runs/tensorboard/train/events.out").write_text("events")
+    # Killed once it has written something: a SIGTERM before its first line leaves the log empty.
+    assert wait_for(lambda: b"started" in (repo / ".runs/logs/train.log").read_bytes())
     result = runs("kill", "train", "-y")
     assert result.code == 0, result.err
     assert "Killed 1 run." in result.out
