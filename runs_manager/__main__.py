@@ -4,9 +4,14 @@ Ctrl-C ends `runs` quietly with status 130 at any moment, including while Python
 still loading it and while it shuts down.
 """
 try:
+    import signal
+
+    # Until _interrupt below is in place, a Ctrl-C is only noted: raised inside an import
+    # lock's callback while the modules below load, Python would print it and drop it.
+    _held = []
+    signal.signal(signal.SIGINT, lambda signum, frame: _held.append(signum))
     import _thread  # built in: `threading` would cost start-up time
     import os
-    import signal
     import sys
     import time
 except KeyboardInterrupt:  # Ctrl-C while Python is still loading
@@ -83,6 +88,8 @@ def console() -> None:
 
 try:
     signal.signal(signal.SIGINT, _interrupt)
+    if _held:  # a Ctrl-C came while loading
+        raise KeyboardInterrupt
 except KeyboardInterrupt:
     raise SystemExit(130) from None
 
