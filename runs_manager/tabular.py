@@ -110,9 +110,7 @@ _TIME = re.compile(r"\d{4}-\d\d-\d\d([T ]\d\d:\d\d.*)?")
 def sort_value(value: Any) -> Tuple[int, Any]:
     """What a value sorts by: numbers as numbers, times as times, then text; each kind
     before the next, so a column of mixed kinds still sorts."""
-    if isinstance(value, (bool, int, float)):
-        if isinstance(value, float) and math.isnan(value):
-            return (1, 0)
+    if isinstance(value, (bool, int, float)):  # never NaN: sort_rows puts those after the rest
         return (0, value)
     if isinstance(value, str):
         if _TIME.fullmatch(value):

@@ -63,15 +63,21 @@ def git(*args: str, cwd: Optional[Path] = None) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
+def committed_repo(path: Path, files: Dict[str, str]) -> Path:
+    """A new git repository at ``path`` whose one commit holds ``files`` (name: text)."""
+    path.mkdir()
+    git("init", "-q", "-b", "main", cwd=path)
+    for name, text in files.items():
+        (path / name).write_text(text)
+    git("add", ".", cwd=path)
+    git("commit", "-qm", "initial", cwd=path)
+    return path
+
+
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A git repository with one commit, as the current directory."""
-    path = tmp_path / "repo"
-    path.mkdir()
-    git("init", "-q", "-b", "main", cwd=path)
-    (path / "main.py").write_text("import sys\nprint(sys.argv)\n")
-    git("add", ".", cwd=path)
-    git("commit", "-qm", "initial", cwd=path)
+    path = committed_repo(tmp_path / "repo", {"main.py": "import sys\nprint(sys.argv)\n"})
     monkeypatch.chdir(path)
     return path
 

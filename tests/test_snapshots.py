@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List
 import pytest
 import yaml
 
-from tests.conftest import NO_FLAGS, Result, git, run_process, wait_for, wait_status
+from tests.conftest import NO_FLAGS, Result, committed_repo, git, run_process, wait_for, wait_status
 
 # Prints a hash of its own source, the ignored data file it reads and where it ran; writes
 # into outputs/ (ignored, not there yet when the run is recorded).
@@ -230,12 +230,7 @@ def test_a_full_disk_while_making_a_snapshot_records_nothing(runs: Callable[...,
 def test_submodules_are_checked_out_at_their_recorded_commit(
     runs: Callable[..., Result], project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    library = tmp_path / "library"
-    library.mkdir()
-    git("init", "-q", "-b", "main", cwd=library)
-    (library / "lib.py").write_text("VERSION = 1\n")
-    git("add", "lib.py", cwd=library)
-    git("commit", "-qm", "one", cwd=library)
+    library = committed_repo(tmp_path / "library", {"lib.py": "VERSION = 1\n"})
     git("-c", "protocol.file.allow=always", "submodule", "-q", "add", str(library), "lib", cwd=project)
     git("commit", "-qm", "with lib", cwd=project)
     # The user moves the submodule's work tree on; the recorded commit is what the snapshot has.

@@ -88,10 +88,16 @@ def _open(settings: Settings, name: str, entry: Any, path: str, follow: bool) ->
                 raise RunsError(f"the log of run '{printable(name)}' is missing ({path})") from None
         except OSError as e:
             raise RunsError(f"cannot read {path}: {e.strerror}") from None
-        if not said:
-            print(f"runs: run '{printable(name)}' is {state}; waiting for it to start ...", file=sys.stderr, flush=True)
-            said = True
+        said = said or _say_waiting(name, state)
         time.sleep(STATUS_POLL)
+
+
+def _say_waiting(name: str, state: Optional[str]) -> bool:
+    """Say once that the run has not started yet; True, for the caller to remember it said so."""
+    from runs_manager.output import printable
+
+    print(f"runs: run '{printable(name)}' is {state}; waiting for it to start ...", file=sys.stderr, flush=True)
+    return True
 
 
 def _status(settings: Settings, name: str, started: Any) -> Optional[str]:
@@ -141,8 +147,6 @@ def _follow(settings: Settings, name: str, started: Any, f: BinaryIO, out: Binar
     it reads at the end."""
     import time
 
-    from runs_manager.output import printable
-
     checked = 0.0
     said = False
     while True:
@@ -152,9 +156,7 @@ def _follow(settings: Settings, name: str, started: Any, f: BinaryIO, out: Binar
             checked = time.monotonic()
             state = _status(settings, name, started)
             if state in WAITING:
-                if not said and state != "starting":
-                    print(f"runs: run '{printable(name)}' is {state}; waiting for it to start ...", file=sys.stderr, flush=True)
-                    said = True
+                said = said or (state != "starting" and _say_waiting(name, state))
             elif state != "running":
                 _copy(f, out)  # the last words (none if it was deleted or made anew meanwhile)
                 return f

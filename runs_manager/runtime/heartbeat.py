@@ -158,10 +158,10 @@ def alive(runs_dir: str, names: Iterable[str]) -> Dict[str, Optional[bool]]:
     present = _present(root(runs_dir))
     answers: Dict[str, Optional[bool]] = {name: None for name in names}
     beating = [name for name in names if name in present]
-    now = _filesystem_now(runs_dir) if beating else None
+    now = _filesystem_now(runs_dir) if beating else 0.0
     for name in beating:
         written = _written(path(runs_dir, name))
-        if written is not None and now is not None:
+        if written is not None:
             answers[name] = now - written <= stale_seconds()
     return answers
 
@@ -186,7 +186,7 @@ def _written(heartbeat: str) -> Optional[float]:
         os.close(fd)
 
 
-def _filesystem_now(runs_dir: str) -> Optional[float]:
+def _filesystem_now(runs_dir: str) -> float:
     """The shared filesystem's clock now: the modification time of a file written now."""
     probe = os.path.join(root(runs_dir), f"{_CLOCK}{processes.host()}-{os.getpid()}")
     try:

@@ -10,10 +10,10 @@ to the work tree's, so relative paths reach the same files as without a snapshot
 Made with a temporary index and object directory (the user's index and work tree are
 never written): ``git read-tree`` of the commit, ``git apply --cached`` of the patch,
 ``git checkout-index --all`` into a directory of its own, which is renamed into place only
-once whole. ``checkout-index`` writes only the files, where ``git worktree add`` (a little
-faster) would also register the snapshot in the repository and make it a work tree git
+once whole. ``checkout-index`` writes only the files, where ``git worktree add`` (as fast
+here) would also register the snapshot in the repository and make it a work tree git
 commands could change. A maker that dies leaves a ``.making-*`` directory, which the next
-maker on its host removes.
+`runs new` on its host removes.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import re
 import stat
 import sys
 import tempfile
-from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
 from runs_manager import faults, fsutil, git, processes
 from runs_manager.errors import RunsError
@@ -94,7 +94,6 @@ def make(settings: Settings, directory: str, commit: str, patch: Optional[Patch]
 
 def _make(settings: Settings, top: str, root: str, commit: str, patch: Optional[Patch]) -> None:
     os.makedirs(os.path.dirname(root), exist_ok=True)
-    _remove_abandoned(os.path.dirname(root))
     temp = tempfile.mkdtemp(prefix=f"{_MAKING}{os.getpid()}@{processes.host()}@", dir=os.path.dirname(root))
     try:
         _check_out(top, temp, commit, patch)
@@ -113,22 +112,30 @@ def _make(settings: Settings, top: str, root: str, commit: str, patch: Optional[
 
 
 def _check_out(top: str, temp: str, commit: str, patch: Optional[Patch]) -> None:
+    gitlinks = _check_out_tree(top, commit, temp, patch)
+    for path, sub_commit in gitlinks:
+        _check_out_submodule(top, temp, path, sub_commit)
+
+
+def _check_out_tree(repository: str, commit: str, into: str, patch: Optional[Patch] = None) -> List[Tuple[str, str]]:
+    """The files of ``commit`` (and ``patch``) of the repository at ``repository``, written
+    into ``into`` through an index and object directory of their own; the submodules
+    (path, commit) the tree records."""
     from runs_manager.runtime import patches
 
-    _, git_dir, objects = git.locations(top)
+    _, git_dir, objects = git.locations(repository)
     with tempfile.TemporaryDirectory(prefix="runs-snapshot-") as scratch:
         env = patches.scratch_environment(scratch, git_dir, objects)
-        git.call(top, ["read-tree", commit], env)
+        git.call(repository, ["read-tree", commit], env)
         if patch is not None:
             path = os.path.join(scratch, "patch")
             with open(path, "wb") as f:
                 f.write(patch.data)
-            git.call(top, ["apply", "--cached", "--whitespace=nowarn", path], env)
-        git.call(top, ["checkout-index", "--all", "--force", f"--prefix={temp}{os.sep}"], env)
-        gitlinks = [line.split(b"\t", 1) for line in git.call(top, ["ls-files", "--stage", "-z"], env).split(b"\0")
-                    if line.startswith(b"160000 ")]
-    for info, path in gitlinks:
-        _check_out_submodule(top, temp, os.fsdecode(path), info.split()[1].decode("ascii"))
+            git.call(repository, ["apply", "--cached", "--whitespace=nowarn", path], env)
+        git.call(repository, ["checkout-index", "--all", "--force", f"--prefix={into}{os.sep}"], env)
+        staged = git.call(repository, ["ls-files", "--stage", "-z"], env).split(b"\0")
+    gitlinks = [line.split(b"\t", 1) for line in staged if line.startswith(b"160000 ")]
+    return [(os.fsdecode(path), info.split()[1].decode("ascii")) for info, path in gitlinks]
 
 
 def _check_out_submodule(top: str, temp: str, path: str, commit: str) -> None:
@@ -144,11 +151,7 @@ def _check_out_submodule(top: str, temp: str, path: str, commit: str) -> None:
         print(f"runs: note: submodule {path} at commit {commit[:12]} is not checked out here; "
               "its directory in the code snapshot is empty", file=sys.stderr)
         return
-    _, git_dir, objects = git.locations(here)
-    with tempfile.TemporaryDirectory(prefix="runs-snapshot-") as scratch:
-        env = patches.scratch_environment(scratch, git_dir, objects)
-        git.call(here, ["read-tree", commit], env)
-        git.call(here, ["checkout-index", "--all", "--force", f"--prefix={os.path.join(temp, path)}{os.sep}"], env)
+    _check_out_tree(here, commit, os.path.join(temp, path))
 
 
 def _link_data(top: str, temp: str, runs_dir: str) -> None:
