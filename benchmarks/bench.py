@@ -4,14 +4,15 @@ Builds each database in a throwaway git repository, uses a tmux server of its ow
 every command several times and prints medians, peak memory (max RSS of the process) and
 the target each must meet, beside `python -c pass`.
 
-    python benchmarks/bench.py [--repeat 7] [--sizes 100,10000,100000] [--keep] [--slurm] [--metrics]
+    python benchmarks/bench.py [--repeat 7] [--sizes 100,10000,100000] [--keep] [--slurm] [--metrics] [--snapshot]
 
 ``--metrics`` times only `runs table --metrics` and `runs metrics` (which the full run
 times too): 100 runs, each with one event file of 10,000 steps of 5 scalar tags written
 with tensorboardX (50,000 events, 2.2 MB a file), in forked processes, so that this one
 never imports tensorboardX (a command's peak RSS would include its memory); one run's
 writer stays open, and appends 100 steps before each repeat of the last row. The first
-read is timed with the cache removed before each repeat (at most 3).
+read is timed with the cache removed before each repeat (at most 3). ``--snapshot`` times
+only `runs new` with and without a code snapshot, in a repository of 10,000 files.
 
 What it runs: always this checkout's code, never an installed copy. Every command is
 ``[sys.executable, "-m", "runs_manager", ...]`` with ``PYTHONPATH`` set to the directory
@@ -362,10 +363,19 @@ def make_code_repo(root: str, files: int = 10_000, size: int = 5_000) -> str:
     return repo
 
 
+QUIET_SECONDS = 65
+
+
 def snapshot_rows(root: str, repeat: int, row: Callable[..., None]) -> None:
     """`runs new --snapshot` in a repository of 10,000 files (50 MB), each time at a new
     commit (a snapshot is made once per commit), against the same run without one."""
     repo = make_code_repo(root)
+    # "When it is quiet": ext4 skips the inodes freed in the last minute (six while not yet
+    # written back) when it allocates new ones, one lookup each, so making 10,000 files
+    # right after deleting many (a test suite, an earlier row) takes seconds, not 0.3 s.
+    print("  (syncing, then a minute without deletions before the snapshot rows)", file=sys.stderr)
+    os.sync()
+    time.sleep(QUIET_SECONDS)
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
     times: Dict[str, List[Tuple[float, float]]] = {"plain": [], "snapshot": []}
     for i in range(repeat):  # interleaved: the two see the same load
@@ -680,6 +690,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--metrics", action="store_true",
                         help="time only runs table --metrics and runs metrics (100 runs with TensorBoard events; "
                         "needs tensorboardX and runs' metrics extra)")
+    parser.add_argument("--snapshot", action="store_true", help="time only runs new with and without a code snapshot")
     parser.add_argument("--check-exports", nargs=2, metavar=("REPO", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.check_exports:
@@ -711,6 +722,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             metrics_rows(root, args.repeat, row)
             return finish(rows)
         warm_up(root)
+        if args.snapshot:
+            snapshot_rows(root, args.repeat, row)
+            return finish(rows)
         print(f"runs: {' '.join(runs)} (PYTHONPATH={ROOT}); results are medians of {args.repeat} runs", file=sys.stderr)
         print(f"  (load average {os.getloadavg()[0]:.2f}: other work on this machine skews the times)", file=sys.stderr)
         base, base_mem = measure(lambda i: [python, "-c", "pass"], root, args.repeat)
