@@ -656,6 +656,67 @@ def metrics_rows(root: str, repeat: int, row: Callable[..., None]) -> None:
     row("runs metrics NAME", "100", ms, mem, "", True)
 
 
+RESTART_STEPS = 300_000  # 1.5 M points of 5 tags
+
+
+def write_restart_file(job: Tuple[str, int, int, Optional[int]]) -> None:
+    """An event file of steps [first, stop) of every tag, after a SessionLog START at ``start``
+    (PyTorch's purge_step) unless None."""
+    from tensorboardX.event_file_writer import EventsWriter
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
+
+    path, first, stop, start = job
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    writer = EventsWriter(path)
+    if start is not None:
+        writer.write_event(Event(step=start, wall_time=1796300000.0, session_log=SessionLog(status=SessionLog.START)))
+    write_metric_steps(writer, 0, range(first, stop))
+    writer.close()
+
+
+def restart_rows(root: str, repeat: int, row: Callable[..., None]) -> None:
+    """`runs metrics` of a run of 1.5 M points that restarted (two SessionLog STARTs, the
+    second orphaning a third of the points) and of one that did not, side by side: the
+    first read and later ones, time and peak memory."""
+    import json
+    import multiprocessing
+
+    repo, _ = make_repo(os.path.join(root, "restarts"), Layout(2))
+    tb_root = os.path.join(repo, ".runs", "tensorboard")
+    half, start = RESTART_STEPS * 2 // 3, RESTART_STEPS // 3
+    jobs = [(os.path.join(tb_root, "run0", "events.out.tfevents.1"), 0, half, 0),  # restarted at `start`:
+            (os.path.join(tb_root, "run0", "events.out.tfevents.2"), start, half, start),  # its steps >= start orphaned
+            (os.path.join(tb_root, "run1", "events.out.tfevents.1"), 0, RESTART_STEPS, None)]
+    began = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(2) as pool:  # tensorboardX is imported there, not here
+        pool.map(write_restart_file, jobs)
+    print(f"  (3 event files of 3 M points, written in {time.perf_counter() - began:.0f} s)", file=sys.stderr)
+    cache = os.path.join(repo, ".runs", ".runs.yml.metrics")
+
+    def forget(i: int = 0) -> None:
+        if os.path.exists(cache):
+            os.unlink(cache)
+
+    got = {}
+    for name in ("run1", "run0"):
+        forget()
+        got[name, "first"] = measure(lambda i, name=name: RUNS + ["metrics", name], repo, max(1, min(repeat, 3)), after=forget)  # type: ignore[misc]
+        run_once(RUNS + ["metrics", name], repo)
+        got[name, "later"] = measure(lambda i, name=name: RUNS + ["metrics", name], repo, repeat)  # type: ignore[misc]
+    counts = {r["tag"]: r["count"] for r in json.loads(output(RUNS + ["metrics", "run0", "--format", "json"], repo))}
+    if counts != {tag: half for tag in METRIC_TAGS}:
+        raise SystemExit(f"bench: the restarted run's points were not purged as TensorBoard does: {counts}")
+    plain_first, plain_later = got["run1", "first"], got["run1", "later"]
+    row("runs metrics, 1.5 M points, first read", "1", *plain_first, "", True)
+    row("runs metrics, 1.5 M points, later reads", "1", *plain_later, "", True)
+    ms, mem = got["run0", "first"]
+    row("runs metrics, restarted, first read", "1", ms, mem, f"<= {2 * plain_first[1]:.0f} MB (2x not restarted)",
+        mem <= 2 * plain_first[1])
+    ms, mem = got["run0", "later"]
+    row("runs metrics, restarted, later reads", "1", ms, mem, f"<= 2x not restarted ({2 * plain_later[0]:.0f} ms)",
+        ms <= 2 * plain_later[0])
+
+
 def sweep_rows(repo: str, label: str, big: bool, repeat: int, row: Callable[..., None]) -> None:
     """`runs new` of a 100-run grid (one hold of the lock), queued four at a time or all
     started; and how soon a run that ends starts the next queued one (issue 11)."""
@@ -720,6 +781,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.metrics:
             metrics_rows(root, args.repeat, row)
+            restart_rows(root, args.repeat, row)
             return finish(rows)
         warm_up(root)
         if args.snapshot:
@@ -761,6 +823,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.slurm:
             slurm_rows(root, args.repeat, row)
         metrics_rows(root, args.repeat, row)
+        restart_rows(root, args.repeat, row)
 
         for size in sizes:
             label = f"{size:,}"

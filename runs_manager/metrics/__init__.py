@@ -18,14 +18,15 @@ shrank, changed identity or first bytes, or was rewritten in place, is read agai
 the start. A torn record at the end (a writer that has not flushed it whole yet) ends
 the reading there: the next read starts at it.
 
-Restarts are shown as TensorBoard shows them, purges included (combine.py says how).
+Restarts are shown as TensorBoard shows them, purges included (restarts.py says how, and
+how its results are kept in the cache).
 
 Files in a subdirectory of a run's TensorBoard directory are a run of their own for
 TensorBoard (Keras writes ``train/`` and ``validation/``): their tags are named
 ``SUBDIR/TAG`` here.
 
 Modules: ``files`` (finding and reading event files), ``events`` (events to points),
-``combine`` (a run's scalars, restarts included), ``cache``. Nothing else in runs imports this package, and it imports TensorBoard only when a file
+``combine`` (a run's scalars), ``restarts`` (TensorBoard's purges), ``cache``. Nothing else in runs imports this package, and it imports TensorBoard only when a file
 has new bytes to read.
 """
 from __future__ import annotations
@@ -157,16 +158,30 @@ def collect(settings: Any, runs: Sequence[Tuple[str, bool]], every_run: bool = F
             cache.drop(gone)
         if every_run:
             cache.drop_runs(set(dirs.values()))
+        states = {**cached, **fresh}
+        result = _combine(cache, runs, listing, dirs, states)
     finally:
         cache.close()
-    states = {**cached, **fresh}
     ended = dict(runs)
-    result: Dict[str, RunMetrics] = {}
     for name, _ in runs:
-        files = listing.get(name, [])
-        result[name] = combine(files, states)
-        for path, _, _ in files:
+        for path, _, _ in listing.get(name, []):
             _warn(states[path], path, ended[name])
+    return result
+
+
+def _combine(cache: Cache, runs: Sequence[Tuple[str, bool]], listing: Dict[str, List[Tuple[str, str, Any]]],
+             dirs: Dict[str, str], states: Dict[str, State]) -> Dict[str, RunMetrics]:
+    """Each run's scalars, and the restart rule's results kept for next time."""
+    kept = cache.replays(list(dirs.values()))
+    made: Dict[str, Any] = {}
+    result = {name: combine(listing.get(name, []), states, kept, made) for name, _ in runs}
+    run_of = {os.path.dirname(path): dirs[name] for name, files in listing.items() for path, _, _ in files}
+    changed = [(run_of[d], d, r) for d, r in made.items() if kept.get(d) is not r]
+    if changed:
+        cache.put_replays(changed)
+    unused = [d for d in kept if d not in made]  # its run directory no longer restarts (files removed)
+    if unused:
+        cache.drop_replays(unused)
     return result
 
 

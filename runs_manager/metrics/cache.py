@@ -9,10 +9,14 @@ import sqlite3
 from typing import Any, Callable, Dict, List, Set, Tuple
 
 from runs_manager.metrics.files import SCHEMA, State, valid_state
+from runs_manager.metrics.restarts import Replay, valid_replay
 
+_TABLES = ("files", "replays")  # replays: a run directory's result under the restart rule (restarts.py)
 _CREATE = (
     "CREATE TABLE files (path TEXT PRIMARY KEY, run TEXT NOT NULL, state TEXT NOT NULL)",
     "CREATE INDEX files_run ON files (run)",
+    "CREATE TABLE replays (dir TEXT PRIMARY KEY, run TEXT NOT NULL, state TEXT NOT NULL)",
+    "CREATE INDEX replays_run ON replays (run)",
 )
 
 
@@ -22,13 +26,15 @@ def _connect(path: str) -> sqlite3.Connection:
         if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA:
             conn.execute("BEGIN IMMEDIATE")  # one process at a time; another may have made it meanwhile
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA:
-                conn.execute("DROP TABLE IF EXISTS files")
+                for table in _TABLES:
+                    conn.execute(f"DROP TABLE IF EXISTS {table}")
                 for statement in _CREATE:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={SCHEMA}")
             conn.execute("COMMIT")
         try:
             conn.execute("SELECT path, run, state FROM files LIMIT 1").fetchall()
+            conn.execute("SELECT dir, run, state FROM replays LIMIT 1").fetchall()
         except sqlite3.OperationalError as e:
             if "no such" not in str(e):
                 raise  # locked
@@ -67,25 +73,33 @@ class Cache:
 
     def states(self, dirs: List[str]) -> Dict[str, State]:
         """The cached states of the files under these run directories."""
+        return self._rows("SELECT path, run, state FROM files", dirs, valid_state)
+
+    def replays(self, dirs: List[str]) -> Dict[str, Replay]:
+        """The kept results of the restart rule for these run directories (and their subdirectories)."""
+        return self._rows("SELECT dir, run, state FROM replays", dirs, valid_replay)
+
+    def _rows(self, select: str, dirs: List[str], valid: Callable[[Any], bool]) -> Dict[str, Any]:
         if len(dirs) <= 500:
             rows: List[Tuple[str, str]] = []
             for i in range(0, len(dirs), 100):
                 part = dirs[i : i + 100]
                 rows += self.conn.execute(
-                    f"SELECT path, state FROM files WHERE run IN ({','.join('?' * len(part))})", part
+                    f"SELECT * FROM ({select}) WHERE run IN ({','.join('?' * len(part))})", part
                 ).fetchall()
+            rows = [(key, text) for key, _, text in rows]
         else:
             wanted = set(dirs)
-            rows = [(p, s) for p, r, s in self.conn.execute("SELECT path, run, state FROM files") if r in wanted]
-        states = {}
-        for path, text in rows:
+            rows = [(key, text) for key, run, text in self.conn.execute(select) if run in wanted]
+        found = {}
+        for key, text in rows:
             try:
-                state = json.loads(text)
+                value = json.loads(text)
             except (ValueError, TypeError):
                 continue
-            if valid_state(state):  # anything else is read again from the file
-                states[path] = state
-        return states
+            if valid(value):  # anything else is read again from the files
+                found[key] = value
+        return found
 
     def put(self, rows: List[Tuple[str, str, State]]) -> None:
         self._write(lambda: self.conn.executemany(
@@ -93,14 +107,25 @@ class Cache:
             ((path, run, json.dumps(state)) for run, path, state in rows),
         ))
 
+    def put_replays(self, rows: List[Tuple[str, str, Replay]]) -> None:
+        self._write(lambda: self.conn.executemany(
+            "INSERT OR REPLACE INTO replays (dir, run, state) VALUES (?, ?, ?)",
+            ((directory, run, json.dumps(kept)) for run, directory, kept in rows),
+        ))
+
+    def drop_replays(self, dirs: List[str]) -> None:
+        self._write(lambda: self.conn.executemany("DELETE FROM replays WHERE dir = ?", ((d,) for d in dirs)))
+
     def drop_runs(self, keep: Set[str]) -> None:
         """Forget the files of every run directory but those in ``keep`` (deleted or renamed runs)."""
-        try:
-            gone = [run for (run,) in self.conn.execute("SELECT DISTINCT run FROM files") if run not in keep]
-        except sqlite3.Error:
-            return
-        if gone:
-            self._write(lambda: self.conn.executemany("DELETE FROM files WHERE run = ?", ((run,) for run in gone)))
+        for table in _TABLES:
+            try:
+                gone = [run for (run,) in self.conn.execute(f"SELECT DISTINCT run FROM {table}") if run not in keep]
+            except sqlite3.Error:
+                return
+            if gone:
+                self._write(lambda table=table, gone=gone: self.conn.executemany(  # type: ignore[misc]
+                    f"DELETE FROM {table} WHERE run = ?", ((run,) for run in gone)))
 
     def drop(self, paths: List[str]) -> None:
         self._write(lambda: self.conn.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths)))

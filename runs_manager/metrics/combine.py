@@ -1,14 +1,10 @@
 """A run's scalars from its files' states: each TensorBoard run (the directory, each
 subdirectory) folded in file order, with TensorBoard's purges on restarts.
 
-Restarts, as TensorBoard shows them (its event accumulator, with the default
-``--purge_orphaned_data``): in files of event format 2 (every current writer), each
-``SessionLog.START`` after a run directory's first one drops every earlier point whose
-step is at or above the START's step; in older files, a summary whose step is below the
-previous summary's drops the earlier points of its tags at or above its step. A run
-directory where that can happen is read whole, in file order, each time (rare). Without
-a purge every point counts, and the value at the largest step is the last one (the later
-point wins on a repeated step).
+A run directory whose files' states say a purge can happen (a second ``SessionLog.START``,
+or steps going back in files of the old event format) is read by restarts.py, which
+keeps its result in the cache. Without a purge every point counts, and the value at the
+largest step is the last one (the later point wins on a repeated step).
 """
 from __future__ import annotations
 
@@ -16,8 +12,9 @@ import os
 import struct
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from runs_manager.metrics.events import START, Agg, scalar_of, version_of
-from runs_manager.metrics.files import Records, State
+from runs_manager.metrics.events import Agg
+from runs_manager.metrics.files import State
+from runs_manager.metrics.restarts import Replay, replay
 
 
 class Tag(NamedTuple):
@@ -41,8 +38,10 @@ class RunMetrics(NamedTuple):
     others: Dict[str, str]  # tags that hold no scalars: what they hold (image, histo, a plugin's name)
 
 
-def combine(files: List[Tuple[str, str, os.stat_result]], states: Dict[str, State]) -> RunMetrics:
-    """A run's scalars: each TensorBoard run (the directory, each subdirectory) folded in file order."""
+def combine(files: List[Tuple[str, str, os.stat_result]], states: Dict[str, State],
+            kept: Dict[str, Replay], made: Dict[str, Replay]) -> RunMetrics:
+    """A run's scalars: each TensorBoard run (the directory, each subdirectory) folded in
+    file order. Restarts' results are taken from ``kept`` and put in ``made`` (by directory)."""
     groups: Dict[str, List[str]] = {}
     for path, subdir, _ in files:
         groups.setdefault(subdir, []).append(path)
@@ -53,7 +52,9 @@ def combine(files: List[Tuple[str, str, os.stat_result]], states: Dict[str, Stat
         prefix = subdir.replace(os.sep, "/") + "/" if subdir else ""
         group = [states[p] for p in paths]
         if _needs_replay(group):
-            aggs, kinds = _replay(paths)
+            directory = os.path.dirname(paths[0])
+            made[directory] = replay(paths, states, kept.get(directory))
+            aggs, kinds = made[directory]["tags"], made[directory]["others"]
         else:
             aggs, kinds = _merge(group)
         into = top if not subdir else (scalars, others)
@@ -103,58 +104,6 @@ def _merge(group: List[State]) -> Tuple[Dict[str, Agg], Dict[str, str]]:
                 m[3], m[4] = (a[3], a[4]) if m[3] is None else (min(m[3], a[3]), max(m[4], a[4]))
             m[5], m[6], m[7] = m[5] + a[5], m[6] and a[6], m[7] + a[7]
     return aggs, kinds
-
-
-def _replay(paths: List[str]) -> Tuple[Dict[str, Agg], Dict[str, str]]:
-    """TensorBoard's reading of a run directory, purges included, from the files themselves."""
-    points: Dict[str, List[Tuple[int, float, bool]]] = {}
-    scratch: State = {"others": {}, "plugins": {}}
-    version: Optional[float] = None
-    seen_start = False
-    most_recent = -1
-    for path in paths:
-        try:
-            f = open(path, "rb")
-        except OSError:
-            continue
-        with f:
-            for event in Records(f, 0):
-                if event.HasField("file_version"):
-                    version = version_of(event.file_version)
-                has_summary = event.HasField("summary")
-                if version is not None and version >= 2:
-                    if event.HasField("session_log") and event.session_log.status == START:
-                        if seen_start:
-                            for tag in points:
-                                points[tag] = [p for p in points[tag] if p[0] < event.step]
-                        seen_start = True
-                elif has_summary and event.step < most_recent:
-                    for v in event.summary.value:
-                        if v.tag in points:
-                            points[v.tag] = [p for p in points[v.tag] if p[0] < event.step]
-                if has_summary:
-                    most_recent = event.step
-                    for v in event.summary.value:
-                        scalar = scalar_of(v, scratch)
-                        if scalar is not None:
-                            points.setdefault(v.tag, []).append((event.step, scalar[0], scalar[1]))
-    aggs: Dict[str, Agg] = {}
-    for tag, series in points.items():
-        if not series:
-            continue
-        a: Agg = [0, series[0][0], series[0][1], None, None, 0.0, True, 0]
-        for step, x, narrow in series:
-            a[0] += 1
-            if step >= a[1]:
-                a[1], a[2] = step, x
-            if x != x:
-                a[7] += 1
-            else:
-                a[3], a[4] = (x, x) if a[3] is None else (min(a[3], x), max(a[4], x))
-                a[5] += x
-            a[6] = a[6] and narrow
-        aggs[tag] = a
-    return aggs, scratch["others"]
 
 
 def _tag(a: Agg) -> Tag:

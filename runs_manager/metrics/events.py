@@ -11,6 +11,7 @@ State = Dict[str, Any]
 # [count, last step, last value, min, max, sum, float32, NaN count]: min, max and sum over
 # the points that are not NaN (None while there is none), so no order of points changes them.
 Agg = List[Any]
+MAX_STARTS = 1000  # STARTs a file's state keeps (where each is, and its step)
 
 
 def scalar_of(v: Any, state: State) -> Optional[Tuple[float, bool]]:
@@ -62,6 +63,10 @@ def _tensor_scalar(tensor: Any) -> Optional[Tuple[float, bool]]:
 def accumulate(state: State, events: Any) -> None:
     """Fold ``events`` into the file's state: aggregates per tag, file version, STARTs, step order.
 
+    For restarts.py, each START's place (the offset after its record, when ``events`` has
+    one) and step; and ``legacy`` once the file has a summary or START not under event
+    format 2 of its own, whose purges only reading the files in order can tell.
+
     The loop of every point: written for speed (50,000 points a file are common)."""
     tags: Dict[str, Agg] = state["tags"]
     prev = state["prev_step"]
@@ -72,6 +77,8 @@ def accumulate(state: State, events: Any) -> None:
             if prev is None:
                 if state["first_step"] is None:
                     state["first_step"] = step
+                if not _modern(state["version"]):
+                    state["legacy"] = True
             elif step < prev:
                 state["disorder"] = True
             prev = step
@@ -105,9 +112,22 @@ def accumulate(state: State, events: Any) -> None:
                     a[6] = False
         elif what == "file_version":
             state["version"] = version_of(event.file_version)
+            if not _modern(state["version"]):
+                state["legacy"] = True
         elif what == "session_log" and event.session_log.status == START:
             state["starts"] += 1
+            if len(state["starts_at"]) < MAX_STARTS:
+                state["starts_at"].append([getattr(events, "offset", 0), event.step])
+            else:
+                state["legacy"] = True  # too many to keep: restarts.py finds them itself
+            if not _modern(state["version"]):
+                state["legacy"] = True
     state["prev_step"] = prev
+
+
+def _modern(version: Optional[float]) -> bool:
+    """Event format 2 or later: restarts are told by STARTs, not by steps going back."""
+    return version is not None and version >= 2
 
 
 def version_of(text: str) -> float:

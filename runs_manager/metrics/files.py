@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from runs_manager.metrics.events import accumulate
 
-SCHEMA = 2  # 2: NaN points counted apart from min, max and mean
+SCHEMA = 3  # 2: NaN points counted apart from min, max and mean; 3: restarts kept (restarts.py)
 HEAD = 64  # bytes of a file's start whose CRC tells a rewritten file from an appended one
 CHUNK = 8 << 20
 PARALLEL_BYTES = 32 << 20  # more than this to read: files are read by one process per core
@@ -64,6 +64,7 @@ def fresh_state(st: os.stat_result) -> State:
         "ctime_ns": st.st_ctime_ns,
         "offset": 0, "head": None, "version": None, "starts": 0, "first_step": None, "prev_step": None,
         "disorder": False, "damaged": None, "torn": False, "tags": {}, "others": {}, "plugins": {},
+        "starts_at": [], "legacy": False,
     }
 
 
@@ -81,16 +82,26 @@ def valid_state(state: Any) -> bool:
     if not all(state.get(key) is None or isinstance(state[key], kind) and not isinstance(state[key], bool)
                for key, kind in _OPTIONAL.items()) or not all(key in state for key in _OPTIONAL):
         return False
-    if not isinstance(state.get("disorder"), bool) or not isinstance(state.get("torn"), bool):
+    if not all(isinstance(state.get(key), bool) for key in ("disorder", "torn", "legacy")):
         return False
-    tags, others, plugins = state.get("tags"), state.get("others"), state.get("plugins")
-    if not isinstance(tags, dict) or not isinstance(others, dict) or not isinstance(plugins, dict):
+    starts = state.get("starts_at")
+    if not isinstance(starts, list) or not all(isinstance(s, list) and len(s) == 2 and all(type(x) is int for x in s)
+                                               for s in starts):
         return False
-    return all(isinstance(a, list) and len(a) == 8 and type(a[0]) is int and a[0] > 0 and type(a[1]) is int
-               and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a[2], a[5]))
-               and all(x is None or isinstance(x, (int, float)) and not isinstance(x, bool) for x in a[3:5])
-               and isinstance(a[6], bool) and type(a[7]) is int and 0 <= a[7] <= a[0]
-               for a in tags.values()) and all(isinstance(k, str) for k in others.values())
+    others, plugins = state.get("others"), state.get("plugins")
+    if not isinstance(others, dict) or not isinstance(plugins, dict):
+        return False
+    return valid_tags(state.get("tags")) and all(isinstance(k, str) for k in others.values())
+
+
+def valid_tags(tags: Any) -> bool:
+    """Whether ``tags`` maps tags to aggregates (events.Agg) of the right types."""
+    return isinstance(tags, dict) and all(
+        isinstance(a, list) and len(a) == 8 and type(a[0]) is int and a[0] > 0 and type(a[1]) is int
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a[2], a[5]))
+        and all(x is None or isinstance(x, (int, float)) and not isinstance(x, bool) for x in a[3:5])
+        and isinstance(a[6], bool) and type(a[7]) is int and 0 <= a[7] <= a[0]
+        for a in tags.values())
 
 
 def _resumable(old: Optional[State], st: os.stat_result) -> bool:

@@ -67,14 +67,21 @@ class Writer:
     def __init__(self, logdir: Path) -> None:
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+        before = set(logdir.glob("*tfevents*"))
         self.writer = EventFileWriter(str(logdir))
-        (self.path,) = map(str, logdir.glob("*tfevents*"))
+        (self.path,) = map(str, set(logdir.glob("*tfevents*")) - before)
 
     def add(self, tag: str, step: int, value: float) -> None:
         from tensorboard.compat.proto import event_pb2, summary_pb2
 
         summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
         self.writer.add_event(event_pb2.Event(step=step, wall_time=1.0, summary=summary))
+
+    def add_start(self, step: int) -> None:
+        """A SessionLog START, as PyTorch's SummaryWriter(purge_step=step) writes it."""
+        from tensorboard.compat.proto import event_pb2
+
+        self.writer.add_event(event_pb2.Event(step=step, session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)))
 
     def flush(self) -> None:
         self.writer.flush()
