@@ -1,4 +1,5 @@
-"""The fast path behind shell completion: ``runs __complete names PREFIX [WORD...]``.
+"""The fast path behind shell completion: ``runs __complete names PREFIX [WORD...]``, and
+``runs __complete metrics SHELL WORD [WORD...]`` for the tags of ``--metrics``.
 
 The shell calls it on every Tab that completes a run name, so it imports nothing of
 runs' dependencies (no PyYAML, GitPython, libtmux or tabulate; not even runs_manager.main):
@@ -31,6 +32,8 @@ class _Unsure(Exception):
 
 
 def main(argv: Sequence[str]) -> int:
+    if len(argv) >= 3 and argv[0] == "metrics":
+        return _main_metrics(argv[1], argv[2], argv[3:])
     if len(argv) < 2 or argv[0] != "names":
         return 2
     prefix, words = argv[1], argv[2:]
@@ -45,6 +48,84 @@ def main(argv: Sequence[str]) -> int:
     except Exception:  # completion must never print a traceback into the user's command line
         return 1
     return 0
+
+
+def _main_metrics(shell: str, word: str, words: Sequence[str]) -> int:
+    """``runs __complete metrics SHELL WORD [WORD...]``: values of --metrics that begin with
+    WORD, from the tags the metrics cache knows; for bash quoted as shell words (bash
+    inserts them as they are; zsh and fish quote what they insert)."""
+    try:
+        if shell == "bash":
+            import shlex
+
+            try:
+                word = "".join(shlex.split(word + ("'" if word.count("'") % 2 else ""))) if word else ""
+            except ValueError:
+                pass
+        values = metric_values(_metric_tags(_settings(words)), word)
+        if shell == "bash":
+            values = [shlex.quote(v) for v in values]
+        if values:
+            sys.stdout.write("\n".join(values) + "\n")
+    except Exception:
+        return 1
+    return 0
+
+
+AGGREGATES = ("last", "min", "max", "mean", "step", "count", "nan")  # as metrics.AGGREGATES
+
+
+def metric_values(tags: Sequence[str], word: str) -> List[str]:
+    """Each way to finish ``word`` (a --metrics value, perhaps a comma list) with a tag, in
+    --metrics' own quoting (``"a,b"``), or with an aggregate after a tag and ':'."""
+    cut = _last_part(word)
+    head, part = word[:cut], word[cut:]
+    spelled = sorted(_spelled(tag) for tag in set(tags))
+    found = [head + s for s in spelled if s.startswith(part)]
+    for s in spelled:
+        if part.startswith(s + ":"):
+            found += sorted(f"{head}{s}:{a}" for a in AGGREGATES if f"{s}:{a}".startswith(part))
+    return found
+
+
+def _last_part(word: str) -> int:
+    """Where the last comma-separated part of ``word`` begins (commas in quotes do not count)."""
+    start, quoted = 0, False
+    for i, c in enumerate(word):
+        if c == '"':
+            quoted = not quoted
+        elif c == "," and not quoted:
+            start = i + 1
+    return start
+
+
+def _spelled(tag: str) -> str:
+    """``tag`` as --metrics reads it: in double quotes when it could not be read bare."""
+    bare = tag and tag == tag.strip() and "," not in tag and not tag.startswith('"') and (
+        tag.rpartition(":")[2] not in AGGREGATES or ":" not in tag)
+    return tag if bare else '"' + tag.replace('"', '""') + '"'
+
+
+def _metric_tags(settings: Tuple[str, str]) -> List[str]:
+    """The scalar tags of every run the metrics cache knows, named as runs names them
+    (``SUBDIR/TAG`` for a subdirectory's, ``./TAG`` for a top-level one that clashes)."""
+    from urllib.parse import quote
+
+    path = os.path.join(*settings) + ".metrics"
+    if not os.path.exists(path):
+        return []
+    conn = sqlite3.connect("file:" + quote(os.path.abspath(path)) + "?mode=ro", uri=True, isolation_level=None)
+    try:  # rtrim(path, <its characters but '/'>) is the path's directory, with its '/'
+        rows = conn.execute("SELECT DISTINCT f.run, rtrim(f.path, replace(f.path, '/', '')), j.key "
+                            "FROM files AS f, json_each(f.state, '$.tags') AS j").fetchall()
+    finally:
+        conn.close()
+    runs: dict[str, tuple[set[str], set[str]]] = {}
+    for run, directory, tag in rows:
+        top, below = runs.setdefault(run, (set(), set()))
+        sub = directory[len(run) + 1:]
+        (below if sub else top).add(sub + tag)
+    return [name for top, below in runs.values() for name in (*below, *("./" + t if t in below else t for t in top))]
 
 
 def _valid(name: str) -> bool:

@@ -34,14 +34,25 @@ NAMES: Dict[str, Any] = {
     "zsh": "_runs_complete_names",
     "fish": "(_runs_complete_names)",
 }
+METRICS: Dict[str, Any] = {
+    "bash": "_runs_complete_metrics",
+    "zsh": "_runs_complete_metrics",
+    "fish": "(_runs_complete_metrics)",
+}
 PREAMBLE = {
     # Each passes the word being completed and every word of the command line (for --runs-dir).
-    "bash": '_runs_complete_names() {\n  runs __complete names "$1" "${COMP_WORDS[@]}" 2>/dev/null\n}\n',
+    "bash": '_runs_complete_names() {\n  runs __complete names "$1" "${COMP_WORDS[@]}" 2>/dev/null\n}\n'
+            '_runs_complete_metrics() {\n  runs __complete metrics bash "$1" "${COMP_WORDS[@]}" 2>/dev/null\n}\n',
     "zsh": '_runs_complete_names() {\n  local -a names\n'
            '  names=(${(f)"$(runs __complete names "$PREFIX" "${words[@]}" 2>/dev/null)"})\n'
-           '  compadd -a names\n}\n',
+           '  compadd -a names\n}\n'
+           '_runs_complete_metrics() {\n  local -a tags\n'
+           '  tags=(${(f)"$(runs __complete metrics zsh "$PREFIX" "${words[@]}" 2>/dev/null)"})\n'
+           '  compadd -a tags\n}\n',
     "fish": "function _runs_complete_names\n"
-            "  runs __complete names (commandline -ct) (commandline -opc) 2>/dev/null\nend\n",
+            "  runs __complete names (commandline -ct) (commandline -opc) 2>/dev/null\nend\n"
+            "function _runs_complete_metrics\n"
+            "  runs __complete metrics fish (commandline -ct) (commandline -opc) 2>/dev/null\nend\n",
 }
 
 
@@ -106,6 +117,8 @@ def full_parser(commands: Mapping[str, Any]) -> argparse.ArgumentParser:
         for action in sub._actions:
             if action.dest in NAMED.get(name, ()):
                 action.complete = NAMES  # type: ignore[attr-defined]
+            elif action.dest == "metrics" and name == "table":
+                action.complete = METRICS  # type: ignore[attr-defined]
             elif action.dest in ("runs_dir", "virtualenv_path"):
                 action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
             elif action.dest == "grid_file":

@@ -340,3 +340,123 @@ def test_bash_completes_names_with_equals_signs_in_a_real_terminal(repo, tmp_pat
         os.close(master)
         bash.kill()
         bash.wait()
+
+
+# --metrics: tags from the metrics cache ----------------------------------------------------
+
+ODD_TAGS = ["loss", "val/loss", "a,b", " x ", "", 'q"t', "acc:max", "n:m"]
+
+
+def test_metric_values_finish_a_word_in_the_quoting_metrics_reads():
+    from runs_manager import complete, metrics
+
+    assert complete.AGGREGATES == metrics.AGGREGATES
+    every = complete.metric_values(ODD_TAGS, "")
+    assert every == sorted(['""', '" x "', '"a,b"', '"acc:max"', "loss", "n:m", 'q"t', "val/loss"])
+    for value in every:
+        (spec,) = metrics.parse_specs([value])
+        assert (spec.aggregate, _spelled_back(value)) == ("last", spec.tag)
+    assert complete.metric_values(ODD_TAGS, "lo") == ["loss"]
+    assert complete.metric_values(ODD_TAGS, "loss,v") == ["loss,val/loss"]
+    assert complete.metric_values(ODD_TAGS, 'loss,"a') == ['loss,"a,b"', 'loss,"acc:max"']
+    assert complete.metric_values(ODD_TAGS, '"a,b",') == ['"a,b",' + v for v in every]
+    assert complete.metric_values(ODD_TAGS, "loss:m") == ["loss:max", "loss:mean", "loss:min"]
+    assert complete.metric_values(ODD_TAGS, '"a,b":c') == ['"a,b":count']
+    assert complete.metric_values(ODD_TAGS, "nothing") == []
+
+
+def _spelled_back(value: str) -> str:
+    return value[1:-1].replace('""', '"') if value.startswith('"') else value
+
+
+def complete_metrics(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "runs_manager", "__complete", "metrics", *argv], capture_output=True,
+                          text=True, cwd=cwd, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+
+
+def write_raw_scalar(logdir: Path, tag: str, value: float) -> None:
+    """A tag as it is (tensorboardX would make 'x,y' 'x_y'), through TensorBoard's own writer."""
+    from tests.commands.test_metrics import Writer
+
+    writer = Writer(logdir)
+    writer.add(tag, 0, value)
+    writer.close()
+
+
+def metrics_repo(repo: Path) -> None:
+    """Two runs with events: a subdirectory's tag, a top-level one that clashes with it, a tag with a comma."""
+    from tests.commands.test_metrics import tb, write_scalars
+
+    write_db(repo, ["one", "two"])
+    (tb(repo, "one") / "train").mkdir()
+    write_scalars(tb(repo, "one") / "train", [("loss", 0, 1.0)])
+    write_scalars(tb(repo, "one"), [("train/loss", 0, 2.0)])
+    write_raw_scalar(tb(repo, "one"), "x,y", 0.5)
+    write_scalars(tb(repo, "two"), [("acc", 0, 0.25)])
+    assert run_process("table", "--metrics", "acc").code == 0  # reads every run's files into the cache
+
+
+def test_metric_tags_come_from_the_cache_named_as_runs_names_them(repo):
+    metrics_repo(repo)
+    done = complete_metrics("zsh", "", "runs", "table", "-m", "", cwd=repo)
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.splitlines() == ['"x,y"', "./train/loss", "acc", "train/loss"]
+    bash = complete_metrics("bash", "", "runs", "table", "-m", "", cwd=repo).stdout.splitlines()
+    assert bash == ["'\"x,y\"'", "./train/loss", "acc", "train/loss"]  # shell words: bash inserts them as they are
+    assert complete_metrics("bash", "'\"x", cwd=repo).stdout == "'\"x,y\"'\n"
+    assert complete_metrics("bash", "", "--runs-dir", "elsewhere", cwd=repo).stdout == ""
+
+
+def test_bash_offers_a_tag_quoted_and_the_table_shows_it_in_a_real_terminal(repo, tmp_path, shell_env):
+    need("bash")
+    from tests.commands.test_metrics import tb
+
+    write_db(repo, ["one"])
+    write_raw_scalar(tb(repo, "one"), "x,y", 0.5)
+    assert run_process("table", "--metrics", "x").code == 0
+    path = script("bash", tmp_path)
+    master, slave = pty.openpty()
+    env = dict(shell_env, PS1="$ ", TERM="dumb", HOME=str(tmp_path), INPUTRC="/dev/null")
+    bash = subprocess.Popen(["bash", "--norc", "--noprofile", "-i"], stdin=slave, stdout=slave, stderr=slave, env=env,
+                            cwd=repo, start_new_session=True)
+    os.close(slave)
+    seen = b""
+
+    def typed(text: str, wait_for: bytes, timeout: float = 30.0) -> None:
+        nonlocal seen
+        os.write(master, text.encode())
+        deadline = time.monotonic() + timeout
+        while wait_for not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                seen += os.read(master, 4096).replace(b"\x07", b"")
+        assert wait_for in seen, seen.decode(errors="replace")
+
+    try:
+        typed(f"source {path}; echo sourced\n", b"sourced")
+        typed("runs table -c name -f csv -m \t", b"'\"x,y\"'")
+        typed("\n", b'name,"""x,y"""')  # run as completed: one column, headed by the spec "x,y" (CSV-quoted)
+        assert b"one,0.5" in seen, seen.decode(errors="replace")
+    finally:
+        os.close(master)
+        bash.kill()
+        bash.wait()
+
+
+def test_fish_and_zsh_offer_the_tags_too(repo, tmp_path, shell_env):
+    fish = need("fish")
+    metrics_repo(repo)
+    program = f"source {script('fish', tmp_path)}\n" + "\n".join(
+        f"complete -C{line!r}; echo '<end>'" for line in ["runs table -m tr", "runs table --metrics acc:m"])
+    done = subprocess.run([fish, "--no-config", "-c", program], capture_output=True, text=True, env=shell_env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    blocks = [sorted(line.split("\t")[0] for line in block.split("\n") if line) for block in done.stdout.split("<end>\n")[:-1]]
+    assert blocks == [["train/loss"], ["acc:max", "acc:mean", "acc:min"]]
+    fpath = tmp_path / "zfunc"
+    fpath.mkdir()
+    shutil.copy(script("zsh", tmp_path), fpath / "_runs")
+    zsh = Zsh(need("zsh"), fpath, shell_env, repo)
+    try:
+        assert "runs table -m train/loss" in zsh.complete("runs table -m tr")
+        assert "runs table -m acc:max" in zsh.complete("runs table -m acc:ma")
+    finally:
+        zsh.close()
