@@ -64,11 +64,11 @@ class Writer:
     """TensorBoard's own EventFileWriter, which PyTorch's SummaryWriter writes through: one
     simple_value per event, as add_scalar writes it; flush() writes everything added."""
 
-    def __init__(self, logdir: Path) -> None:
+    def __init__(self, logdir: Path, suffix: str = "") -> None:
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
         before = set(logdir.glob("*tfevents*"))
-        self.writer = EventFileWriter(str(logdir))
+        self.writer = EventFileWriter(str(logdir), filename_suffix=suffix)
         (self.path,) = map(str, set(logdir.glob("*tfevents*")) - before)
 
     def add(self, tag: str, step: int, value: float) -> None:
@@ -88,6 +88,20 @@ class Writer:
 
     def close(self) -> None:
         self.writer.close()
+
+
+WRITERS = ["tensorboardX", "tensorboard"]
+
+
+def write_with(writer: str, logdir: Path, points: Iterable[Tuple[str, int, float]], suffix: str = "") -> None:
+    """Points written by tensorboardX (which cleans tag names) or by TensorBoard's own writer."""
+    if writer == "tensorboardX":
+        write_scalars(logdir, points, suffix=suffix)
+        return
+    own = Writer(logdir, suffix)
+    for point in points:
+        own.add(*point)
+    own.close()
 
 
 def write_tf2_scalars(logdir: Path, points: Iterable[Tuple[str, int, float]]) -> None:
@@ -212,10 +226,12 @@ def test_subdirectories_are_runs_of_their_own_so_their_tags_are_prefixed(runs, r
     assert {tag: row["last"] for tag, row in rows.items()} == {"train/epoch_loss": 0.25, "validation/epoch_loss": 0.375}
 
 
-def test_a_top_level_tag_named_like_a_subdirectorys_keeps_its_own_name(runs, repo):
+@pytest.mark.parametrize("writer", WRITERS)
+def test_a_top_level_tag_named_like_a_subdirectorys_keeps_its_own_name(runs, repo, writer):
     write_db(repo, ended("clash"))
-    write_scalars(tb(repo, "clash"), [("train/loss", 0, 9.0)])  # a top-level tag with a slash
-    write_scalars(tb(repo, "clash") / "train", [("loss", 0, 1.0), ("loss", 1, 0.5)])  # the train/ run's 'loss'
+    (tb(repo, "clash") / "train").mkdir()
+    write_with(writer, tb(repo, "clash"), [("train/loss", 0, 9.0)])  # a top-level tag with a slash
+    write_with(writer, tb(repo, "clash") / "train", [("loss", 0, 1.0), ("loss", 1, 0.5)])  # the train/ run's 'loss'
     rows = metrics_json(runs, "clash")
     assert {tag: row["last"] for tag, row in rows.items()} == {"train/loss": 0.5, "./train/loss": 9.0}
     table = table_json(runs, "--metrics", "train/loss,./train/loss")
@@ -579,19 +595,20 @@ def test_much_to_read_is_read_by_one_process_per_core_with_the_same_result(runs,
 
 @pytest.mark.parametrize("order", [(0, 1, 2, 3), (1, 0, 2, 3), (3, 2, 1, 0), (2, 3, 0, 1)])
 @pytest.mark.parametrize("split", [False, True])  # one event file, or two merged
-def test_nan_is_counted_apart_whatever_its_place(runs, repo, order, split):
+@pytest.mark.parametrize("writer", WRITERS)
+def test_nan_is_counted_apart_whatever_its_place(runs, repo, order, split, writer):
     """loss [nan, 1, 0.5, 2] in any order, in one file or two: min 0.5, max 2, mean of the
     three numbers, loss:nan 1; and a run whose best is NaN sorts after every number."""
     values = [float("nan"), 1.0, 0.5, 2.0]
     points = [("loss", step, values[i]) for step, i in enumerate(order)]
     write_db(repo, {"r": ended("r"), "diverged": ended("diverged"), "fine": ended("fine")})
     if split:
-        write_scalars(tb(repo, "r"), points[:2], suffix=".a")
-        write_scalars(tb(repo, "r"), points[2:], suffix=".b")
+        write_with(writer, tb(repo, "r"), points[:2], suffix=".a")
+        write_with(writer, tb(repo, "r"), points[2:], suffix=".b")
     else:
-        write_scalars(tb(repo, "r"), points)
-    write_scalars(tb(repo, "diverged"), [("loss", 0, float("nan"))])
-    write_scalars(tb(repo, "fine"), [("loss", 0, 3.0)])
+        write_with(writer, tb(repo, "r"), points)
+    write_with(writer, tb(repo, "diverged"), [("loss", 0, float("nan"))])
+    write_with(writer, tb(repo, "fine"), [("loss", 0, 3.0)])
     got = metrics_json(runs, "r")["loss"]
     assert (got["min"], got["max"], got["count"], got["nan"]) == (0.5, 2.0, 4, 1)
     assert abs(got["mean"] - 3.5 / 3) < 1e-6

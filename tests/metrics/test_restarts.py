@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -128,6 +129,7 @@ def test_a_resumed_run_still_writing_is_read_on_from_the_kept_result(runs, repo,
     assert runs_view(runs, "exp") == tensorboard_view(logdir) and len(read_again) == 1  # grown, not read again
     assert runs_view(runs, "exp")["loss"] == {"count": 12, "step": 11, "last": 31.0, "min": 6.0, "max": 31.0}
     writer.close()
+    time.sleep(1.1)  # event files are named by the second they were made in: this one sorts last
     write_scalars(logdir, [("loss", step, 40.0 + step) for step in range(3, 5)], suffix=".3", purge_step=3)
     assert runs_view(runs, "exp") == tensorboard_view(logdir) and len(read_again) == 2  # a new restart
     assert runs_view(runs, "exp")["loss"]["count"] == 5
