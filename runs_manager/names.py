@@ -62,6 +62,21 @@ def session_name(name: str) -> str:
     return name.replace(".", "~")
 
 
+SESSION_TRIES = 100
+
+
+def session_names(name: str, project: str) -> Iterator[str]:
+    """tmux sessions a run may have, best first: its own name, then (when the user's one
+    tmux server has a session of that name already, such as another project's run
+    'baseline') the name with its project's, then those numbered."""
+    base = session_name(name)
+    yield base
+    own = f"{base}@{re.sub(r'[.:]', '_', project) or 'runs'}"
+    yield own
+    for n in range(2, SESSION_TRIES):
+        yield f"{own}-{n}"
+
+
 def unique_candidates(name: str, timestamp: int) -> Iterator[str]:
     """Names to try when ``name`` is taken: the original tool appended the Unix time."""
     yield f"{name}{timestamp}"

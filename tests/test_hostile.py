@@ -666,13 +666,16 @@ def test_sessions_sharing_a_prefix_are_never_touched(repo: Path, runs: Callable[
     assert_whole(repo, "exp", load_db(repo), tmux_sessions())
     _assert_user_sessions_alive(user)
 
-    # The unique name runs would pick is a user's session: another name, the session untouched.
+    # The unique name runs would pick is a user's session: the run has that name (sessions
+    # do not take names), and a session of its own, the user's untouched.
     now = int(time.time())
     user.update(_user_sessions(tmux, *(f"exp{t}" for t in range(now, now + 3))))
     result = runs("new", "exp", "sleep 600; true")
     assert_clean_exit(result)
     final = started_name(result)
-    assert final not in user and re.fullmatch(r"exp\d{10}(-\d+)?", final)
+    assert re.fullmatch(r"exp\d{10}", final)
+    session = load_db(repo)[final]["tmux_session"]
+    assert session not in user and session == (f"{final}@repo" if final in user else final)
     assert_whole(repo, final, load_db(repo), tmux_sessions())
     _assert_user_sessions_alive(user)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+from runs_manager import names
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs start-up time that `runs --help` cannot spare
     from typing import Any, Dict, Optional
@@ -37,6 +39,9 @@ def started(name: str, commit: str, entry: Dict[str, Any]) -> None:
         return
     session = entry["tmux_session"]
     print(f"Started run '{name}' at commit {commit[:12]} in tmux session '{session}'.")
+    own = names.session_name(name)
+    if session != own:
+        print(f"(tmux already has a session '{own}', another project's or yours: this run's is '{session}'.)")
     attach = "switch-client" if os.environ.get("TMUX") else "attach"
     print(f"To watch it: tmux {attach} -t {shlex.quote('=' + session)}   (its output: runs logs -f {shlex.quote(name)})")
 

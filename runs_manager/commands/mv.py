@@ -81,10 +81,8 @@ def _moves(txn: Transaction, old: str, new: str) -> List[Tuple[str, str]]:
 
 
 def _require_movable(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]]) -> None:
-    from runs_manager import names, tmux
-    from runs_manager.runtime import runfiles, status
-
     from runs_manager.output import printable
+    from runs_manager.runtime import runfiles, status
 
     entries = txn.entries(before for before, _ in moves)
     states = status.derive(settings, entries)
@@ -99,7 +97,6 @@ def _require_movable(settings: Settings, txn: Transaction, moves: List[Tuple[str
             f"run '{printable(running[0])}' is {states[running[0]]}, and its program holds the old paths; "
             "wait for it to end or 'runs kill' it first"
         )
-    live = tmux.sessions() if tmux.installed() else {}
     for _, after in moves:
         taken = runfiles.existing(settings, after, txn)
         if taken:
@@ -107,5 +104,3 @@ def _require_movable(settings: Settings, txn: Transaction, moves: List[Tuple[str
         outside = runfiles.outside_runs_dir(settings, after)
         if outside:
             raise RunsError(f"{outside} would be outside the runs directory: a symbolic link leads out of it")
-        if names.session_name(after) in live:
-            raise RunsError(f"a tmux session named '{names.session_name(after)}' exists; close it or choose another name")

@@ -168,7 +168,7 @@ def _checked_launch(settings: Settings, members: List[Member]) -> Any:
 def _new_run(settings: Settings, name: str, command: str, description: str, overwrite: bool, yes: bool, commit: str,
              code: Code, launcher: Launcher, prepared: Any, patch: Optional[Patch]) -> int:
     """Record and start one run (replacing one of its name with --overwrite)."""
-    from runs_manager import interrupts, tmux
+    from runs_manager import interrupts
     from runs_manager.commands import _started as say
     from runs_manager.runtime import runfiles, runs, starting, trash
 
@@ -187,7 +187,7 @@ def _new_run(settings: Settings, name: str, command: str, description: str, over
             if not (existed or yes):
                 raise RunsError(f"run '{name}' appeared while you were asked; nothing changed, try again")
             garbage = starting.discard_for_overwrite(settings, txn, name)
-        final = starting.free_name(settings, name, txn, tmux.sessions() if tmux.installed() else {})  # a login node may have no tmux
+        final = starting.free_name(settings, name, txn)
         # Held back from here until the run is whole or undone, and the user told which.
         with interrupts.deferred() as interrupted:
             entry = starting.start(settings, txn, final, command, description, commit, code.directory, launcher, prepared,
@@ -228,7 +228,7 @@ def _new_sweep(
     name is checked free before the first run is recorded."""
     from runs_manager import times
 
-    from runs_manager import interrupts, tmux
+    from runs_manager import interrupts
     from runs_manager.commands import _started as say
     from runs_manager.runtime import queue, runfiles, runs, starting, trash
 
@@ -245,11 +245,10 @@ def _new_sweep(
                 if member.name not in taken:
                     raise RunsError(f"run '{member.name}' appeared while you were asked; nothing changed, try again")
                 garbage = starting.discard_for_overwrite(settings, txn, member.name)
-        sessions = tmux.sessions() if tmux.installed() else {}
         if single:  # one run given --gpus or --max-parallel: named like any other run
-            members = [members[0]._replace(name=starting.free_name(settings, name, txn, sessions))]
+            members = [members[0]._replace(name=starting.free_name(settings, name, txn))]
         else:
-            starting.require_free(settings, members, txn, sessions)
+            starting.require_free(settings, members, txn)
         now = times.now()
         extra: Dict[str, Any] = {**({} if single else {"sweep": name}), **code.fields()}
         states: Dict[str, str] = {}

@@ -6,12 +6,14 @@ the user closes it or deletes the run. Liveness is the supervisor's lock on the 
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from runs_manager import names, processes, tmux
+from runs_manager.errors import RunsError
 from runs_manager.runtime import heartbeat, launch, runfiles, runstate, sessions
 from runs_manager.launchers.base import Entry, Start, program_script, supervisor_argv
 from runs_manager.settings import Settings
@@ -34,13 +36,12 @@ class TmuxLauncher:
 
     def start(self, run: Start, prepared: Any) -> Dict[str, Any]:
         env: launch.Environment = prepared
-        session = names.session_name(run.name)
         program = ["/bin/sh", "-c", program_script(run.settings, run.line, env)]
         keep = run.settings.keep_sessions == "always" or (run.settings.keep_sessions == "single" and not run.member)
         words = supervisor_argv(run.settings, run.name, run.started, program, keep_open=keep)
         assignments = [f"{k}={v}" for k, v in env.given.items()]
         argv = (["env", *assignments] if assignments else []) + words
-        identity = tmux.new_session(session, run.directory, argv)
+        session, identity = _free_session(run.settings, run.name, lambda s: tmux.new_session(s, run.directory, argv))
         fields = {"tmux_session": session, **sessions.session_fields(identity)}
         if run.wait:
             wait_for_supervisors([(runfiles.log_path(run.settings, run.name), fields)])
@@ -93,14 +94,17 @@ class TmuxLauncher:
                 processes.signal_group(group, then)
         return notes
 
-    def rename(self, old: str, new: str, entry: Entry) -> Dict[str, Any]:
+    def rename(self, settings: Settings, old: str, new: str, entry: Entry) -> Dict[str, Any]:
         session = entry.get("tmux_session")
         if not isinstance(session, str):
             return {}
         if entry.get("host") in (None, launch.host()) and tmux.installed():
             live = tmux.sessions()
-            if session in live and sessions.same_session(entry, live[session]):
-                tmux.rename(live[session][0], names.session_name(new))
+            current = _current_session(session, entry, live)
+            if current is not None:
+                sid = live[current][0]
+                chosen, _ = _free_session(settings, new, lambda s: tmux.rename(sid, s), current)
+                return {"tmux_session": chosen}
         return {"tmux_session": names.session_name(new)}
 
 
@@ -149,6 +153,32 @@ def wait_for_supervisors(started: Sequence[Tuple[str, Dict[str, Any]]]) -> None:
             raise RunsError(f"the run's supervisor ended at once (is {sys.executable} still usable?)")
         if waiting:
             time.sleep(0.005)
+
+
+def _free_session(settings: Settings, name: str, make: Callable[[str], Any], current: Optional[str] = None) -> Tuple[str, Any]:
+    """The first of the run's possible sessions (names.session_names) that tmux lets ``make``
+    have, and what it returned. Tried rather than looked up: a session of that name may be
+    another project's, made a moment ago."""
+    project = os.path.basename(os.path.dirname(os.path.abspath(settings.runs_dir)))
+    for session in names.session_names(name, project):
+        if session == current:
+            return session, None
+        try:
+            return session, make(session)
+        except tmux.TmuxError as e:
+            if "duplicate session" not in str(e):
+                raise
+    raise RunsError(f"tmux has sessions of every name tried for run '{name}' ({names.SESSION_TRIES}); close some")
+
+
+def _current_session(session: str, entry: Entry, live: Dict[str, Any]) -> Optional[str]:
+    """The run's live session: under its recorded name, or found by its id (an mv undone
+    after the session was renamed finds it under the new name)."""
+    if session in live and sessions.same_session(entry, live[session]):
+        return session
+    if "tmux_session_id" not in entry:
+        return None
+    return next((s for s, identity in live.items() if sessions.same_session(entry, identity)), None)
 
 
 def _session_alive(fields: Dict[str, Any]) -> bool:

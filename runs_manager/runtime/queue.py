@@ -196,7 +196,8 @@ def _start(settings: Settings, txn: Any, chosen: List[Tuple[str, Entry, Optional
                     record["cuda_visible_devices"] = gpu
                 started[name] = (name, record)
             for run in intent["runs"]:
-                run.update({key: started[run["name"]][1][key] for key in sessions.SESSION_FIELDS})
+                run.update({key: started[run["name"]][1][key] for key in sessions.SESSION_FIELDS},
+                           session=started[run["name"]][1]["tmux_session"])
             txn.intend(intent)
             faults.point("queue:session-started")
             tmux_launcher.wait_for_supervisors([(runfiles.log_path(settings, name), record) for name, (_, record) in started.items()])

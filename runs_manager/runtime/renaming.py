@@ -39,7 +39,7 @@ def move(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]], fil
         changes: Dict[str, Any] = {}
         for before, after in moves:
             launcher = launchers.of(entries[before]) or launchers.get(None)
-            changes[before] = (after, {**entries[before], **launcher.rename(before, after, entries[before])})
+            changes[before] = (after, {**entries[before], **launcher.rename(settings, before, after, entries[before])})
             if "patch" in entries[before]:  # the patch file moved with the run
                 changes[before][1]["patch"] = runfiles.patch_path(settings, after)
             renamed.append((launcher, before, after, changes[before][1]))
@@ -47,7 +47,7 @@ def move(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]], fil
     except BaseException:
         for launcher, before, after, entry in reversed(renamed):
             with contextlib.suppress(RunsError):
-                launcher.rename(after, before, entry)
+                launcher.rename(settings, after, before, entry)
         runfiles.put_back(settings, moves, done, txn)
         txn.done()
         raise
@@ -72,4 +72,4 @@ def undo_move(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
         if entry is not None and isinstance(entry.get("tmux_session"), str):
             launcher = launchers.of(entry) or launchers.get(None)
             with contextlib.suppress(RunsError):
-                launcher.rename(after, before, {**entry, "tmux_session": names.session_name(after)})
+                launcher.rename(settings, after, before, {**entry, "tmux_session": names.session_name(after)})

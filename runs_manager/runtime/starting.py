@@ -8,7 +8,7 @@ import contextlib
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from runs_manager import names
 from runs_manager.errors import RunsError
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from runs_manager.store.database import Database, Transaction
     from runs_manager.store.index import Index
     from runs_manager.text.sweeps import Member
-    from runs_manager.tmux import Identity
 
 SESSION_EXIT_WAIT = 1.0  # seconds; the supervisor checks at least every 0.1 s
 
@@ -54,7 +53,7 @@ def discard_for_overwrite(settings: Settings, txn: Transaction, name: str) -> Li
     return trash.leftovers(settings)
 
 
-def free_name(settings: Settings, name: str, index: RunSet, sessions: Mapping[str, Identity]) -> str:
+def free_name(settings: Settings, name: str, index: RunSet) -> str:
     """``name``, or if it is taken the original tool's answer: the name plus the Unix time."""
     import time
 
@@ -68,10 +67,10 @@ def free_name(settings: Settings, name: str, index: RunSet, sessions: Mapping[st
         )
 
     def free(candidate: str) -> bool:
-        # A session or files of that name without an entry are not ours to reuse or delete.
+        # Files of that name without an entry are not ours to reuse or delete. (A tmux
+        # session of that name, another project's run, does not take it: see session_names.)
         return (
             not index.has(candidate)
-            and names.session_name(candidate) not in sessions
             and not runfiles.existing(settings, candidate, index)
             and names.group_conflict(candidate, index.has, index.first_in_group) is None
         )
@@ -87,7 +86,7 @@ def free_name(settings: Settings, name: str, index: RunSet, sessions: Mapping[st
     raise AssertionError("unreachable")
 
 
-def require_free(settings: Settings, members: List[Member], txn: Transaction, sessions: Mapping[str, Identity]) -> None:
+def require_free(settings: Settings, members: List[Member], txn: Transaction) -> None:
     """Every run name of the sweep is free, and none is a group of another."""
     from runs_manager import names
     from runs_manager.runtime import runfiles
@@ -101,9 +100,6 @@ def require_free(settings: Settings, members: List[Member], txn: Transaction, se
         if conflict:
             raise RunsError(f"run '{conflict}' exists, so the sweep's run '{member.name}' cannot be made: "
                             "a run cannot also be a group of runs ('a' and 'a/b')")
-        if names.session_name(member.name) in sessions:
-            raise RunsError(f"a tmux session '{names.session_name(member.name)}' exists, not one of runs': "
-                            f"the sweep's run '{member.name}' cannot use it")
         files = runfiles.existing(settings, member.name, txn)
         if files:
             raise RunsError(f"{files[0]} exists without a run recorded for it: the sweep's run '{member.name}' cannot use it")
@@ -170,7 +166,7 @@ def start(
         faults.point("new:dirs-created")
         fields = launcher.start(Start(settings, name, entry["datetime"], line, directory), prepared)
         entry.update(fields)
-        intent.update(fields)
+        intent.update(fields, session=fields.get("tmux_session", session))
         txn.intend(intent)  # so that recovery can stop exactly this session
         faults.point("new:session-started")
         interrupted.check()

@@ -209,6 +209,22 @@ def test_a_dot_in_the_new_name_gives_the_session_tmux_can_hold(runs: Runs, repo:
     assert "lr-0~1" in sessions(tmux)
 
 
+def test_a_new_name_whose_session_tmux_has_gets_a_free_session(runs: Runs, repo: Path, tmux: Tmux) -> None:
+    """Another project's session 'b' on the same tmux server: the move is made, and the run's
+    own session is renamed to 'b@repo'; moving back finds it by its id."""
+    finished_run(runs, "a")
+    session_id = sessions(tmux)["a"]
+    tmux.new("b")
+    stranger = sessions(tmux)["b"]
+    result = runs("mv", "a", "b")
+    assert result.code == 0, result.err
+    assert load(repo)["b"]["tmux_session"] == "b@repo"
+    live = sessions(tmux)
+    assert live["b@repo"] == session_id and live["b"] == stranger and "a" not in live  # the stranger's left alone
+    assert runs("mv", "b", "a").code == 0
+    assert sessions(tmux)["a"] == session_id and load(repo)["a"]["tmux_session"] == "a"
+
+
 # Moving a group ---------------------------------------------------------------------------
 
 
@@ -327,17 +343,6 @@ def test_a_running_run_cannot_move(runs: Runs, repo: Path, tmux: Tmux) -> None:
     assert snapshot(repo) == before
     assert sessions(tmux) == live
     assert runs("lookup", "r", "status").out == "running\n"
-
-
-def test_a_session_of_the_new_name_is_not_taken_over(runs: Runs, repo: Path, tmux: Tmux) -> None:
-    """A tmux session already named NEW (the user's) refuses the move and is left alone."""
-    finished_run(runs, "a")
-    tmux.new("b")
-    before, live = snapshot(repo), sessions(tmux)
-    err = error_line(runs("mv", "a", "b"))
-    assert "'b'" in err
-    assert snapshot(repo) == before
-    assert sessions(tmux) == live
 
 
 # Hostile names never reach outside the runs directory -------------------------------------

@@ -512,11 +512,9 @@ def test_a_name_taken_anywhere_in_the_grid_records_none_of_it(runs, db, tmux):
     message = error_line(runs("new", "s", "echo {lr}", "--grid", "lr=1,2,3", *NO_FLAGS_NEW))
     assert "run 's/lr=2' exists" in message and "--overwrite" in message
     assert db() == before and tmux.sessions() == ["s/lr=2"]
-    # A run that would be the sweep's group, and a stranger's session of a member's name.
+    # A run that would be the sweep's group.
     assert "run 's/lr=2' exists, so the sweep's run 's/lr=2/x=1'" in error_line(
         runs("new", "s/lr=2", "echo {x}", "--grid", "x=1", *NO_FLAGS_NEW))
-    tmux.new("t/x=2")
-    assert "a tmux session 't/x=2' exists" in error_line(runs("new", "t", "echo {x}", "--grid", "x=1,2", *NO_FLAGS_NEW))
     assert db() == before
 
 
@@ -633,3 +631,32 @@ def test_the_note_names_only_the_flag_the_command_passes_with_its_own_value(runs
     assert result.code == 0, result.err
     assert "passes --save-path itself" in result.err and "passes --tb-dir" not in result.err
     assert db()["mixed"]["launched"].count("--save-path") == 1
+
+
+def test_another_projects_session_of_the_same_name_takes_neither_the_name_nor_the_session(runs, repo, tmp_path, db, tmux):
+    """One tmux server, two projects: project A's run 'baseline' (and a stranger's session
+    'sw/x=2') leave B's runs their names; B's get free sessions, recorded and printed."""
+    import os
+
+    from tests.conftest import committed_repo
+
+    other = committed_repo(tmp_path / "projA", {"main.py": "print(1)\n"})
+    os.chdir(other)
+    assert runs("new", "baseline", "sleep 600", *NO_FLAGS_NEW).code == 0
+    os.chdir(repo)
+    tmux.new("sw/x=2")
+    result = runs("new", "baseline", "sleep 600", *NO_FLAGS_NEW)
+    assert result.code == 0, result.err
+    assert "is taken" not in result.out and "tmux session 'baseline@repo'" in result.out
+    assert "another" in result.out  # why it is not 'baseline'
+    assert db()["baseline"]["tmux_session"] == "baseline@repo"
+    assert runs("new", "sw", "sleep 600 {x}", "--grid", "x=1,2", *NO_FLAGS_NEW).code == 0
+    assert {name: entry["tmux_session"] for name, entry in db().items() if name.startswith("sw/")} == {
+        "sw/x=1": "sw/x=1", "sw/x=2": "sw/x=2@repo"}
+    assert {"baseline", "baseline@repo", "sw/x=1", "sw/x=2", "sw/x=2@repo"} <= set(tmux.sessions())
+    # Each project's commands act on their own run's session alone.
+    assert runs("kill", "baseline", "-y").code == 0
+    assert runs("delete", "baseline", "-y").code == 0
+    assert "baseline" in tmux.sessions() and "baseline@repo" not in tmux.sessions()  # A's run goes on
+    os.chdir(other)
+    assert "running" in runs("lookup", "baseline", "status").out
