@@ -147,8 +147,13 @@ def _given(words: Sequence[str]) -> dict[str, str]:
 
 def _settings(words: Sequence[str]) -> Tuple[str, str]:
     """(runs-dir, db-filename) as Settings.load would decide them, read without PyYAML."""
+    from runs_manager.settings import find_project  # light: flags and errors, no PyYAML
+
+    found = find_project(os.getcwd())
+    project = os.path.relpath(found) if found is not None and found != os.path.abspath(os.getcwd()) else ""
     values = {"runs-dir": ".runs/", "db-filename": ".runs.yml"}
-    values.update({k: v for k, v in read_runsrc(RUNSRC).items() if v is not None})
+    values.update({k: v for k, v in read_runsrc(os.path.join(project, RUNSRC)).items() if v is not None})
+    values["runs-dir"] = os.path.join(project, os.path.expanduser(values["runs-dir"]))  # the project's, as Settings.load
     values.update({k: v for k, v in _given(words).items() if v})
     return os.path.expanduser(values["runs-dir"]), os.path.expanduser(values["db-filename"])
 

@@ -74,7 +74,8 @@ def _top_parser() -> argparse.ArgumentParser:
         prog="runs",
         usage="runs [-h] [--version] COMMAND ...",
         description="Record, start and look up machine-learning runs.\n"
-        "Settings come from ./.runsrc, overridden by flags after the command.",
+        "Settings come from the project's .runsrc (here or in a directory above, up to the\n"
+        "git work tree's top), overridden by flags after the command.",
         epilog=f"commands:\n{listing}\n\n'runs COMMAND --help' describes each.",
         formatter_class=_Formatter,
     )

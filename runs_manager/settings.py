@@ -26,6 +26,7 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
     sbatch_args: Tuple[str, ...] = ()
     keep_sessions: str = "single"  # which finished runs keep their tmux session: always, single, never
     snapshot: str = "auto"  # which runs run from a snapshot of their code: auto (those that start later), always, never
+    project: str = ""  # the project's directory (see find_project) relative to this one; "": this one
 
     @property
     def db_path(self) -> str:
@@ -67,6 +68,12 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
         ``cli`` maps keys (``runs-dir`` or ``runs_dir``) to the strings the user typed; keys
         the user did not give must be absent.
         """
+        project = ""
+        if runsrc == RUNSRC:
+            found = find_project(os.getcwd())
+            if found is not None and found != os.path.abspath(os.getcwd()):
+                project = os.path.relpath(found)
+                runsrc = os.path.join(project, RUNSRC)
         file = _read_runsrc(runsrc) if runsrc is not None else {}
         runsrc = runsrc or RUNSRC
         sources = {key: (value, runsrc) for key, value in file.items()}
@@ -83,15 +90,42 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
         if "extra-flags" in map(_normalize, cli) and "extra-flags" in file:
             # --extra-flag adds to .runsrc's extra-flags, as --sbatch-args does.
             values["extra_flags"] = _extra_flags(file["extra-flags"], f"{runsrc}: extra-flags") + values["extra_flags"]
+        if project:  # the project's .runsrc and runs directory are the project's, from a subdirectory too
+            for key, default in (("runs_dir", cls().runs_dir), ("virtualenv_path", None)):
+                given = _normalize(key) in map(_normalize, cli)
+                value = values.get(key, default)
+                if not given and value is not None:
+                    values[key] = os.path.join(project, value)
+            values["project"] = project
         return cls(**values)
 
     def launch_settings(self) -> dict[str, Any]:
         """The settings that shape a run's launch and differ from the built-in defaults, as
         a run's entry records them (``settings``) and `runs reproduce` prints them."""
-        default = Settings()
+        # Found from a subdirectory, the project's own runs directory is the default there.
+        default = Settings(runs_dir=os.path.join(self.project, Settings().runs_dir))
         keys = ("runs_dir", "db_filename", "tb_dir_flag", "save_path_flag", "extra_flags", "virtualenv_path")
         return {key: [list(pair) for pair in getattr(self, key)] if key == "extra_flags" else getattr(self, key)
                 for key in keys if getattr(self, key) != getattr(default, key)}
+
+
+def find_project(start: str) -> Optional[str]:
+    """Like git: the nearest directory from ``start`` up to the top of its git work tree
+    that holds a ``.runsrc`` or a runs directory with a database (the defaults'); None when
+    none does, or ``start`` is in no work tree (a directory above it is no project of its)."""
+    here = os.path.abspath(start)
+    default = Settings()
+    found = None
+    while True:
+        if found is None and (os.path.isfile(os.path.join(here, RUNSRC))
+                              or os.path.isfile(os.path.join(here, default.runs_dir, default.db_filename))):
+            found = here
+        if os.path.lexists(os.path.join(here, ".git")):
+            return found  # the work tree's top
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
 
 
 def _normalize(key: str) -> str:

@@ -383,3 +383,74 @@ def test_bad_launcher_settings(rc, text, message):
     with pytest.raises(RunsError) as error:
         Settings.load({}, runsrc=rc(text))
     assert message in str(error.value)
+
+
+# The project, found from a subdirectory -----------------------------------------------------
+
+def test_a_subdirectory_finds_the_projects_runs_and_its_program_runs_there(runs, repo, monkeypatch):
+    """`cd scripts && runs new` records in the top's database (as git finds its repository);
+    the program starts in scripts/; list, table and lookup see the run from anywhere in the tree."""
+    assert runs("new", "top", "true").code == 0
+    (repo / "scripts").mkdir()
+    (repo / "other" / "deep").mkdir(parents=True)
+    monkeypatch.chdir(repo / "scripts")
+    result = runs("new", "fromsub", "pwd > where.txt", "--tb-dir-flag", "None", "--save-path-flag", "None")
+    assert result.code == 0, result.err
+    assert "note" not in result.err and not (repo / "scripts" / ".runs").exists()
+    entry = yaml.safe_load((repo / ".runs" / ".runs.yml").read_text())["fromsub"]
+    assert "runs_dir" not in entry.get("settings", {})  # the project's own: found again wherever it is reproduced
+    deadline = time.monotonic() + 30
+    while not (repo / "scripts" / "where.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (repo / "scripts" / "where.txt").read_text().strip() == str(repo / "scripts")
+    monkeypatch.chdir(repo / "other" / "deep")
+    assert runs("list").out.split() == ["top", "fromsub"]
+    assert "fromsub" in runs("table", "-c", "name").out
+    from tests.conftest import run_process
+
+    assert run_process("__complete", "names", "fr", cwd=repo / "other" / "deep").out == "fromsub\n"  # Tab, too
+    monkeypatch.chdir(repo)
+    assert runs("lookup", "fromsub", "command").out.strip().startswith("pwd")
+
+
+def test_a_runsrc_at_the_top_applies_below_with_its_paths_from_the_top(runs, repo, runsrc, monkeypatch):
+    runsrc({"runs-dir": "experiments", "column-width": 5})
+    git("add", ".runsrc", cwd=repo)
+    git("commit", "-qm", "runsrc", cwd=repo)
+    (repo / "src").mkdir()
+    monkeypatch.chdir(repo / "src")
+    assert runs("new", "a", "true").code == 0
+    assert (repo / "experiments" / ".runs.yml").is_file() and not (repo / "src" / "experiments").exists()
+    assert runs("list").out.split() == ["a"]
+    # A flag's path is the caller's, as a flag's path always is.
+    assert runs("list", "--runs-dir", "elsewhere").out == ""
+    assert "unknown key" in error_line(_after_writing(repo / ".runsrc", "colum-width: 5\n", runs))
+
+
+def _after_writing(path: Path, text: str, runs):
+    path.write_text(text)
+    return runs("list")
+
+
+def test_without_a_project_a_subdirectory_gets_its_own_with_a_note(runs, repo, monkeypatch):
+    (repo / "scripts").mkdir()
+    monkeypatch.chdir(repo / "scripts")
+    result = runs("new", "first", "true")
+    assert result.code == 0
+    assert result.err == (f"runs: note: this work tree has no runs directory yet: making {repo / 'scripts' / '.runs'} "
+                          "(runs finds it from here and the directories below)\n")
+    assert (repo / "scripts" / ".runs" / ".runs.yml").is_file()
+    monkeypatch.chdir(repo)
+    assert runs("list").out == ""  # the top is above it: not its project
+    monkeypatch.chdir(repo / "scripts")
+    assert runs("new", "second", "true").err == ""  # said once
+
+
+def test_a_directory_above_the_work_tree_is_no_project(runs, repo, tmp_path, monkeypatch):
+    (tmp_path / ".runsrc").write_text("column-width: nonsense\n")  # would be an error, were it read
+    (tmp_path / ".runs").mkdir()
+    (tmp_path / ".runs" / ".runs.yml").write_text("elsewhere: {command: x}\n")
+    assert runs("list").code == 0 and runs("list").out == ""
+    from runs_manager.settings import find_project
+
+    assert find_project(str(repo)) is None and find_project(str(tmp_path)) is None  # no work tree: nothing found

@@ -141,8 +141,12 @@ def _code(settings: Settings) -> Any:
         top = git.toplevel(directory)
         dirty = git.dirty_paths(directory, except_under=settings.runs_dir)
     runfiles.require_own_runs_dir(settings.runs_dir, top, directory)
+    patch = patches.for_run(settings, directory, dirty)
+    if not os.path.isdir(settings.runs_dir) and os.path.realpath(directory) != os.path.realpath(top):
+        print(f"runs: note: this work tree has no runs directory yet: making {os.path.abspath(settings.runs_dir)} "
+              "(runs finds it from here and the directories below)", file=sys.stderr)
     os.environ[snapshots.SOURCE_ENV] = top  # the program's, wherever it starts (before the launcher takes the environment)
-    return commit, directory, patches.for_run(settings, directory, dirty)
+    return commit, directory, patch
 
 
 def _checked_launch(settings: Settings, members: List[Member]) -> Any:
