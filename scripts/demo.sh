@@ -33,14 +33,14 @@ start=$(date +%s)
 step "runs new sw 'python train.py --lr {lr} --seed {seed}' --grid lr=0.3,0.1,0.03 --grid seed=1,2 --max-parallel 2 --description 'lr x seed'"
 step "runs table -c name,status,command"
 sleep 1.5
-step "runs logs 'sw/lr=0.3,seed=1'"
-step "runs kill --yes 'sw/lr=0.3,seed=2'"
+step "runs logs sw/lr-0.3_seed-1"
+step "runs kill --yes sw/lr-0.3_seed-2"
 step "runs table -c name,status,exit_code"
 printf '\n(waiting for the queue to run the rest)\n'
 for _ in $(seq 120); do finished && break; sleep 0.5; done
 finished || { echo "demo: the sweep did not finish in 60 s" >&2; exit 1; }
 step "runs table --params --metrics loss:min,acc:max --sort -acc:max"
-step "runs diff 'sw/lr=0.3,seed=1' 'sw/lr=0.03,seed=1'"
+step "runs diff sw/lr-0.3_seed-1 sw/lr-0.03_seed-1"
 best=$(runs table -c name --metrics acc:max --sort -acc:max -f tsv | sed -n 2p | cut -f1)
 step "runs reproduce '$best'"
 

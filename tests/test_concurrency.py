@@ -86,7 +86,7 @@ def test_queued_runs_started_by_runs_ending_at_once_start_once_each(repo: Path, 
     assert result.code == 0, result.err
     assert "4 started, 8 queued" in result.out
     go.touch()
-    names = [f"c/i={i}" for i in range(12)]
+    names = [f"c/i-{i}" for i in range(12)]
     assert wait_for(lambda: all("exit_code" in load_db(repo).get(name, {}) for name in names), timeout=60)
     db = load_db(repo)
     assert all(db[name]["exit_code"] == 0 for name in names)

@@ -55,23 +55,23 @@ def test_the_demo_tells_the_story_in_under_30_seconds(demo_tmp: Path) -> None:
     launched = section(out, "runs table -c name,status,command")
     states = [row["status"] for row in rows(launched)]
     assert len(states) == 6 and states.count("running") == 2 and states.count("queued") == 4, launched
-    log = "\n".join(section(out, "runs logs 'sw/lr=0.3,seed=1'"))
+    log = "\n".join(section(out, "runs logs sw/lr-0.3_seed-1"))
     assert re.search(r"step +\d+/20 \[#+\.*\] loss", log), log  # the progress bar, as the run's terminal showed it
     after_kill = {row["name"]: row["status"] for row in rows(section(out, "runs table -c name,status,exit_code"))}
-    assert after_kill["sw/lr=0.3,seed=2"] == "killed", after_kill
+    assert after_kill["sw/lr-0.3_seed-2"] == "killed", after_kill
 
     compare = rows(section(out, "runs table --params --metrics loss:min,acc:max --sort -acc:max"))
     assert list(compare[0]) == ["name", "status", "lr", "seed", "loss:min", "acc:max"]
     accs = [float(row["acc:max"]) for row in compare]
     assert accs == sorted(accs, reverse=True) and len(accs) == 6
-    assert compare[0]["name"] == "sw/lr=0.1,seed=2" and compare[0]["status"] == "finished"
-    assert {row["name"]: row["status"] for row in compare}["sw/lr=0.3,seed=2"] == "killed"
+    assert compare[0]["name"] == "sw/lr-0.1_seed-2" and compare[0]["status"] == "finished"
+    assert {row["name"]: row["status"] for row in compare}["sw/lr-0.3_seed-2"] == "killed"
     assert sum(row["status"] == "finished" for row in compare) == 5
 
-    diff = section(out, "runs diff 'sw/lr=0.3,seed=1' 'sw/lr=0.03,seed=1'")
-    assert diff[:3] == ["Runs 'sw/lr=0.3,seed=1' and 'sw/lr=0.03,seed=1' differ:",
-                        "parameters (sw/lr=0.3,seed=1 -> sw/lr=0.03,seed=1):", "  lr: 0.3 -> 0.03"], diff
-    reproduce = "\n".join(section(out, "runs reproduce 'sw/lr=0.1,seed=2'"))
+    diff = section(out, "runs diff sw/lr-0.3_seed-1 sw/lr-0.03_seed-1")
+    assert diff[:3] == ["Runs sw/lr-0.3_seed-1 and sw/lr-0.03_seed-1 differ:",
+                        "parameters (sw/lr-0.3_seed-1 -> sw/lr-0.03_seed-1):", "  lr: 0.3 -> 0.03"], diff
+    reproduce = "\n".join(section(out, "runs reproduce sw/lr-0.1_seed-2"))
     assert "python train.py --lr 0.1 --seed 2" in reproduce, reproduce
 
     repo = re.search(r"Its repository is (\S+);", out)

@@ -320,7 +320,7 @@ def test_hostile_sweeps(arena: Arena, name: str, values: List[str], command: str
         assert db_names(arena.repo) == before
         return
     db = load_db(arena.repo)
-    made = [f"{name}/v={value}" for value in values]
+    made = [f"{name}/v-{value}" for value in values]
     assert db_names(arena.repo) == before + made
     paths = {key: f"/p/{key} 'x'" for key in placeholders.RESERVED}
     for member, value in zip(made, values):

@@ -261,6 +261,20 @@ def test_no_placeholder_marker_reaches_a_parameter(key: str, pieces: List[str], 
         assert "\x00" not in name and "\x00" not in str(got), (command, found)
 
 
+def hydra_project(repo: Path) -> None:
+    """One of Hydra's example apps, committed: a db group (mysql, postgresql) and a seed; it
+    saves the config it read as $RUNS_SAVE_PATH.json."""
+    from tests.conftest import git
+
+    (repo / "conf/db").mkdir(parents=True)
+    (repo / "conf/config.yaml").write_text("defaults:\n  - db: mysql\n  - _self_\nseed: 1\n")
+    (repo / "conf/db/mysql.yaml").write_text("driver: mysql\nuser: root\n")
+    (repo / "conf/db/postgresql.yaml").write_text("driver: postgresql\nuser: postgres\n")
+    (repo / "app.py").write_text(HYDRA_APP)
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "hydra app", cwd=repo)
+
+
 HYDRA_APP = """\
 import json, os
 import hydra
@@ -280,15 +294,9 @@ def test_parameters_are_what_a_real_hydra_app_reads(repo: Path) -> None:
     import json
     import sys
 
-    from tests.conftest import git, run_process, wait_for
+    from tests.conftest import run_process, wait_for
 
-    (repo / "conf/db").mkdir(parents=True)
-    (repo / "conf/config.yaml").write_text("defaults:\n  - db: mysql\n  - _self_\nseed: 1\n")
-    (repo / "conf/db/mysql.yaml").write_text("driver: mysql\nuser: root\n")
-    (repo / "conf/db/postgresql.yaml").write_text("driver: postgresql\nuser: postgres\n")
-    (repo / "app.py").write_text(HYDRA_APP)
-    git("add", ".", cwd=repo)
-    git("commit", "-qm", "hydra app", cwd=repo)
+    hydra_project(repo)
     command = (f"{sys.executable} app.py db={{db}} 'db.user=\"a b\"' hydra/job_logging=disabled ~seed "
                "'hydra.run.dir={save_path}' hydra.output_subdir=null")
     result = run_process("new", "h-{db}", command, "--grid", "db=mysql,postgresql", "--tb-dir-flag", "None", "--save-path-flag", "None")

@@ -82,11 +82,11 @@ def test_max_parallel_runs_at_most_n_at_once_and_all_of_them(runs: Callable[...,
     result = runs("new", "mp", f"{probe} 0.{{i}}", "--grid", "i=5,6,7,8,9", "--max-parallel", "2", *NO_FLAGS)
     assert result.code == 0, result.err
     assert "5 runs" in result.out and "2 started, 3 queued" in result.out
-    names = [f"mp/i={i}" for i in range(5, 10)]
+    names = [f"mp/i-{i}" for i in range(5, 10)]
     db = entries(repo)
     assert [db[name].get("queued") for name in names] == [None, None, True, True, True]
-    assert status_of("mp/i=9") == "queued"
-    assert not (repo / ".runs/tensorboard/mp/i=9").exists() and not (repo / ".runs/logs/mp/i=9.log").exists()
+    assert status_of("mp/i-9") == "queued"
+    assert not (repo / ".runs/tensorboard/mp/i-9").exists() and not (repo / ".runs/logs/mp/i-9.log").exists()
     assert wait_for(lambda: all_ended(repo, names), timeout=60)
     records = [seen(repo, name) for name in names]
     assert [r["argv"] for r in records] == [[f"0.{i}"] for i in range(5, 10)]
@@ -97,15 +97,15 @@ def test_max_parallel_runs_at_most_n_at_once_and_all_of_them(runs: Callable[...,
     # The third started when one of the first two ended (no daemon: that run's supervisor started it).
     first_end = min(datetime.datetime.fromisoformat(db[name]["ended"]).timestamp() for name in names[:2])
     assert records[2]["start"] >= first_end - 0.05  # (the program starts a moment after the supervisor records "started")
-    log = (repo / ".runs/logs/mp/i=5.log").read_text() + (repo / ".runs/logs/mp/i=6.log").read_text()
-    assert "[runs] started queued run 'mp/i=7'" in log
+    log = (repo / ".runs/logs/mp/i-5.log").read_text() + (repo / ".runs/logs/mp/i-6.log").read_text()
+    assert "[runs] started queued run 'mp/i-7'" in log
 
 
 def test_gpus_give_each_run_one_gpu_and_never_two_runs_one(runs: Callable[..., Result], repo: Path, probe: str) -> None:
     result = runs("new", "g", f"{probe} {{t}}", "--grid", "t=0.6,0.3,0.5,0.2,0.4,0.1", "--gpus", "0,1", *NO_FLAGS)
     assert result.code == 0, result.err
     assert "on GPU 0" in result.out and "on GPU 1" in result.out and "4 queued" in result.out
-    names = [f"g/t={t}" for t in ("0.6", "0.3", "0.5", "0.2", "0.4", "0.1")]
+    names = [f"g/t-{t}" for t in ("0.6", "0.3", "0.5", "0.2", "0.4", "0.1")]
     assert wait_for(lambda: all_ended(repo, names), timeout=60)
     db = entries(repo)
     records = {name: seen(repo, name) for name in names}
@@ -129,8 +129,8 @@ def test_gpus_are_shared_by_every_queue_of_the_host(runs: Callable[..., Result],
 
 def test_a_finishing_run_starts_the_next_within_two_seconds(runs: Callable[..., Result], repo: Path, probe: str) -> None:
     assert runs("new", "quick", f"{probe} {{t}}", "--grid", "t=0.2,0", "--max-parallel", "1", *NO_FLAGS).code == 0
-    assert wait_for(lambda: all_ended(repo, ["quick/t=0.2", "quick/t=0"]), timeout=20)
-    assert seen(repo, "quick/t=0")["start"] - seen(repo, "quick/t=0.2")["end"] < 2.0
+    assert wait_for(lambda: all_ended(repo, ["quick/t-0.2", "quick/t-0"]), timeout=20)
+    assert seen(repo, "quick/t-0")["start"] - seen(repo, "quick/t-0.2")["end"] < 2.0
 
 
 def test_a_queued_run_waits_while_the_tree_is_elsewhere_and_resume_starts_it(
@@ -138,37 +138,37 @@ def test_a_queued_run_waits_while_the_tree_is_elsewhere_and_resume_starts_it(
 ) -> None:
     # Without a snapshot (--no-snapshot) a queued run starts from the work tree as it is then.
     assert runs("new", "w", f"{probe} {{t}}", "--grid", "t=1,0", "--max-parallel", "1", "--no-snapshot", *NO_FLAGS).code == 0
-    recorded = entries(repo)["w/t=0"]["commit"]
+    recorded = entries(repo)["w/t-0"]["commit"]
     (repo / "other.txt").write_text("x")
     git("add", "other.txt", cwd=repo)
     git("commit", "-qm", "moved on", cwd=repo)
-    wait_status("w/t=1", "finished", timeout=20)
+    wait_status("w/t-1", "finished", timeout=20)
     time.sleep(0.5)
-    assert status_of("w/t=0") == "queued"
-    log = (repo / ".runs/logs/w/t=1.log").read_text()
+    assert status_of("w/t-0") == "queued"
+    log = (repo / ".runs/logs/w/t-1.log").read_text()
     assert f"not at {recorded[:12]}" in log and "runs resume" in log
 
     refused = runs("resume")
     assert refused.code == 1 and f"not at {recorded[:12]}" in refused.err and "\n" not in refused.err.rstrip("\n")
-    assert status_of("w/t=0") == "queued"
+    assert status_of("w/t-0") == "queued"
 
     git("checkout", "-q", recorded, cwd=repo)
     started = runs("resume")
     assert started.code == 0, started.err
-    assert "Started queued run 'w/t=0'." in started.out
-    wait_status("w/t=0", "finished", timeout=20)
+    assert "Started queued run 'w/t-0'." in started.out
+    wait_status("w/t-0", "finished", timeout=20)
 
 
 def test_a_dirty_tree_holds_the_queue_of_a_clean_sweep(runs: Callable[..., Result], repo: Path, probe: str) -> None:
     assert runs("new", "d", f"{probe} {{t}}", "--grid", "t=0.5,0", "--max-parallel", "1", "--no-snapshot", *NO_FLAGS).code == 0
     (repo / "probe.py").write_text(PROBE + "# edited\n")
-    wait_status("d/t=0.5", "finished", timeout=20)
+    wait_status("d/t-0.5", "finished", timeout=20)
     time.sleep(0.5)
-    assert status_of("d/t=0") == "queued"
+    assert status_of("d/t-0") == "queued"
     assert "uncommitted changes" in runs("resume").err
     git("checkout", "probe.py", cwd=repo)
     assert runs("resume").code == 0
-    wait_status("d/t=0", "finished", timeout=20)
+    wait_status("d/t-0", "finished", timeout=20)
 
 
 def test_an_allow_dirty_sweep_starts_queued_runs_from_the_same_changes(runs: Callable[..., Result], repo: Path, probe: str) -> None:
@@ -176,23 +176,23 @@ def test_an_allow_dirty_sweep_starts_queued_runs_from_the_same_changes(runs: Cal
     result = runs("new", "p", f"{probe} {{t}}", "--grid", "t=0.3,0", "--max-parallel", "1", "--allow-dirty", *NO_FLAGS)
     assert result.code == 0, result.err
     db = entries(repo)
-    assert db["p/t=0"]["patch_sha256"] == db["p/t=0.3"]["patch_sha256"]
-    assert Path(db["p/t=0"]["patch"]).is_file()  # stored when it was queued: reproduce works before it starts
-    wait_status("p/t=0", "finished", timeout=20)
-    assert "patched" in (repo / ".runs/logs/p/t=0.log").read_text()
+    assert db["p/t-0"]["patch_sha256"] == db["p/t-0.3"]["patch_sha256"]
+    assert Path(db["p/t-0"]["patch"]).is_file()  # stored when it was queued: reproduce works before it starts
+    wait_status("p/t-0", "finished", timeout=20)
+    assert "patched" in (repo / ".runs/logs/p/t-0.log").read_text()
 
 
 def test_lost_predecessors_leave_the_queue_to_resume(runs: Callable[..., Result], repo: Path, probe: str, tmux: Any) -> None:
     assert runs("new", "l", f"{probe} {{t}}", "--grid", "t=600,0", "--max-parallel", "1", *NO_FLAGS).code == 0
-    lose(repo, "l/t=600")
-    assert wait_for(lambda: status_of("l/t=600") == "lost", timeout=10)
-    assert status_of("l/t=0") == "queued"
+    lose(repo, "l/t-600")
+    assert wait_for(lambda: status_of("l/t-600") == "lost", timeout=10)
+    assert status_of("l/t-0") == "queued"
     waiting = runs("resume", "nothing-matches")
     assert waiting.code == 1 and "no runs are queued among the runs matching" in waiting.err
     result = runs("resume", "l/.*")
     assert result.code == 0, result.err
-    assert "Started queued run 'l/t=0'." in result.out
-    wait_status("l/t=0", "finished", timeout=20)
+    assert "Started queued run 'l/t-0'." in result.out
+    wait_status("l/t-0", "finished", timeout=20)
 
 
 def test_resume_says_what_the_queue_waits_for(runs: Callable[..., Result], repo: Path, probe: str) -> None:
@@ -200,9 +200,9 @@ def test_resume_says_what_the_queue_waits_for(runs: Callable[..., Result], repo:
     result = runs("resume")
     assert result.code == 0
     assert "1 queued run waits for running runs to end" in result.out
-    assert status_of("r/t=0") == "queued"
+    assert status_of("r/t-0") == "queued"
     assert runs("kill", "r/.*", "-y").code == 0
-    assert status_of("r/t=0") == "killed" and status_of("r/t=600") == "killed"
+    assert status_of("r/t-0") == "killed" and status_of("r/t-600") == "killed"
     assert runs("resume").code == 1  # nothing is queued any more: killing the sweep emptied its queue
 
 
@@ -230,11 +230,11 @@ def test_each_sweep_runs_with_the_environment_it_was_started_from(
 ) -> None:
     monkeypatch.setenv("FOO", "a")
     assert runs("new", "A", f"{env_probe} {{t}}", "--grid", "t=0.6,0.1", "--gpus", "0", *NO_FLAGS).code == 0
-    stored = repo / ".runs/env/A/t=0.1"
+    stored = repo / ".runs/env/A/t-0.1"
     assert stored.is_file() and stored.stat().st_mode & 0o777 == 0o600  # it may hold credentials
     monkeypatch.setenv("FOO", "b")
     assert runs("new", "B", f"{env_probe} {{t}}", "--grid", "t=0.1,0.2", "--gpus", "0", *NO_FLAGS).code == 0
-    names = ["A/t=0.6", "A/t=0.1", "B/t=0.1", "B/t=0.2"]
+    names = ["A/t-0.6", "A/t-0.1", "B/t-0.1", "B/t-0.2"]
     assert wait_for(lambda: all_ended(repo, names), timeout=60)
     assert [saw(repo, name)["FOO"] for name in names] == ["a", "a", "b", "b"]
     assert not (repo / ".runs/env").exists() or not any((repo / ".runs/env").rglob("*t=*")), "started runs keep no environment"
@@ -253,8 +253,8 @@ def test_runs_resume_gives_queued_runs_their_own_environment_and_gpu_only(
     monkeypatch.setenv("RUNS_NAME", "someone-else")
     monkeypatch.setenv("FOO", "not-mine")
     assert runs("resume").code == 0
-    assert wait_for(lambda: all_ended(repo, ["q/t=0.1", "q/t=0.2"]), timeout=60)
-    for name in ("q/t=0.1", "q/t=0.2"):
+    assert wait_for(lambda: all_ended(repo, ["q/t-0.1", "q/t-0.2"]), timeout=60)
+    for name in ("q/t-0.1", "q/t-0.2"):
         assert saw(repo, name) == {"FOO": "mine", "CUDA_VISIBLE_DEVICES": None, "RUNS_NAME": name}
 
 
@@ -268,7 +268,7 @@ def test_a_gpu_index_is_a_number(runs: Callable[..., Result], repo: Path, probe:
 def test_a_sweeps_finished_runs_leave_no_shells(runs: Callable[..., Result], repo: Path, tmux: Any) -> None:
     """200 finished runs held 200 shells (131 MB) in their sessions: a sweep's close now,
     its output being in the logs; a single run keeps its session, as before."""
-    names = [f"many/i={i}" for i in range(200)]
+    names = [f"many/i-{i}" for i in range(200)]
     assert runs("new", "many", "true {i}", "--grid", f"i={','.join(str(i) for i in range(200))}", *NO_FLAGS).code == 0
     assert runs("new", "single", "true", *NO_FLAGS).code == 0
     assert wait_for(lambda: all_ended(repo, names + ["single"]), timeout=120)
@@ -282,7 +282,7 @@ def test_keep_sessions_always_keeps_a_sweeps_sessions(runs: Callable[..., Result
     git("add", ".gitignore", cwd=repo)
     git("commit", "-qm", "ignore", cwd=repo)
     assert runs("new", "kept", "true {i}", "--grid", "i=1,2,3", "--max-parallel", "1", *NO_FLAGS).code == 0
-    names = ["kept/i=1", "kept/i=2", "kept/i=3"]
+    names = ["kept/i-1", "kept/i-2", "kept/i-3"]
     assert wait_for(lambda: all_ended(repo, names), timeout=60)
     time.sleep(0.5)
     assert set(names) <= set(tmux.sessions())  # the third was started by a supervisor, as runs new was told

@@ -738,25 +738,25 @@ def test_crash_while_starting_queued_runs(repo: Path, runs: Callable[..., Result
     argv = ("new", "q", "sleep {t}", "--grid", "t=600,601,602", "--max-parallel", "1", *NO_FLAGS)
     crashed = run_process(*argv, env={"RUNS_CRASH_AT": "queue:session-started"}, timeout=30)
     assert crashed.code == -signal.SIGKILL, f"queue:session-started was not reached: {crashed}"
-    names = ["q/t=600", "q/t=601", "q/t=602"]
+    names = ["q/t-600", "q/t-601", "q/t-602"]
     assert_consistent_listing(runs("list"), must=names, may=())
-    assert "q/t=600" in tmux_sessions()  # started, never recorded: the journal knows it
+    assert "q/t-600" in tmux_sessions()  # started, never recorded: the journal knows it
 
     follow = runs("new", "follow", "sleep 600; true")  # a writer: recovery runs first
     assert follow.code == 0, follow.err
     db, live = load_db(repo), tmux_sessions()
     assert [db[name].get("queued") for name in names] == [True, True, True]
-    assert "q/t=600" not in live and not tb_dir(repo, "q/t=600").exists()
-    assert not (runs_dir(repo) / "logs/q/t=600.log").exists()
+    assert "q/t-600" not in live and not tb_dir(repo, "q/t-600").exists()
+    assert not (runs_dir(repo) / "logs/q/t-600.log").exists()
     assert_whole(repo, "follow", db, live)
     assert leftovers(repo) == []
 
     resumed = runs("resume")
     assert resumed.code == 0, resumed.err
-    assert resumed.out == "Started queued run 'q/t=600'.\n"
+    assert resumed.out == "Started queued run 'q/t-600'.\n"
     db, live = load_db(repo), tmux_sessions()
-    assert_whole(repo, "q/t=600", db, live)
-    assert db["q/t=601"]["queued"] is True
+    assert_whole(repo, "q/t-600", db, live)
+    assert db["q/t-601"]["queued"] is True
 
 
 def test_an_interrupted_delete_of_1000_runs_leaves_each_run_whole_or_gone(repo: Path, runs: Callable[..., Result]) -> None:

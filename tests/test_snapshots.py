@@ -87,7 +87,7 @@ def test_queued_runs_run_the_recorded_code_whatever_the_tree_does_meanwhile(runs
     git("commit", "-qam", "other branch", cwd=project)
     (project / "train.py").write_text("raise SystemExit('uncommitted')\n")
 
-    names = ["sw/t=1", "sw/t=0", "sw/t=0.0"]
+    names = ["sw/t-1", "sw/t-0", "sw/t-0.0"]
     assert wait_for(lambda: ended(project, names), timeout=40)
     db = entries(project)
     root = project / ".runs/code" / commit[:12]
@@ -100,7 +100,7 @@ def test_queued_runs_run_the_recorded_code_whatever_the_tree_does_meanwhile(runs
         # outputs/ did not exist when the run was recorded: written into the work tree's.
         assert (project / "outputs" / name.replace("/", "_")).read_text() == sha(recorded)
     assert snapshots(project) == [commit[:12]]
-    assert runs("lookup", "sw/t=0", "code_dir").out.strip() == str(root)
+    assert runs("lookup", "sw/t-0", "code_dir").out.strip() == str(root)
     assert (project / "train.py").read_text() == "raise SystemExit('uncommitted')\n"  # the work tree is the user's
 
 
@@ -123,7 +123,7 @@ def test_a_sweep_shares_one_snapshot_and_delete_frees_it_with_its_last_run(runs:
     values = ",".join(str(i) for i in range(20))
     result = runs("new", "many", f"{sys.executable} train.py 0 # {{i}}", "--grid", f"i={values}", "--max-parallel", "4", *NO_FLAGS)
     assert result.code == 0, result.err
-    names = [f"many/i={i}" for i in range(20)]
+    names = [f"many/i-{i}" for i in range(20)]
     assert wait_for(lambda: ended(project, names), timeout=90)
     assert len(snapshots(project)) == 1
     assert len({entries(project)[name]["code_dir"] for name in names}) == 1
@@ -208,7 +208,7 @@ def test_two_sweeps_at_once_share_one_whole_snapshot(project: Path) -> None:
     for proc in procs:
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
-    names = ["a/i=1", "a/i=2", "b/i=1", "b/i=2"]
+    names = ["a/i-1", "a/i-2", "b/i-1", "b/i-2"]
     assert wait_for(lambda: ended(project, names), timeout=40)
     assert len(snapshots(project)) == 1
     assert all(entries(project)[name]["exit_code"] == 0 for name in names)

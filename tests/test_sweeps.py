@@ -74,9 +74,9 @@ def test_a_key_of_the_file_and_of_an_option_is_given_twice(tmp_path: Path) -> No
 def test_members_are_the_cross_product_named_in_a_group() -> None:
     grid = sweeps.parse_grid(["lr=0.1,0.01", "seed=1,2"], None)
     members = sweeps.members("sweep", "python train.py --lr {lr} --seed {seed}", "lr {lr}, run {name}", grid)
-    assert [m.name for m in members] == ["sweep/lr=0.1,seed=1", "sweep/lr=0.1,seed=2", "sweep/lr=0.01,seed=1", "sweep/lr=0.01,seed=2"]
+    assert [m.name for m in members] == ["sweep/lr-0.1_seed-1", "sweep/lr-0.1_seed-2", "sweep/lr-0.01_seed-1", "sweep/lr-0.01_seed-2"]
     assert members[2].command == "python train.py --lr 0.01 --seed 1"
-    assert members[2].description == "lr 0.01, run sweep/lr=0.01,seed=1"
+    assert members[2].description == "lr 0.01, run sweep/lr-0.01_seed-1"
     assert members[2].values == {"lr": "0.01", "seed": "1"}
 
 
@@ -106,7 +106,7 @@ def test_an_unknown_placeholder_lists_the_grid_keys_too() -> None:
 
 def test_a_value_that_cannot_be_in_a_run_name_asks_for_a_name_template() -> None:
     grid = sweeps.parse_grid(["opt=adam w,sgd"], None)
-    with pytest.raises(RunsError, match="invalid.*placeholders instead"):
+    with pytest.raises(RunsError, match="'adam w' of 'opt' holds ' '.*placeholders instead, such as NAME 's/opt{opt}'"):
         sweeps.members("s", "train {opt}", "", grid)
     # With a name that leaves the value out of it, the same values work.
     assert [m.name for m in sweeps.members("s{i}", "train {opt} {i}", "", sweeps.parse_grid(["opt=adam w", "i=1,2"], None))] == ["s1", "s2"]
@@ -166,3 +166,39 @@ def test_gpus(text: str, expected: list) -> None:
 def test_bad_gpus(text: str, message: str) -> None:
     with pytest.raises(RunsError, match=message):
         sweeps.parse_gpus(text)
+
+
+def test_default_member_names_fit_programs_grammars_and_paths() -> None:
+    """Members are 'sw/db-mysql_user-root': Hydra's override grammar and TensorBoard's
+    --logdir_spec (split at ',' and ':') take them, and so does a path."""
+    grid = sweeps.parse_grid(["db=mysql,postgresql", "user=root,test-user"], None)
+    members = sweeps.members("sw", "app.py db={db} db.user={user} +tb_dir={tb_dir}", "", grid)
+    assert [m.name for m in members] == ["sw/db-mysql_user-root", "sw/db-mysql_user-test-user",
+                                         "sw/db-postgresql_user-root", "sw/db-postgresql_user-test-user"]
+    # Names that would be the same are an error: (a='x_b-y', b='z') and (a='x', b='y_b-z').
+    with pytest.raises(RunsError, match="names two runs 'sw/a-x_b-y_b-z'"):
+        sweeps.members("sw", "x {a} {b}", "", [("a", ["x_b-y", "x"]), ("b", ["z", "y_b-z"])])
+
+
+def test_a_real_hydra_app_takes_default_member_names_in_its_overrides(repo: Path) -> None:
+    """{name} and {tb_dir} in Hydra overrides: with 'sw/db=mysql,user=root' Hydra stopped
+    every member at "mismatched input '='"; 'sw/db-mysql_user-root' is a plain value."""
+    import json
+    import sys
+
+    from tests.conftest import run_process, wait_for
+    from tests.test_params import hydra_project
+
+    hydra_project(repo)
+    command = (f"{sys.executable} app.py db={{db}} db.user={{user}} +run_name={{name}} +tb_dir={{tb_dir}} "
+               "hydra.run.dir={save_path} hydra.output_subdir=null hydra/job_logging=disabled")
+    result = run_process("new", "sw", command, "--grid", "db=mysql,postgresql", "--grid", "user=root,test-user",
+                         "--tb-dir-flag", "None", "--save-path-flag", "None")
+    assert result.code == 0, result.err
+    names = [f"sw/db-{db}_user-{user}" for db in ("mysql", "postgresql") for user in ("root", "test-user")]
+    saved = {name: repo / ".runs/checkpoints" / f"{name}.json" for name in names}
+    assert wait_for(lambda: all(path.is_file() for path in saved.values()), timeout=90), run_process("table").out
+    for name, path in saved.items():
+        cfg = json.loads(path.read_text())
+        assert cfg["run_name"] == name and cfg["tb_dir"] == str(repo / ".runs/tensorboard" / name) + "/"
+        assert cfg["db"]["user"] == name.rsplit("user-", 1)[1]

@@ -257,6 +257,22 @@ def has_commit(top: str, commit: str) -> bool:
     return True
 
 
+# Directories tools make for their output where the program runs: untracked, they make
+# every later run's tree dirty, so a refusal names the .gitignore line.
+TOOL_OUTPUTS = {"outputs": "Hydra's", "multirun": "Hydra's", "wandb": "Weights & Biases'", "mlruns": "MLflow's",
+                "lightning_logs": "PyTorch Lightning's"}
+
+
+def _tool_outputs(dirty: List[str]) -> str:
+    found = sorted({part for path in dirty for part in path.split(os.sep)[:-1] if part in TOOL_OUTPUTS})
+    if not found:
+        return ""
+    whose = ", ".join(f"{name}/ is {TOOL_OUTPUTS[name]} output" for name in found)
+    lines = " and ".join(f"'{name}/'" for name in found)
+    hydra = " (or write Hydra's under the run's own path: hydra.run.dir={save_path})" if "outputs" in found else ""
+    return f". {whose}: add {lines} to .gitignore{hydra}"
+
+
 def for_run(settings: Settings, directory: str, dirty: List[str]) -> Optional[Patch]:
     """None for a clean tree (no git call more); else the changes, if --allow-dirty allows them."""
     if not dirty:
@@ -266,7 +282,7 @@ def for_run(settings: Settings, directory: str, dirty: List[str]) -> Optional[Pa
         raise RunsError(
             f"the git work tree has uncommitted changes ({shown}); a run must be reproducible from its commit: "
             "commit or stash them, add untracked files to .gitignore, or pass --allow-dirty to store them "
-            "as a patch with the run"
+            "as a patch with the run" + _tool_outputs(dirty)
         )
     patch = make(directory, settings.runs_dir)
     if not patch.data:  # only the contents of submodules differ

@@ -124,7 +124,7 @@ def members(name: str, command: str, description: str, grid: Grid) -> List[Membe
     taken: Dict[str, Dict[str, str]] = {}
     for combination in itertools.product(*(values for _, values in grid)):
         values = dict(zip(keys, combination))
-        member = placeholders.fill(name, values, "NAME") if in_name else f"{name}/{_label(values)}"
+        member = placeholders.fill(name, values, "NAME") if in_name else f"{name}/{_member_part(name, values)}"
         problem = names.problem(member)
         if problem:
             raise RunsError(f"the sweep's run name '{printable(member)}' is invalid: {problem}; {names.RULE}. "
@@ -136,6 +136,24 @@ def members(name: str, command: str, description: str, grid: Grid) -> List[Membe
         text = placeholders.fill(description, {**values, "name": member}, "the description")
         result.append(Member(member, placeholders.substitute_some(command, values), text, values))
     return result
+
+
+# A default member name holds only what programs take in a path and in their key=value
+# grammars: Hydra's overrides (+tb_dir={tb_dir}) and TensorBoard's --logdir_spec split at
+# '=' and ','. So 'sw/db-mysql_user-root', not 'sw/db=mysql,user=root'.
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _member_part(sweep: str, values: Dict[str, str]) -> str:
+    """A member's default name below the sweep's: KEY-VALUE for each key, joined by '_'."""
+    for key, value in values.items():
+        if not _PLAIN_VALUE.fullmatch(value):
+            bad = next(c for c in value if not _PLAIN_VALUE.fullmatch(c))
+            raise RunsError(f"grid value '{printable(value)}' of '{key}' holds {printable(repr(bad))}, which a default run "
+                            "name leaves out (names hold letters, digits and ._- so that programs' key=value grammars "
+                            "and paths take them): name the runs with placeholders instead, such as NAME "
+                            f"'{printable(sweep)}/{key}{{{key}}}'")
+    return "_".join(f"{key}-{value}" for key, value in values.items())
 
 
 def _label(values: Dict[str, str]) -> str:

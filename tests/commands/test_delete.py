@@ -436,23 +436,23 @@ def test_delete_of_a_queued_run_just_deletes_it_and_the_queue_goes_on(runs, db, 
     from tests.conftest import status_of, wait_status
 
     assert runs("new", "dq", "sleep {t}", "--grid", "t=600,0,1", "--max-parallel", "1", *NO_FLAGS).code == 0
-    result = runs("delete", "dq/t=0", "-y")
+    result = runs("delete", "dq/t-0", "-y")
     assert result.code == 0, result.err
-    assert list(db()) == ["dq/t=600", "dq/t=1"]
-    assert status_of("dq/t=600") == "running" and status_of("dq/t=1") == "queued"
-    assert runs("kill", "dq/t=600", "-y").code == 0
-    wait_status("dq/t=1", "finished")
+    assert list(db()) == ["dq/t-600", "dq/t-1"]
+    assert status_of("dq/t-600") == "running" and status_of("dq/t-1") == "queued"
+    assert runs("kill", "dq/t-600", "-y").code == 0
+    wait_status("dq/t-1", "finished")
 
 
 def test_deleting_a_running_run_of_a_queue_starts_the_next(runs, db):
     from tests.conftest import status_of, wait_status
 
     assert runs("new", "dr", "sleep {t}", "--grid", "t=600,601", "--max-parallel", "1", *NO_FLAGS).code == 0
-    result = runs("delete", "dr/t=600", "-y")
+    result = runs("delete", "dr/t-600", "-y")
     assert result.code == 0, result.err
-    assert "Started queued run 'dr/t=601' in its place." in result.out
-    wait_status("dr/t=601", "running")
-    assert list(db()) == ["dr/t=601"]
+    assert "Started queued run 'dr/t-601' in its place." in result.out
+    wait_status("dr/t-601", "running")
+    assert list(db()) == ["dr/t-601"]
 
 
 # All or nothing, and only what is provably the run's (issue 28) -----------------------

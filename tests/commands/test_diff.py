@@ -152,12 +152,12 @@ def test_a_sweep_member_and_the_run_its_reproduce_line_makes_have_the_same_param
     result = runs("new", "sw", "true db.user={user} --lr 0.1", "--grid", "user=alice,bob", "--tb-dir-flag", "None",
                   "--save-path-flag", "None")
     assert result.code == 0, result.err
-    printed = runs("reproduce", "sw/user=alice").out.splitlines()[-1].strip()
+    printed = runs("reproduce", "sw/user-alice").out.splitlines()[-1].strip()
     words = shlex.split(printed)
     assert words[:2] == ["runs", "new"]
     words[2] = "again"  # a name of its own
     assert runs(*words[1:]).code == 0
-    diff = runs("diff", "sw/user=alice", "again")
+    diff = runs("diff", "sw/user-alice", "again")
     assert "parameters (" not in diff.out and "user: alice -> (none)" not in diff.out, diff.out
     table = runs("table", "--params", "all", "-c", "name", "-f", "csv").out.splitlines()
-    assert table[0] == "name,db.user,lr" and "sw/user=alice,alice,0.1" in table and "again,alice,0.1" in table
+    assert table[0] == "name,db.user,lr" and "sw/user-alice,alice,0.1" in table and "again,alice,0.1" in table

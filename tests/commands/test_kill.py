@@ -199,18 +199,18 @@ def test_a_piped_yes_kills_and_an_empty_stdin_does_not(repo: Path, runs: Callabl
 
 def test_kill_of_a_queued_run_takes_it_out_of_the_queue(repo: Path, runs: Callable[..., Result]) -> None:
     assert runs("new", "q", "sleep {t}", "--grid", "t=600,0,1", "--max-parallel", "1", *NO_FLAGS).code == 0
-    result = runs("kill", "q/t=0", "-y")
+    result = runs("kill", "q/t-0", "-y")
     assert result.code == 0, result.err
     assert "Removed 1 queued run from the queue; it never started." in result.out
-    recorded = entry(repo, "q/t=0")
-    assert status_of("q/t=0") == "killed" and "exit_code" not in recorded and "queued" not in recorded
+    recorded = entry(repo, "q/t-0")
+    assert status_of("q/t-0") == "killed" and "exit_code" not in recorded and "queued" not in recorded
     assert recorded["killed"] == "runs kill (removed from the queue before it started)" and "ended" in recorded
-    assert not (repo / ".runs/tensorboard/q/t=0").exists() and not (repo / ".runs/logs/q/t=0.log").exists()
-    assert status_of("q/t=600") == "running" and status_of("q/t=1") == "queued"
+    assert not (repo / ".runs/tensorboard/q/t-0").exists() and not (repo / ".runs/logs/q/t-0.log").exists()
+    assert status_of("q/t-600") == "running" and status_of("q/t-1") == "queued"
     # Killing the running one starts the next queued one, not the removed one.
-    assert runs("kill", "q/t=600", "-y").code == 0
-    wait_status("q/t=1", "finished")
-    assert status_of("q/t=0") == "killed" and not (repo / ".runs/logs/q/t=0.log").exists()
+    assert runs("kill", "q/t-600", "-y").code == 0
+    wait_status("q/t-1", "finished")
+    assert status_of("q/t-0") == "killed" and not (repo / ".runs/logs/q/t-0.log").exists()
 
 
 def test_kill_of_a_whole_sweep_starts_none_of_its_queue(repo: Path, runs: Callable[..., Result]) -> None:
@@ -219,5 +219,5 @@ def test_kill_of_a_whole_sweep_starts_none_of_its_queue(repo: Path, runs: Callab
     assert result.code == 0, result.err
     assert "Killed 1 run." in result.out and "Removed 2 queued runs from the queue" in result.out
     time.sleep(0.5)
-    assert [status_of(f"all/t={t}") for t in (600, 601, 602)] == ["killed"] * 3
-    assert not (repo / ".runs/logs/all/t=601.log").exists()
+    assert [status_of(f"all/t-{t}") for t in (600, 601, 602)] == ["killed"] * 3
+    assert not (repo / ".runs/logs/all/t-601.log").exists()

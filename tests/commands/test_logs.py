@@ -145,7 +145,7 @@ def test_follow_of_a_queued_run_waits_for_it_to_start(repo: Path, runs: Callable
     result = runs("new", "q", f"while [ ! -e {go} ]; do sleep 0.05; done; echo run {{i}}", "--grid", "i=1,2",
                   "--max-parallel", "1", "--tb-dir-flag", "None", "--save-path-flag", "None")
     assert result.code == 0, result.err
-    follower = _follower("q/i=2")
+    follower = _follower("q/i-2")
     try:
         time.sleep(1.0)
         assert follower.poll() is None, "it must wait for the queued run, not give up"

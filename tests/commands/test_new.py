@@ -161,6 +161,26 @@ def test_dirty_tree_is_refused_and_paths_listed(runs, repo, change):
     assert not (repo / ".runs").exists()
 
 
+def test_a_tools_output_directory_is_named_with_its_gitignore_line(runs, repo):
+    """Hydra's outputs/ after a first run (and W&B's wandb/) make the tree dirty: the refusal
+    says whose they are and the .gitignore lines, and where Hydra's output can go instead."""
+    from tests.conftest import error_line
+
+    (repo / "outputs" / "2026-12-06" / "20-20-59").mkdir(parents=True)
+    (repo / "outputs" / "2026-12-06" / "20-20-59" / "main.log").write_text("x\n")
+    (repo / "wandb" / "run-1").mkdir(parents=True)
+    (repo / "wandb" / "run-1" / "files.txt").write_text("x\n")
+    message = error_line(runs("new", "exp", "true"))
+    assert message.rstrip("\n").endswith("outputs/ is Hydra's output, wandb/ is Weights & Biases' output: add 'outputs/' and "
+                            "'wandb/' to .gitignore (or write Hydra's under the run's own path: hydra.run.dir={save_path})")
+    (repo / ".gitignore").write_text("outputs/\nwandb/\n")
+    git("add", ".gitignore", cwd=repo)
+    git("commit", "-qm", "ignore tools' output", cwd=repo)
+    assert runs("new", "exp", "true").code == 0  # the line it named is enough
+    (repo / "notes.txt").write_text("x\n")
+    assert "Hydra" not in error_line(runs("new", "exp2", "true"))  # only when such a directory is there
+
+
 def test_dirty_listing_is_capped(runs, repo):
     for i in range(25):
         (repo / f"f{i:02}.txt").write_text("x")
@@ -419,11 +439,11 @@ def test_bad_placeholder_in_extra_flags_writes_nothing(runs, repo, runsrc):
 
 
 def test_a_grid_records_and_starts_every_run_with_its_values(runs, dump, db, repo, tmux):
-    (repo / "sw").mkdir()  # dump.py writes sw/lr=...json
+    (repo / "sw").mkdir()  # dump.py writes sw/lr-...json
     result = runs("new", "sw", "python3 dump.py --lr {lr} --seed={seed} '{lr}' {tb_dir}", "--grid", "lr=0.1,0.01,0.001",
                   "--grid", "seed=1,2", "-d", "lr {lr}, seed {seed}")
     assert result.code == 0, result.err
-    names = [f"sw/lr={lr},seed={seed}" for lr in ("0.1", "0.01", "0.001") for seed in (1, 2)]
+    names = [f"sw/lr-{lr}_seed-{seed}" for lr in ("0.1", "0.01", "0.001") for seed in (1, 2)]
     assert "Sweep 'sw': 6 runs" in result.out and "6 started" in result.out
     assert "runs table --pattern 'sw/.*'" in result.out
     entries = db()
@@ -465,11 +485,17 @@ def test_a_member_reproduces_as_a_plain_run(runs, db):
 
 def test_grid_file_values_with_commas(runs, dump, db, repo):
     grid = write_grid(repo, "layers: ['64,64', '128,128,128']\n")
-    (repo / "net").mkdir()  # dump.py writes net/layers=...json
-    result = runs("new", "net", "python3 dump.py --layers {layers}", "--grid-file", str(grid))
+    from tests.conftest import error_line
+
+    # A default name leaves ',' out (programs split at it): the runs need a NAME template.
+    message = error_line(runs("new", "net", "python3 dump.py --layers {layers}", "--grid-file", str(grid)))
+    assert "grid value '64,64' of 'layers' holds ','" in message and "NAME 'net/layers{layers}'" in message
+    assert not (repo / ".runs" / ".runs.yml").exists()
+    (repo / "net").mkdir()  # dump.py writes net/l...json
+    result = runs("new", "net/l{layers}", "python3 dump.py --layers {layers}", "--grid-file", str(grid))
     assert result.code == 0, result.err
-    assert list(db()) == ["net/layers=64,64", "net/layers=128,128,128"]
-    assert dump("net/layers=128,128,128")["argv"][:2] == ["--layers", "128,128,128"]
+    assert list(db()) == ["net/l64,64", "net/l128,128,128"]  # a template's names are kept as typed
+    assert dump("net/l128,128,128")["argv"][:2] == ["--layers", "128,128,128"]
 
 
 @pytest.mark.parametrize("args,message", [
@@ -477,7 +503,7 @@ def test_grid_file_values_with_commas(runs, dump, db, repo):
     (["--grid", "lr="], "has an empty value"),
     (["--grid", "lr=1", "--grid", "lr=2"], "given twice"),
     (["--grid", "lr=1,1"], "twice"),
-    (["--grid", "lr=a b"], "Name the runs with placeholders instead"),
+    (["--grid", "lr=a b"], "name the runs with placeholders instead, such as NAME 'bad/lr{lr}'"),
     (["--grid", "lr=1", "--gpus", "0,x"], "not a GPU number"),
     (["--grid", "lr=1", "--gpus", ""], "give GPU numbers"),
     (["--grid", "lr=1", "--launcher", "slurm", "--gpus", "0"], "the scheduler queues them"),
@@ -505,16 +531,16 @@ def test_a_sweep_over_ten_thousand_runs_needs_yes(runs, repo):
 
 
 def test_a_name_taken_anywhere_in_the_grid_records_none_of_it(runs, db, tmux):
-    assert runs("new", "s/lr=2", "sleep 600", *NO_FLAGS_NEW).code == 0
+    assert runs("new", "s/lr-2", "sleep 600", *NO_FLAGS_NEW).code == 0
     before = db()
     from tests.conftest import error_line
 
     message = error_line(runs("new", "s", "echo {lr}", "--grid", "lr=1,2,3", *NO_FLAGS_NEW))
-    assert "run 's/lr=2' exists" in message and "--overwrite" in message
-    assert db() == before and tmux.sessions() == ["s/lr=2"]
+    assert "run 's/lr-2' exists" in message and "--overwrite" in message
+    assert db() == before and tmux.sessions() == ["s/lr-2"]
     # A run that would be the sweep's group.
-    assert "run 's/lr=2' exists, so the sweep's run 's/lr=2/x=1'" in error_line(
-        runs("new", "s/lr=2", "echo {x}", "--grid", "x=1", *NO_FLAGS_NEW))
+    assert "run 's/lr-2' exists, so the sweep's run 's/lr-2/x-1'" in error_line(
+        runs("new", "s/lr-2", "echo {x}", "--grid", "x=1", *NO_FLAGS_NEW))
     assert db() == before
 
 
@@ -527,12 +553,12 @@ def test_a_grid_naming_a_run_and_its_group_records_nothing(runs, repo):
 
 def test_overwrite_replaces_the_taken_runs_of_a_grid(runs, db):
     assert runs("new", "o", "echo {lr}", "--grid", "lr=1,2", *NO_FLAGS_NEW).code == 0
-    old = db()["o/lr=2"]["datetime"]
+    old = db()["o/lr-2"]["datetime"]
     result = runs("new", "o", "echo {lr}", "--grid", "lr=2,3", "--overwrite", "-y", *NO_FLAGS_NEW)
     assert result.code == 0, result.err
     entries = db()
-    assert list(entries) == ["o/lr=1", "o/lr=2", "o/lr=3"]
-    assert entries["o/lr=2"]["datetime"] != old
+    assert list(entries) == ["o/lr-1", "o/lr-2", "o/lr-3"]
+    assert entries["o/lr-2"]["datetime"] != old
 
 
 def test_a_plain_run_given_gpus_is_named_as_usual_and_queued(runs, db):
@@ -550,14 +576,14 @@ def test_a_slurm_grid_submits_a_job_per_run(runs, db, slurm):
     result = runs("new", "js", "echo {lr}", "--grid", "lr=1,2,3", "--launcher", "slurm", "--sbatch-args=--time=1", *NO_FLAGS_NEW)
     assert result.code == 0, result.err
     entries = db()
-    assert [entries[f"js/lr={lr}"]["launcher"] for lr in (1, 2, 3)] == ["slurm"] * 3
-    assert len({entries[f"js/lr={lr}"]["job_id"] for lr in (1, 2, 3)}) == 3
-    assert all("--time=1" in entries[f"js/lr={lr}"]["sbatch_args"] for lr in (1, 2, 3))
+    assert [entries[f"js/lr-{lr}"]["launcher"] for lr in (1, 2, 3)] == ["slurm"] * 3
+    assert len({entries[f"js/lr-{lr}"]["job_id"] for lr in (1, 2, 3)}) == 3
+    assert all("--time=1" in entries[f"js/lr-{lr}"]["sbatch_args"] for lr in (1, 2, 3))
     assert "submitted as Slurm job" in result.out
     from tests.conftest import wait_status
 
-    wait_status("js/lr=3", "finished", timeout=60)
-    assert (Path(".runs/logs/js/lr=3.log")).read_text().startswith("3")
+    wait_status("js/lr-3", "finished", timeout=60)
+    assert (Path(".runs/logs/js/lr-3.log")).read_text().startswith("3")
 
 
 def test_a_grid_whose_start_fails_records_none_of_it(runs, repo, db, tmp_path, monkeypatch, tmux):
@@ -585,7 +611,7 @@ def test_a_grid_whose_directory_is_a_file_of_another_run_records_nothing(runs, r
     assert runs("new", "a", "true").code == 0
     (repo / ".runs/checkpoints/a.ckpt-1.index").write_text("a's checkpoint")
     message = error_line(runs("new", "a.ckpt-1.index", "echo {v}", "--grid", "v=1,2", *NO_FLAGS_NEW))
-    assert "checkpoints/a.ckpt-1.index is a file, where run 'a.ckpt-1.index/v=1' needs a directory" in message
+    assert "checkpoints/a.ckpt-1.index is a file, where run 'a.ckpt-1.index/v-1' needs a directory" in message
     assert set(db()) == {"a"} and (repo / ".runs/checkpoints/a.ckpt-1.index").read_text() == "a's checkpoint"
 
 
@@ -635,7 +661,7 @@ def test_the_note_names_only_the_flag_the_command_passes_with_its_own_value(runs
 
 def test_another_projects_session_of_the_same_name_takes_neither_the_name_nor_the_session(runs, repo, tmp_path, db, tmux):
     """One tmux server, two projects: project A's run 'baseline' (and a stranger's session
-    'sw/x=2') leave B's runs their names; B's get free sessions, recorded and printed."""
+    'sw/x-2') leave B's runs their names; B's get free sessions, recorded and printed."""
     import os
 
     from tests.conftest import committed_repo
@@ -644,7 +670,7 @@ def test_another_projects_session_of_the_same_name_takes_neither_the_name_nor_th
     os.chdir(other)
     assert runs("new", "baseline", "sleep 600", *NO_FLAGS_NEW).code == 0
     os.chdir(repo)
-    tmux.new("sw/x=2")
+    tmux.new("sw/x-2")
     result = runs("new", "baseline", "sleep 600", *NO_FLAGS_NEW)
     assert result.code == 0, result.err
     assert "is taken" not in result.out and "tmux session 'baseline@repo'" in result.out
@@ -652,8 +678,8 @@ def test_another_projects_session_of_the_same_name_takes_neither_the_name_nor_th
     assert db()["baseline"]["tmux_session"] == "baseline@repo"
     assert runs("new", "sw", "sleep 600 {x}", "--grid", "x=1,2", *NO_FLAGS_NEW).code == 0
     assert {name: entry["tmux_session"] for name, entry in db().items() if name.startswith("sw/")} == {
-        "sw/x=1": "sw/x=1", "sw/x=2": "sw/x=2@repo"}
-    assert {"baseline", "baseline@repo", "sw/x=1", "sw/x=2", "sw/x=2@repo"} <= set(tmux.sessions())
+        "sw/x-1": "sw/x-1", "sw/x-2": "sw/x-2@repo"}
+    assert {"baseline", "baseline@repo", "sw/x-1", "sw/x-2", "sw/x-2@repo"} <= set(tmux.sessions())
     # Each project's commands act on their own run's session alone.
     assert runs("kill", "baseline", "-y").code == 0
     assert runs("delete", "baseline", "-y").code == 0

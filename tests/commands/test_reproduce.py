@@ -245,7 +245,7 @@ def test_the_printed_lines_launch_the_same_program_line_whatever_runsrc_holds_la
     (repo / ".runsrc").write_text(yaml.safe_dump(runsrc_then))
     sweep = "--grid" in flags
     assert runs("new", "orig", "echo {t}" if sweep else "true", *flags).code == 0
-    name = "orig/t=1" if sweep else "orig"
+    name = "orig/t-1" if sweep else "orig"
     database = repo / runs_dir / db_file
 
     (repo / ".runsrc").write_text(yaml.safe_dump(LATER_RUNSRC))  # the checkout's .runsrc has changed since

@@ -88,10 +88,10 @@ def test_each_run_under_its_name_arguments_passed_and_the_url_printed(runs, runs
 
 
 def test_names_with_commas_and_colons(runs_process, repo, fake):
-    write_db(repo, ["a,b", "x:y", "sweep/p=1,q=2"])  # ':' only in hand-written entries; ',' in valid names
+    write_db(repo, ["a,b", "x:y", "sweep/p-1_q-2"])  # ':' only in hand-written entries; ',' in valid names
     result = runs_process("tensorboard", ".*", env=fake["env"])
     assert result.code == 0, result.err
-    assert seen(fake)["links"] == {"a,b": str(repo / ".runs/tensorboard/a,b"), "sweep/p=1,q=2": str(repo / ".runs/tensorboard/sweep/p=1,q=2")}
+    assert seen(fake)["links"] == {"a,b": str(repo / ".runs/tensorboard/a,b"), "sweep/p-1_q-2": str(repo / ".runs/tensorboard/sweep/p-1_q-2")}
     assert "'x:y' is not a valid run name; left out" in result.err
 
 
