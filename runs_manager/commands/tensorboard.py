@@ -1,7 +1,10 @@
 """`runs tensorboard PATTERN [-- ARGS...]`: TensorBoard on the matching runs, each under its name.
 
-TensorBoard is not a dependency of runs: the `tensorboard` program on PATH is started,
-its output relayed, and the URL it serves printed on stdout. The runs are given to it as
+TensorBoard is not a dependency of runs: the `tensorboard` program beside runs' own
+Python (what `pip install 'runs-manager[metrics]'` installs into the same environment,
+found without that environment activated), else on PATH, is started in a process group of
+its own, its output relayed, and the URL it serves printed on stdout. A Ctrl-C (or any
+SIGINT, SIGTERM or SIGHUP to runs) is passed on to it once, and runs ends with it. The runs are given to it as
 ``--logdir VIEW``: a temporary directory with one symbolic link per run, named after the
 run (``sweep/lr-0.1`` is VIEW/sweep/lr-0.1), to its TensorBoard directory; TensorBoard
 follows the links and names each run exactly as runs does. runs removes VIEW when
@@ -55,9 +58,7 @@ def tensorboard(settings: Settings, pattern: str, extra: List[str]) -> int:
     matches = patterns.matching(pattern, runs.database(settings).read(lambda index: index.names()))
     if not matches:
         raise RunsError(f"no runs match {pattern!r}")
-    program = shutil.which("tensorboard")
-    if program is None:
-        raise RunsError(f"TensorBoard is not installed: there is no 'tensorboard' program on PATH; install it with '{INSTALL}'")
+    program = _program()
     dirs: Dict[str, str] = {}
     for name in matches:
         if not run_names.is_valid(name):
@@ -75,6 +76,21 @@ def tensorboard(settings: Settings, pattern: str, extra: List[str]) -> int:
         return _run([program, "--logdir", view, *extra], len(dirs))
     finally:
         shutil.rmtree(view, ignore_errors=True)  # our own temporary directory of links: never a run's files
+
+
+def _program() -> str:
+    """TensorBoard beside this Python (a virtualenv's bin/, not activated), else on PATH."""
+    import os
+    import shutil
+
+    beside = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "tensorboard")
+    if os.path.isfile(beside) and os.access(beside, os.X_OK):
+        return beside
+    program = shutil.which("tensorboard")
+    if program is None:
+        raise RunsError(f"TensorBoard is not installed: there is no 'tensorboard' program beside {sys.executable} "
+                        f"or on PATH; install it with '{INSTALL}'")
+    return program
 
 
 def _view(dirs: Dict[str, str]) -> str:
@@ -105,22 +121,24 @@ def _run(argv: List[str], count: int) -> int:
     import subprocess
 
     try:
-        proc = subprocess.Popen(argv, stderr=subprocess.PIPE)
+        # A group of its own: a terminal's Ctrl-C reaches runs alone, which passes it on
+        # once (twice, TensorBoard would print a traceback), and so does a SIGINT sent to runs.
+        proc = subprocess.Popen(argv, stderr=subprocess.PIPE, start_new_session=True)
     except OSError as e:
         raise RunsError(f"cannot start {argv[0]}: {e.strerror}") from None
+    interrupted: List[int] = []
 
     def forward(signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT:
+            interrupted.append(signum)
         proc.send_signal(signum)
 
-    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     assert proc.stderr is not None
     shown = False
     try:
         while True:
-            try:
-                line = proc.stderr.readline()
-            except KeyboardInterrupt:  # Ctrl-C reached TensorBoard too: let it finish
-                continue
+            line = proc.stderr.readline()
             if not line:
                 break
             sys.stderr.buffer.write(line)
@@ -129,15 +147,12 @@ def _run(argv: List[str], count: int) -> int:
             if url and not shown:
                 shown = True
                 print(f"TensorBoard on {count} run{'s' if count != 1 else ''}: {url.group(1).decode(errors='replace')}", flush=True)
-        while True:
-            try:
-                code = proc.wait()
-                break
-            except KeyboardInterrupt:
-                continue
+        code = proc.wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if interrupted:
+        return 130  # ended by a Ctrl-C, as any command of runs
     return 128 - code if code < 0 else code
 
 

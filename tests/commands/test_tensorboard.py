@@ -21,7 +21,7 @@ from typing import Any, Dict
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Result
 
 FAKE = """#!{python}
 import json, os, signal, sys, time
@@ -35,7 +35,7 @@ for root, dirs, files in os.walk(view or "/nonexistent"):
         if os.path.islink(path):
             links[os.path.relpath(path, view)] = os.readlink(path)
 with open(os.environ["FAKE_RECORD"], "w") as f:
-    json.dump({{"argv": args, "links": links, "view": view}}, f)
+    json.dump({{"argv": args, "links": links, "view": view, "pid": os.getpid(), "program": sys.argv[0]}}, f)
 print("Serving TensorBoard on localhost; to expose to the network, use a proxy or pass --bind_all", file=sys.stderr)
 print("TensorBoard 9.9.9 at http://localhost:6123/ (Press CTRL+C to quit)", file=sys.stderr, flush=True)
 print("its own stdout", flush=True)
@@ -48,16 +48,43 @@ sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
 """
 
 
-@pytest.fixture
-def fake(tmp_path: Path) -> Dict[str, Any]:
-    """PATH with a stand-in tensorboard before the real one; where it writes what it saw."""
-    bin_dir = tmp_path / "fake-bin"
-    bin_dir.mkdir()
-    program = bin_dir / "tensorboard"
+def make_venv(venv: Path) -> Path:
+    """A virtualenv (no pip) whose Python imports this checkout's runs and its dependencies,
+    as an install into it would; its Python."""
+    import site
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "runs-under-test.pth").write_text("\n".join([str(ROOT), *site.getsitepackages()]) + "\n")
+    return python
+
+
+@pytest.fixture(scope="module")
+def fake_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv with the stand-in as its tensorboard: runs looks beside its own Python first."""
+    python = make_venv(tmp_path_factory.mktemp("fake-venv") / "venv")
+    program = python.parent / "tensorboard"
     program.write_text(FAKE.format(python=sys.executable))
     program.chmod(0o755)
+    return python
+
+
+@pytest.fixture
+def fake(tmp_path: Path, fake_venv: Path) -> Dict[str, Any]:
+    """The Python to run runs with (the stand-in beside it), its environment, and where the
+    stand-in writes what it saw."""
     record = tmp_path / "record.json"
-    return {"env": {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_RECORD": str(record)}, "record": record}
+    return {"env": {"FAKE_RECORD": str(record)}, "record": record, "python": str(fake_venv),
+            "program": str(fake_venv.parent / "tensorboard")}
+
+
+def run_tb(fake: Dict[str, Any], *argv: str, env: Any = None) -> Result:
+    """`runs ARGV` in a process of the virtualenv's Python, as a user's runs there."""
+    done = subprocess.run([fake["python"], "-m", "runs_manager", *argv], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, env=dict(os.environ, **(env or fake["env"])))
+    return Result(done.returncode, done.stdout, done.stderr)
 
 
 def seen(fake: Dict[str, Any]) -> Dict[str, Any]:
@@ -71,10 +98,10 @@ def write_db(repo: Path, names: Any) -> None:
         (repo / ".runs/tensorboard" / name).mkdir(parents=True, exist_ok=True)
 
 
-def test_each_run_under_its_name_arguments_passed_and_the_url_printed(runs, runs_process, repo, fake):
+def test_each_run_under_its_name_arguments_passed_and_the_url_printed(runs, repo, fake):
     for name in ("exp", "sweep/lr-0.1", "sweep/lr-0.5", "other"):
         assert runs("new", name, "true").code == 0
-    result = runs_process("tensorboard", "exp|sweep/.*", "--", "--port", "6123", "--reload_interval=1", env=fake["env"])
+    result = run_tb(fake, "tensorboard", "exp|sweep/.*", "--", "--port", "6123", "--reload_interval=1", env=fake["env"])
     assert result.code == 0, result.err
     assert result.out == "its own stdout\nTensorBoard on 3 runs: http://localhost:6123/\n" or \
         result.out == "TensorBoard on 3 runs: http://localhost:6123/\nits own stdout\n"
@@ -87,52 +114,79 @@ def test_each_run_under_its_name_arguments_passed_and_the_url_printed(runs, runs
     assert (repo / ".runs/tensorboard/exp").is_dir()  # and nothing of the runs' went with it
 
 
-def test_names_with_commas_and_colons(runs_process, repo, fake):
+def test_names_with_commas_and_colons(repo, fake):
     write_db(repo, ["a,b", "x:y", "sweep/p-1_q-2"])  # ':' only in hand-written entries; ',' in valid names
-    result = runs_process("tensorboard", ".*", env=fake["env"])
+    result = run_tb(fake, "tensorboard", ".*", env=fake["env"])
     assert result.code == 0, result.err
     assert seen(fake)["links"] == {"a,b": str(repo / ".runs/tensorboard/a,b"), "sweep/p-1_q-2": str(repo / ".runs/tensorboard/sweep/p-1_q-2")}
     assert "'x:y' is not a valid run name; left out" in result.err
 
 
-def test_a_run_and_a_group_of_the_same_name_never_link_into_a_run(runs_process, repo, fake):
+def test_a_run_and_a_group_of_the_same_name_never_link_into_a_run(repo, fake):
     write_db(repo, ["a", "a/b"])
-    result = runs_process("tensorboard", ".*", env=fake["env"])
+    result = run_tb(fake, "tensorboard", ".*", env=fake["env"])
     assert result.code == 0, result.err
     assert seen(fake)["links"] == {"a": str(repo / ".runs/tensorboard/a")}
     assert os.listdir(repo / ".runs/tensorboard/a") == ["b"]  # only the run's own directory
 
 
-def test_exit_status_of_tensorboard_is_returned(runs_process, repo, fake):
+def test_exit_status_of_tensorboard_is_returned(repo, fake):
     write_db(repo, ["exp"])
-    assert runs_process("tensorboard", "exp", env={**fake["env"], "FAKE_EXIT": "3"}).code == 3
+    assert run_tb(fake, "tensorboard", "exp", env={**fake["env"], "FAKE_EXIT": "3"}).code == 3
 
 
 def test_ctrl_c_ends_tensorboard_and_removes_the_links(repo, fake):
     write_db(repo, ["exp"])
     env = dict(os.environ, PYTHONPATH=str(ROOT), FAKE_WAIT="1", **fake["env"])
-    proc = subprocess.Popen([sys.executable, "-m", "runs_manager", "tensorboard", "exp"], env=env, cwd=repo,
+    proc = subprocess.Popen([fake["python"], "-m", "runs_manager", "tensorboard", "exp"], env=env, cwd=repo,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode()
     assert "http://localhost:6123/" in line or "its own stdout" in line
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the whole group
     out, err = proc.communicate(timeout=30)
-    assert "Traceback" not in err.decode()
+    assert "Traceback" not in err.decode() and proc.returncode == 130
     assert not os.path.exists(seen(fake)["view"])
 
 
-def test_sigterm_is_passed_on(repo, fake):
+def test_a_sigint_to_runs_alone_ends_tensorboard_too(repo, fake):
+    """kill -INT of the runs process only (a process manager, a script): before, runs
+    waited for a TensorBoard that never heard of it."""
     write_db(repo, ["exp"])
     env = dict(os.environ, PYTHONPATH=str(ROOT), FAKE_WAIT="1", **fake["env"])
-    proc = subprocess.Popen([sys.executable, "-m", "runs_manager", "tensorboard", "exp"], env=env, cwd=repo,
+    proc = subprocess.Popen([fake["python"], "-m", "runs_manager", "tensorboard", "exp"], env=env, cwd=repo,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert proc.stdout is not None
     proc.stdout.readline()
-    proc.terminate()
-    proc.communicate(timeout=30)
-    assert proc.returncode == 128 + signal.SIGTERM  # the stand-in died of it
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err.decode()
     assert not os.path.exists(seen(fake)["view"])
+    assert not os.path.exists(f"/proc/{seen(fake)['pid']}")  # TensorBoard ended with it
+
+
+def test_a_virtualenvs_runs_called_by_path_finds_the_tensorboard_beside_it(repo, tmp_path, fake):
+    """/path/to/venv/bin/runs tensorboard, the virtualenv not activated: TensorBoard is the
+    one the metrics extra installed beside runs, not looked for on PATH alone."""
+    write_db(repo, ["exp"])
+    venv_bin = Path(fake["python"]).parent
+    (venv_bin / "runs").write_text(f"#!{fake['python']}\nfrom runs_manager.__main__ import console\nconsole()\n")
+    (venv_bin / "runs").chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "FAKE_RECORD": fake["env"]["FAKE_RECORD"], "HOME": str(tmp_path)}
+    done = subprocess.run([str(venv_bin / "runs"), "tensorboard", "exp"], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "TensorBoard on 1 run: http://localhost:6123/" in done.stdout
+    assert seen(fake)["program"] == fake["program"]
+
+
+def test_without_one_beside_python_the_one_on_path_is_started(runs, repo, fake, tmp_path, monkeypatch):
+    write_db(repo, ["exp"])
+    monkeypatch.setenv("PATH", f"{Path(fake['program']).parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_RECORD", fake["env"]["FAKE_RECORD"])
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "elsewhere" / "python"))  # nothing beside it
+    assert runs("tensorboard", "exp").code == 0
+    assert seen(fake)["program"] == fake["program"]
 
 
 def test_missing_tensorboard_is_a_one_line_error_saying_how_to_install_it(runs, repo, tmp_path, monkeypatch):
@@ -140,10 +194,11 @@ def test_missing_tensorboard_is_a_one_line_error_saying_how_to_install_it(runs, 
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(sys, "executable", str(empty / "python"))  # a Python with no TensorBoard beside it
     result = runs("tensorboard", "exp")
     assert result.code == 1 and result.out == ""
-    assert result.err == ("runs: error: TensorBoard is not installed: there is no 'tensorboard' program on PATH; "
-                          "install it with 'pip install tensorboard'\n")
+    assert result.err == (f"runs: error: TensorBoard is not installed: there is no 'tensorboard' program beside "
+                          f"{empty / 'python'} or on PATH; install it with 'pip install tensorboard'\n")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -158,7 +213,6 @@ def test_refusals_are_one_line_errors(runs, repo, fake, monkeypatch, argv, messa
     write_db(repo, ["exp"])
     with open(repo / ".runs/.runs.yml", "a") as f:
         f.write("bare:\n  command: 'true'\n")
-    monkeypatch.setenv("PATH", fake["env"]["PATH"])
     monkeypatch.setenv("FAKE_RECORD", fake["env"]["FAKE_RECORD"])
     result = runs("tensorboard", *argv)
     assert result.code == 1 and result.out == ""
