@@ -4,7 +4,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs start-up time that `runs --help` cannot spare
-    from typing import Iterable
+    from typing import Iterable, Mapping, Optional
 
 YES = ("y", "yes")
 
@@ -28,15 +28,21 @@ def confirm(question: str) -> bool:
     return answer.strip().lower() in YES
 
 
-def confirm_runs(verb: str, names: Iterable[str], yes: bool) -> None:
+def confirm_runs(verb: str, names: Iterable[str], yes: bool, marks: Optional[Mapping[str, str]] = None,
+                 warning: str = "") -> None:
     """List the runs about to be changed and ask (unless ``yes``); refusal is an error.
 
-    ``verb`` is how the question names the change: "delete", "kill".
+    ``verb`` is how the question names the change: "delete", "kill". ``marks`` adds a note
+    to a run's line ("running: stopped first"), ``warning`` a sentence to the question.
     """
     from runs_manager.errors import RunsError
     from runs_manager.output import printable
 
-    listing = "\n".join(f"  {printable(name)}" for name in names)
+    marks = marks or {}
+    names = list(names)
+    width = max(len(printable(name)) for name in names) if marks else 0
+    listing = "\n".join(f"  {printable(name):<{width}}   ({marks[name]})" if name in marks else f"  {printable(name)}"
+                        for name in names)
     print(f"Runs to {verb}:\n{listing}", file=sys.stdout if yes else sys.stderr)
-    if not yes and not confirm(f"{verb.capitalize()} the following runs?"):
+    if not yes and not confirm(f"{warning}{' ' if warning else ''}{verb.capitalize()} the following runs?"):
         raise RunsError(f"not confirmed; nothing was {verb}{'d' if verb.endswith('e') else 'ed'}")

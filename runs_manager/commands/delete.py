@@ -8,7 +8,7 @@ from runs_manager.errors import RunsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and the modules below cost start-up time `runs --help` cannot spare
-    from typing import Any, Dict, List
+    from typing import Any, Dict, List, Tuple
 
     from runs_manager.store.index import Index
     from runs_manager.settings import Settings
@@ -52,7 +52,8 @@ def delete(settings: Settings, pattern: str, yes: bool, force: bool = False) -> 
         _refuse_remote_running(settings, matches)
     # Each match with its start time: a run deleted and made anew under the same name
     # while the user was asked is not the one they said yes to.
-    confirm_runs("delete", {name: entry.get("datetime") for name, entry in matches.items()}, yes)
+    marks, warning = _live_marks(settings, matches)
+    confirm_runs("delete", {name: entry.get("datetime") for name, entry in matches.items()}, yes, marks, warning)
     # Stopped before the lock is taken: a program may take seconds to end, and every other
     # command (and the supervisors recording outcomes) would wait that long.
     notes = stop(settings, list(matches.items()))
@@ -83,6 +84,22 @@ def delete(settings: Settings, pattern: str, yes: bool, force: bool = False) -> 
         print(f"Started queued run '{printable(name)}' in its place.")
     trash.empty(settings, [emptied, *garbage])
     return 1 if kept else 0
+
+
+def _live_marks(settings: Settings, matches: Dict[str, Any]) -> Tuple[Dict[str, str], str]:
+    """Which runs delete stops before deleting them (running, starting, pending, queued,
+    orphaned), marked in its prompt, and a sentence saying so."""
+    from runs_manager.outcome import LIVE
+    from runs_manager.runtime import status
+
+    states = status.derive(settings, list(matches.items()))
+    live = {name: state for name, state in states.items() if state in LIVE}
+    marks = {name: f"{state}: taken out of the queue" if state == "queued" else f"{state}: stopped first"
+             for name, state in live.items()}
+    if not live:
+        return marks, ""
+    count = len(live)
+    return marks, f"{count} of them {'is' if count == 1 else 'are'} live and will be stopped."
 
 
 def _refuse_remote_running(settings: Settings, matches: Dict[str, Any]) -> None:

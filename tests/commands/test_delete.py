@@ -8,7 +8,7 @@ from typing import Dict, Optional
 import pytest
 import yaml
 
-from tests.conftest import NO_FLAGS, PtyRun, error_line
+from tests.conftest import NO_FLAGS, PtyRun, error_line, wait_for
 
 PROMPT = "Delete the following runs? [y/N]"
 
@@ -103,7 +103,7 @@ def test_answer_at_a_terminal(runs, db, repo, tmux, answer, deleted):
     assert runs("new", "keep", "sleep 600; true").code == 0
     child = PtyRun("delete", "exp")
     child.wait_for_output(PROMPT)
-    assert "  exp\n" in child.err.decode().split(PROMPT)[0]  # listed before the question (both on stderr)
+    assert "  exp   (running: stopped first)\n" in child.err.decode().split(PROMPT)[0]  # listed before the question (both on stderr)
     child.type(answer + "\n")
     code, out, err = child.finish()
     assert "Traceback" not in err
@@ -120,6 +120,20 @@ def test_answer_at_a_terminal(runs, db, repo, tmux, answer, deleted):
     assert "keep" in tmux.sessions()
 
 
+def test_the_prompt_marks_the_runs_it_will_stop(runs, runs_process, db, tmux):
+    """Deleting a running run stops it: the prompt says so for each, not only their names."""
+    assert runs("new", "train", "sleep 600; true").code == 0
+    assert runs("new", "done", "true").code == 0
+    assert runs("new", "q", "sleep 600 {i}", "--grid", "i=1,2", "--max-parallel", "1", *NO_FLAGS).code == 0
+    wait_for(lambda: runs("lookup", "done", "status").out == "finished\n")
+    result = runs_process("delete", ".*", input="n\n")
+    listing, question = result.err.split("Runs to delete:\n")[1].split("\n", 4)[:4], result.err.splitlines()[-2]
+    assert listing == ["  train   (running: stopped first)", "  done", "  q/i-1   (running: stopped first)",
+                       "  q/i-2   (queued: taken out of the queue)"]
+    assert question.startswith("3 of them are live and will be stopped. Delete the following runs? [y/N]")
+    assert result.code == 1 and len(db()) == 4
+
+
 @pytest.mark.parametrize("answer, deleted", [("y\n", True), ("YES\n", True), ("y", True), ("n\n", False), ("\n", False), ("", False), ("yep\n", False)])
 def test_answer_from_a_pipe(runs, runs_process, db, repo, tmux, answer, deleted):
     """A piped answer counts, as for pip, apt and rm -i; an empty stdin is a no."""
@@ -127,7 +141,7 @@ def test_answer_from_a_pipe(runs, runs_process, db, repo, tmux, answer, deleted)
     assert runs("new", "keep", "true").code == 0
     result = runs_process("delete", "e.*", input=answer)
     assert "Traceback" not in result.err
-    assert PROMPT in result.err and "  exp\n" in result.err.split(PROMPT)[0]
+    assert PROMPT in result.err and "  exp   (running: stopped first)\n" in result.err.split(PROMPT)[0]
     if deleted:
         assert (result.code, result.out) == (0, "Deleted 1 run.\n"), result.err
         assert list(db()) == ["keep"]
