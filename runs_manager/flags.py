@@ -26,7 +26,7 @@ _HELP = {
     "db-filename": "file name of the database inside the runs directory (default .runs.yml)",
     "tb-dir-flag": "flag that passes the run's TensorBoard directory to the program; None for no flag",
     "save-path-flag": "flag that passes the run's checkpoint path to the program; None for no flag",
-    "column-width": "cut table cells longer than this many characters (default 30; 0: never cut)",
+    "column-width": "cut table cells longer than this many characters (default: fit the terminal, 30 elsewhere; 0: never cut)",
     "virtualenv-path": "virtualenv to activate before the program starts",
     "allow-dirty": "start from uncommitted changes, stored as <runs-dir>/patches/NAME.patch for reproduce",
     "launcher": "where runs start: tmux (default) or slurm (submitted with sbatch)",

@@ -9,6 +9,7 @@ from runs_manager.errors import RunsError
 from runs_manager.flags import KEYS
 
 RUNSRC = ".runsrc"
+FIXED_COLUMN_WIDTH = 30  # cells cut at this width in a table that is not fitted to a terminal
 
 Flags = Tuple[Tuple[str, str], ...]
 
@@ -18,7 +19,7 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
     db_filename: str = ".runs.yml"
     tb_dir_flag: Optional[str] = "--tb-dir"
     save_path_flag: Optional[str] = "--save-path"
-    column_width: int = 30
+    column_width: Optional[int] = None  # None: the default table fits a terminal (fit.py), else cut at 30
     virtualenv_path: Optional[str] = None
     extra_flags: Flags = ()
     allow_dirty: bool = False
@@ -27,6 +28,11 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
     keep_sessions: str = "single"  # which finished runs keep their tmux session: always, single, never
     snapshot: str = "auto"  # which runs run from a snapshot of their code: auto (those that start later), always, never
     project: str = ""  # the project's directory (see find_project) relative to this one; "": this one
+
+    @property
+    def cut_width(self) -> Optional[int]:
+        """Where human tables cut cells when they are not fitted to a terminal (None: never)."""
+        return FIXED_COLUMN_WIDTH if self.column_width is None else (self.column_width or None)
 
     @property
     def db_path(self) -> str:

@@ -142,21 +142,33 @@ def sort_rows(rows: List[Row], keys: Sequence[Tuple[int, bool]]) -> List[Row]:
 
 # Writing ---------------------------------------------------------------------------------
 
-def write(rows: Iterable[Row], columns: Sequence[str], fmt: str, width: Optional[int]) -> None:
-    """Print ``rows`` (values in the order of ``columns``) in format ``fmt``."""
+def write(rows: Iterable[Row], columns: Sequence[str], fmt: str, width: Optional[int], fit: Optional[int] = None,
+          whole: Sequence[str] = DERIVED) -> None:
+    """Print ``rows`` (values in the order of ``columns``) in format ``fmt``: a human
+    table's cells cut at ``width`` characters (but the ``whole`` columns'), or with ``fit``,
+    the default table fitted to a terminal that wide (fit.py)."""
     if fmt in ("csv", "tsv"):
         _write_csv(rows, columns, "excel" if fmt == "csv" else "excel-tab")
     elif fmt in ("json", "jsonl"):
         _write_json(rows, columns, lines=fmt == "jsonl")
     else:
-        _write_table(rows, columns, fmt, width)
+        _write_table(rows, columns, fmt, width, fit, whole)
 
 
-def _write_table(rows: Iterable[Row], columns: Sequence[str], fmt: str, width: Optional[int]) -> None:
-    cells = [
-        [printable(v) if column in DERIVED else cell(v, width) for column, v in zip(columns, row)]
-        for row in rows
-    ]
+def _write_table(rows: Iterable[Row], columns: Sequence[str], fmt: str, width: Optional[int], fit: Optional[int],
+                 whole: Sequence[str]) -> None:
+    if fit is not None and fmt == "simple":
+        from runs_manager.fit import fitted
+
+        kept, cells = fitted(list(rows), columns, fit)
+        if len(kept) < len(columns):
+            left = ", ".join(printable(c) for i, c in enumerate(columns) if i not in kept)
+            print(f"runs: note: left out to fit the terminal: {left} (--columns, or a wider terminal, shows them)",
+                  file=sys.stderr)
+        columns = [columns[i] for i in kept]
+    else:
+        cells = [[printable(as_text(v)) if column in whole and v is not None else cell(v, width)
+                  for column, v in zip(columns, row)] for row in rows]
     headers = [printable(c) for c in columns]
     if fmt == "simple" and all("".join(row).isascii() for row in cells) and "".join(headers).isascii():
         print(simple_table(cells, headers))

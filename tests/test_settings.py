@@ -18,7 +18,7 @@ DEFAULTS = {
     "db_filename": ".runs.yml",
     "tb_dir_flag": "--tb-dir",
     "save_path_flag": "--save-path",
-    "column_width": 30,
+    "column_width": None,  # fit the terminal; 30 elsewhere (cut_width)
     "virtualenv_path": None,
 }
 
@@ -137,7 +137,7 @@ def test_none_on_the_command_line_disables_a_path_flag(rc, key):
     assert getattr(settings, key.replace("-", "_")) is None
 
 
-@pytest.mark.parametrize("key, default", [("column-width", 30), ("runs-dir", ".runs/"), ("db-filename", ".runs.yml")])
+@pytest.mark.parametrize("key, default", [("column-width", None), ("runs-dir", ".runs/"), ("db-filename", ".runs.yml")])
 def test_empty_value_means_the_default(rc, key, default):
     settings = Settings.load({}, runsrc=rc(f"{key}:\n"))
     assert getattr(settings, key.replace("-", "_")) == default
@@ -146,7 +146,10 @@ def test_empty_value_means_the_default(rc, key, default):
 
 
 def test_empty_column_width_flag_means_the_default(rc):
-    assert Settings.load({"column-width": ""}, runsrc=rc("")).column_width == 30
+    settings = Settings.load({"column-width": ""}, runsrc=rc(""))
+    assert settings.column_width is None and settings.cut_width == 30
+    assert Settings.load({"column-width": "0"}, runsrc=rc("")).cut_width is None  # 0: never cut
+    assert Settings.load({"column-width": "30"}, runsrc=rc("")).column_width == 30  # set: no fitting
 
 
 def test_virtualenv_none_means_no_virtualenv(rc):

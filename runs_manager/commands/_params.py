@@ -67,7 +67,7 @@ def columns(settings: Settings, rows: List[List[Any]], at: int, asked: Set[str],
     from runs_manager.text import params
     from runs_manager.output import cell, printable
 
-    width = settings.column_width or None
+    width = settings.cut_width
     order = list(dict.fromkeys(key for row in rows for key in row[at]))
     order = [key for key in order if key not in asked]
     absent = object()

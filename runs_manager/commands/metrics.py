@@ -46,7 +46,7 @@ def metrics(settings: Settings, name: str, fmt: str = "plain") -> int:
         columns += ("nan",)
         for row, (_, t) in zip(rows, sorted(found.scalars.items())):
             row.append(t.nan)
-    tabular.write(rows, columns, tablefmt, settings.column_width or None)
+    tabular.write(rows, columns, tablefmt, settings.cut_width, whole=("tag",))  # a tag is what --metrics is given
     if tablefmt not in tabular.MACHINE_FORMATS:
         if not rows:
             print(f"runs: note: run '{printable(name)}' has no scalars in {reading.tensorboard_dir(settings, name)}",

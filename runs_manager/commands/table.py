@@ -233,13 +233,16 @@ def _write(settings: Settings, plan: _Plan, rows: List[List[Any]], found: Set[st
         rows = tabular.sort_rows(rows, [(keys.index(key), descending) for key, descending in plan.order])
     elif reverse:
         rows.reverse()
-    width = settings.column_width or None  # 0: no cutting
+    from runs_manager.fit import terminal_columns
+
+    # The default table on a terminal, with no width set, fits it; anywhere else cells are cut at a fixed width.
+    fit = terminal_columns() if settings.column_width is None and plan.tablefmt == "simple" else None
     n, m, at = len(shown), len(shown) + len(metric_columns), len(keys)  # keys: shown, metrics, sort keys
     if added:  # the --params columns go between the columns asked for and the metrics
         out = (row[:n] + [row[at].get(p) for _, p in added] + row[n:m] for row in rows)
     else:
         out = (row[:m] for row in rows)
-    tabular.write(out, shown + [header for header, _ in added] + metric_columns, plan.tablefmt, width)
+    tabular.write(out, shown + [header for header, _ in added] + metric_columns, plan.tablefmt, settings.cut_width, fit)
 
 
 def _fill_metrics(settings: Settings, rows: List[List[Any]], who: List[Tuple[str, bool]], specs: List[Any],

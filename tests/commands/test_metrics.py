@@ -631,3 +631,13 @@ def test_any_tag_can_be_asked_for_in_quotes(runs, repo):
     for bad, message in (('"open', "not closed"), ('"a"b', "after a quoted tag")):
         result = runs("table", "--metrics", bad)
         assert result.code == 1 and message in result.err and "Traceback" not in result.err
+
+
+def test_runs_metrics_never_cuts_a_tag_name(runs, repo):
+    """The tag is what --metrics must be given: shown whole at any column width."""
+    tag = "validation/per_class_accuracy/long_tail_classes_top5"
+    write_db(repo, ended("exp"))
+    write_scalars(tb(repo, "exp"), [(tag, 0, 0.5)])
+    for width in ([], ["--column-width", "10"]):
+        result = runs("metrics", "exp", *width)
+        assert result.code == 0 and tag in result.out

@@ -597,3 +597,93 @@ def test_placeholders_in_values_never_show_a_marker_in_any_format(runs, repo):
     assert runs("table", "-c", "name,hydra/job_logging", "-f", "csv").out.splitlines()[1:] == ["a,disabled", "b,disabled"]
     diff = runs("diff", "a", "b")
     assert "\x00" not in diff.out + diff.err and "lr: 1 -> 2" in diff.out
+
+
+# The default table on a terminal ---------------------------------------------------------
+
+GOLDEN = Path(__file__).parent.parent / "golden"
+TERMINAL_DB = """\
+baseline:
+  description: the first try, with the paper's learning rate, no warm-up and the full data set
+  command: python train.py --lr 0.1 --epochs 90 --batch-size 256 --data data/imagenet --workers 8
+  commit: 90c0ad704e54d5152d897a4e978cc7f3d1a2b3c4
+  datetime: '2026-12-06T20:20:59.942566+00:00'
+  host: gpu1.cluster.example.org
+  launcher: tmux
+  exit_code: 0
+sw/lr-0.01_seed-1:
+  description: lr 0.01, seed 1
+  command: python train.py --lr 0.01 --seed 1
+  commit: 5e1f3a0c9b7d2e4f6a8b0c1d2e3f4a5b6c7d8e9f
+  datetime: '2026-12-07T01:02:03.000001+00:00'
+  host: gpu2
+  launcher: tmux
+  exit_code: 1
+debug:
+  description: ''
+  command: python -m pdb train.py
+  commit: 5e1f3a0c9b7d2e4f6a8b0c1d2e3f4a5b6c7d8e9f
+  datetime: '2026-12-07T09:10:11+00:00'
+  host: laptop
+  launcher: tmux
+  exit_code: 0
+"""
+
+
+def table_in_terminal(repo: Path, columns: int, *argv: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    """What `runs table ARGV` prints on a terminal ``columns`` wide (a pseudo-terminal, its
+    window size set as a terminal emulator sets it), in UTC."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen([sys.executable, "-m", "runs_manager", "table", *argv], stdin=subprocess.DEVNULL,
+                            stdout=slave, stderr=subprocess.PIPE, cwd=repo, env=dict(env, PYTHONPATH=str(ROOT), TZ="UTC"))
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    assert proc.wait(timeout=60) == 0, err
+    os.close(master)
+    table_in_terminal.err = err  # type: ignore[attr-defined]
+    return out.decode().replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("columns", [80, 120, 200])
+def test_the_default_table_fits_the_terminal(repo, columns):
+    (repo / ".runs").mkdir()
+    (repo / ".runs/.runs.yml").write_text(TERMINAL_DB)
+    shown = table_in_terminal(repo, columns)
+    golden = GOLDEN / f"table-{columns}.txt"
+    import os
+
+    if os.environ.get("RUNS_WRITE_GOLDEN"):
+        golden.write_text(shown)
+    assert shown == golden.read_text()
+    assert max(len(line) for line in shown.splitlines()) <= columns
+    assert "90c0ad704e54 " in shown and "2026-12-06 20:20:59" in shown  # 12 characters; to the second
+    note = "runs: note: left out to fit the terminal: description, host (--columns, or a wider terminal, shows them)\n"
+    assert table_in_terminal.err == (note if columns == 80 else "")  # type: ignore[attr-defined]
+    assert ("python train.py --lr 0.1 --epochs 90 --batch-size 256 --data data/imagenet --workers 8" in shown) == (columns == 200)
+    # Not a terminal, or a width asked for: every cell as before (cut at 30, or never).
+    from tests.conftest import run_process
+
+    assert "90c0ad704e54d5152d897a4e978cc7..." in run_process("table", cwd=repo).out
+    assert "2026-12-06 20:20:59" not in table_in_terminal(repo, columns, "--column-width", "0")
