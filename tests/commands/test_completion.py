@@ -306,40 +306,46 @@ def test_the_fast_completion_path_keeps_the_rules_it_copies() -> None:
             assert complete._NAME.fullmatch(name), name
 
 
+class Bash:
+    """An interactive bash on a pseudo-terminal with runs' completion script sourced: keys
+    typed go through readline, as a user's Tab does."""
+
+    def __init__(self, tmp_path: Path, env: Dict[str, str], cwd: Path) -> None:
+        path = script("bash", tmp_path)
+        self.master, slave = pty.openpty()
+        env = dict(env, PS1="$ ", TERM="dumb", HOME=str(tmp_path), INPUTRC="/dev/null")
+        self.proc = subprocess.Popen(["bash", "--norc", "--noprofile", "-i"], stdin=slave, stdout=slave, stderr=slave,
+                                     env=env, cwd=cwd, start_new_session=True)
+        os.close(slave)
+        self.seen = b""
+        self.typed(f"source {path}; echo sourced\n", b"sourced")
+
+    def typed(self, text: str, wait_for: bytes, timeout: float = 30.0) -> None:
+        """Type ``text``; wait until ``wait_for`` has been shown."""
+        os.write(self.master, text.encode())
+        deadline = time.monotonic() + timeout
+        while wait_for not in self.seen and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 0.2)[0]:
+                self.seen += os.read(self.master, 4096).replace(b"\x07", b"")  # the bell of an ambiguous completion
+        assert wait_for in self.seen, self.seen.decode(errors="replace")
+
+    def close(self) -> None:
+        os.close(self.master)
+        self.proc.kill()
+        self.proc.wait()
+
+
 def test_bash_completes_names_with_equals_signs_in_a_real_terminal(repo, tmp_path, shell_env):
     """Through readline, as a user presses Tab: bash splits 'sw/lr=0.' at '=' (COMP_WORDBREAKS)."""
-    import pty
-    import select
-    import time
-
     write_db(repo, {"sw/lr=0.1,seed=1": {"command": "x"}, "sw/lr=0.1,seed=2": {"command": "x"}, "other": {"command": "x"}})
     fresh(repo)
-    path = script("bash", tmp_path)
-    master, slave = pty.openpty()
-    env = dict(shell_env, PS1="$ ", TERM="dumb", HOME=str(tmp_path), INPUTRC="/dev/null")
-    bash = subprocess.Popen(["bash", "--norc", "--noprofile", "-i"], stdin=slave, stdout=slave, stderr=slave, env=env,
-                            cwd=repo, start_new_session=True)
-    os.close(slave)
-    seen = b""
-
-    def typed(text: str, wait_for: bytes, timeout: float = 20.0) -> None:
-        nonlocal seen
-        os.write(master, text.encode())
-        deadline = time.monotonic() + timeout
-        while wait_for not in seen and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.2)[0]:
-                seen += os.read(master, 4096).replace(b"\x07", b"")  # the bell of an ambiguous completion
-        assert wait_for in seen, seen.decode(errors="replace")
-
+    bash = Bash(tmp_path, shell_env, repo)
     try:
-        typed(f"source {path}; echo sourced\n", b"sourced")
-        typed("runs logs sw/lr=0.\t", b"sw/lr=0.1,seed=")  # the common part, after the '='
-        typed("1\x05 # done\n", b"# done")
-        assert b"sw/lr=0.1,seed=1 # done" in seen, seen.decode(errors="replace")
+        bash.typed("runs logs sw/lr=0.\t", b"sw/lr=0.1,seed=")  # the common part, after the '='
+        bash.typed("1\x05 # done\n", b"# done")
+        assert b"sw/lr=0.1,seed=1 # done" in bash.seen, bash.seen.decode(errors="replace")
     finally:
-        os.close(master)
-        bash.kill()
-        bash.wait()
+        bash.close()
 
 
 # --metrics: tags from the metrics cache ----------------------------------------------------
@@ -414,32 +420,13 @@ def test_bash_offers_a_tag_quoted_and_the_table_shows_it_in_a_real_terminal(repo
     write_db(repo, ["one"])
     write_raw_scalar(tb(repo, "one"), "x,y", 0.5)
     assert run_process("table", "--metrics", "x").code == 0
-    path = script("bash", tmp_path)
-    master, slave = pty.openpty()
-    env = dict(shell_env, PS1="$ ", TERM="dumb", HOME=str(tmp_path), INPUTRC="/dev/null")
-    bash = subprocess.Popen(["bash", "--norc", "--noprofile", "-i"], stdin=slave, stdout=slave, stderr=slave, env=env,
-                            cwd=repo, start_new_session=True)
-    os.close(slave)
-    seen = b""
-
-    def typed(text: str, wait_for: bytes, timeout: float = 30.0) -> None:
-        nonlocal seen
-        os.write(master, text.encode())
-        deadline = time.monotonic() + timeout
-        while wait_for not in seen and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.2)[0]:
-                seen += os.read(master, 4096).replace(b"\x07", b"")
-        assert wait_for in seen, seen.decode(errors="replace")
-
+    bash = Bash(tmp_path, shell_env, repo)
     try:
-        typed(f"source {path}; echo sourced\n", b"sourced")
-        typed("runs table -c name -f csv -m \t", b"'\"x,y\"'")
-        typed("\n", b'name,"""x,y"""')  # run as completed: one column, headed by the spec "x,y" (CSV-quoted)
-        assert b"one,0.5" in seen, seen.decode(errors="replace")
+        bash.typed("runs table -c name -f csv -m \t", b"'\"x,y\"'")
+        bash.typed("\n", b'name,"""x,y"""')  # run as completed: one column, headed by the spec "x,y" (CSV-quoted)
+        assert b"one,0.5" in bash.seen, bash.seen.decode(errors="replace")
     finally:
-        os.close(master)
-        bash.kill()
-        bash.wait()
+        bash.close()
 
 
 def test_fish_and_zsh_offer_the_tags_too(repo, tmp_path, shell_env):

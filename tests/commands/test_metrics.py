@@ -134,11 +134,12 @@ def table_json(runs: Any, *args: str) -> List[Dict[str, Any]]:
     return list(json.loads(result.out))
 
 
-def cached(repo: Path) -> Dict[str, Dict[str, Any]]:
-    """The cache's state of each event file (the SQLite file beside the index)."""
+def cached(repo: Path, table: str = "files") -> Dict[str, Dict[str, Any]]:
+    """The cache's state of each event file (the SQLite file beside the index), or with
+    ``table="replays"``, the restart rule's result kept for each run directory."""
     conn = sqlite3.connect(repo / CACHE)
     try:
-        return {path: json.loads(state) for path, state in conn.execute("SELECT path, state FROM files")}
+        return {key: json.loads(state) for key, _, state in conn.execute(f"SELECT * FROM {table}")}
     finally:
         conn.close()
 

@@ -8,7 +8,6 @@ file version (old writers, hand-rolled ones).
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 import tracemalloc
@@ -19,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.commands.test_metrics import CACHE, Writer, ended, metrics_json, tb, write_db, write_scalars
+from tests.commands.test_metrics import CACHE, Writer, cached, ended, metrics_json, tb, write_db, write_scalars
 
 Points = List[Tuple[str, int, float]]
 
@@ -155,11 +154,7 @@ def test_a_restart_inside_the_growing_file_is_a_purge_too(runs, repo):
 
 
 def kept_rows(repo: Path) -> Dict[str, Dict[str, Any]]:
-    conn = sqlite3.connect(repo / CACHE)
-    try:
-        return {d: json.loads(state) for d, state in conn.execute("SELECT dir, state FROM replays")}
-    finally:
-        conn.close()
+    return cached(repo, "replays")
 
 
 def test_the_kept_result_is_per_run_directory_and_a_damaged_one_is_read_again(runs, repo):
