@@ -36,27 +36,33 @@ def terminal_columns() -> Optional[int]:
     return shutil.get_terminal_size().columns
 
 
-def fitted(rows: Sequence[Sequence[Any]], columns: Sequence[str], total: int) -> Tuple[List[int], List[List[str]]]:
+def fitted(rows: Sequence[Sequence[Any]], columns: Sequence[str], total: int,
+           chosen: bool = False) -> Tuple[List[int], List[List[str]]]:
     """The columns kept (their indexes) and their cells, shown for a terminal, so that a
     "simple" table of them is at most ``total`` characters wide: long cells cut, least
-    useful column first, and if that is not enough, whole columns left out (as few as can be)."""
+    useful column first, and if that is not enough, whole columns left out (as few as can be;
+    none of the columns the user ``chosen`` with --columns)."""
     cells = [[_shown(column, value) for column, value in zip(columns, row)] for row in rows]
     floors = [len(printable(column)) + 2 for column in columns]  # tabulate pads a header by 2
     widths = [max([floor] + [len(row[i]) for row in cells]) for i, floor in enumerate(floors)]
-    cuttable = set(_cut_order(columns))
+    # A number cut loses its exponent (3.4567...e-05 reads as 3.45): never cut.
+    numbers = {i for i in range(len(columns)) if any(row[i] is not None for row in rows)
+               and all(row[i] is None or isinstance(row[i], (int, float)) for row in rows)}
+    cuttable = set(_cut_order(columns)) - numbers
     narrowest = [min(w, max(f, MIN_CUT)) if i in cuttable else w for i, (w, f) in enumerate(zip(widths, floors))]
     kept = list(range(len(columns)))
-    for name in LEFT_OUT:  # only while even cut to the bone the rows are too wide
+    for name in () if chosen else LEFT_OUT:  # only while even cut to the bone the rows are too wide
         if sum(narrowest[i] for i in kept) + 2 * (len(kept) - 1) <= total or len(kept) <= 2:
             break
         kept = [i for i in kept if columns[i] != name]
     excess = sum(widths[i] for i in kept) + 2 * (len(kept) - 1) - total
     for i in _cut_order(columns):
-        if i in kept and excess > 0:
+        if i in kept and i in cuttable and excess > 0:
             cut = min(excess, widths[i] - narrowest[i])
             widths[i] -= cut
             excess -= cut
-    return kept, [[_cut(row[i], widths[i]) for i in kept] for row in cells]
+    return kept, [[_cut(text[i], widths[i]) if not isinstance(row[i], (int, float)) else text[i] for i in kept]
+                  for text, row in zip(cells, rows)]
 
 
 def _cut(text: str, width: int) -> str:

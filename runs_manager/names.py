@@ -71,7 +71,8 @@ def session_names(name: str, project: str) -> Iterator[str]:
     'baseline') the name with its project's, then those numbered."""
     base = session_name(name)
     yield base
-    own = f"{base}@{re.sub(r'[.:]', '_', project) or 'runs'}"
+    # Only what tmux keeps as it is ('.' and ':' it rewrites; '\\' and control characters it escapes).
+    own = f"{base}@{re.sub(r'[^A-Za-z0-9_+=@,-]', '_', project) or 'runs'}"
     yield own
     for n in range(2, SESSION_TRIES):
         yield f"{own}-{n}"

@@ -75,11 +75,11 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
         the user did not give must be absent.
         """
         project = ""
-        if runsrc == RUNSRC:
+        if runsrc in (RUNSRC, None):  # the user's own (tests name files of theirs): found from below too
             found = find_project(os.getcwd())
             if found is not None and found != os.path.abspath(os.getcwd()):
                 project = os.path.relpath(found)
-                runsrc = os.path.join(project, RUNSRC)
+                runsrc = None if runsrc is None else os.path.join(project, RUNSRC)
         file = _read_runsrc(runsrc) if runsrc is not None else {}
         runsrc = runsrc or RUNSRC
         sources = {key: (value, runsrc) for key, value in file.items()}
@@ -101,7 +101,7 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
                 given = _normalize(key) in map(_normalize, cli)
                 value = values.get(key, default)
                 if not given and value is not None:
-                    values[key] = os.path.join(project, value)
+                    values[key] = os.path.join(project, os.path.expanduser(value))
             values["project"] = project
         return cls(**values)
 
@@ -111,8 +111,11 @@ class Settings(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses costs 
         # Found from a subdirectory, the project's own runs directory is the default there.
         default = Settings(runs_dir=os.path.join(self.project, Settings().runs_dir))
         keys = ("runs_dir", "db_filename", "tb_dir_flag", "save_path_flag", "extra_flags", "virtualenv_path")
-        return {key: [list(pair) for pair in getattr(self, key)] if key == "extra_flags" else getattr(self, key)
-                for key in keys if getattr(self, key) != getattr(default, key)}
+        found = {key: [list(pair) for pair in getattr(self, key)] if key == "extra_flags" else getattr(self, key)
+                 for key in keys if getattr(self, key) != getattr(default, key)}
+        if self.project:  # relative to a subdirectory, which `runs reproduce` does not print: exact instead
+            found.update({key: os.path.abspath(found[key]) for key in ("runs_dir", "virtualenv_path") if found.get(key)})
+        return found
 
 
 def find_project(start: str) -> Optional[str]:

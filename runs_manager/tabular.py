@@ -143,24 +143,25 @@ def sort_rows(rows: List[Row], keys: Sequence[Tuple[int, bool]]) -> List[Row]:
 # Writing ---------------------------------------------------------------------------------
 
 def write(rows: Iterable[Row], columns: Sequence[str], fmt: str, width: Optional[int], fit: Optional[int] = None,
-          whole: Sequence[str] = DERIVED) -> None:
+          whole: Sequence[str] = DERIVED, chosen: bool = False) -> None:
     """Print ``rows`` (values in the order of ``columns``) in format ``fmt``: a human
     table's cells cut at ``width`` characters (but the ``whole`` columns'), or with ``fit``,
-    the default table fitted to a terminal that wide (fit.py)."""
+    the default table fitted to a terminal that wide (fit.py; ``chosen``: the columns are
+    the user's, none is left out)."""
     if fmt in ("csv", "tsv"):
         _write_csv(rows, columns, "excel" if fmt == "csv" else "excel-tab")
     elif fmt in ("json", "jsonl"):
         _write_json(rows, columns, lines=fmt == "jsonl")
     else:
-        _write_table(rows, columns, fmt, width, fit, whole)
+        _write_table(rows, columns, fmt, width, fit, whole, chosen)
 
 
 def _write_table(rows: Iterable[Row], columns: Sequence[str], fmt: str, width: Optional[int], fit: Optional[int],
-                 whole: Sequence[str]) -> None:
+                 whole: Sequence[str], chosen: bool) -> None:
     if fit is not None and fmt == "simple":
         from runs_manager.fit import fitted
 
-        kept, cells = fitted(list(rows), columns, fit)
+        kept, cells = fitted(list(rows), columns, fit, chosen)
         if len(kept) < len(columns):
             left = ", ".join(printable(c) for i, c in enumerate(columns) if i not in kept)
             print(f"runs: note: left out to fit the terminal: {left} (--columns, or a wider terminal, shows them)",

@@ -150,3 +150,15 @@ def test_taken_name_gets_a_new_one_from_runs_new(runs, db, tmux):
     first, second = list(db())
     assert first == "lr-0.1" and second.startswith("lr-0.1") and second != first
     assert {names.session_name(first), names.session_name(second)} <= set(tmux.sessions())
+
+
+def test_session_names_hold_only_what_tmux_keeps_as_it_is():
+    """Another session has the run's name: NAME@PROJECT, then numbered; the project's name
+    with anything tmux would rewrite or escape ('.', ':', a backslash, control characters) made '_'."""
+    from itertools import islice
+
+    from runs_manager import names
+
+    assert list(islice(names.session_names("lr-0.1", "my\\proj.v2:\tx"), 4)) == [
+        "lr-0~1", "lr-0~1@my_proj_v2__x", "lr-0~1@my_proj_v2__x-2", "lr-0~1@my_proj_v2__x-3"]
+    assert list(islice(names.session_names("a", ""), 2)) == ["a", "a@runs"]

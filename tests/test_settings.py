@@ -457,3 +457,39 @@ def test_a_directory_above_the_work_tree_is_no_project(runs, repo, tmp_path, mon
     from runs_manager.settings import find_project
 
     assert find_project(str(repo)) is None and find_project(str(tmp_path)) is None  # no work tree: nothing found
+
+
+def test_from_a_subdirectory_reproduce_recreates_the_launch_and_home_paths_expand(runs, repo, runsrc, monkeypatch, tmp_path):
+    """The printed line (--no-runsrc) finds the project too; a .runsrc path is exact in the
+    entry; '~' in a .runsrc path is the home directory, not a directory of the project."""
+    import shlex
+
+    home = tmp_path / "home"
+    (home / "venvs" / "x" / "bin").mkdir(parents=True)
+    (home / "venvs" / "x" / "bin" / "activate").write_text("")
+    monkeypatch.setenv("HOME", str(home))
+    runsrc({"runs-dir": "exp_runs", "virtualenv-path": "~/venvs/x"})
+    git("add", ".runsrc", cwd=repo)
+    git("commit", "-qm", "runsrc", cwd=repo)
+    (repo / "src").mkdir()
+    monkeypatch.chdir(repo / "src")
+    result = runs("new", "b", "echo hi")
+    assert result.code == 0, result.err
+    entry = yaml.safe_load((repo / "exp_runs" / ".runs.yml").read_text())["b"]
+    assert entry["settings"]["runs_dir"] == str(repo / "exp_runs")
+    assert entry["settings"]["virtualenv_path"] == str(home / "venvs" / "x")
+    line = runs("reproduce", "b").out.splitlines()[-1]
+    again = shlex.split(line)[1:]  # "new", the name, ...
+    again[1] = "b2"
+    assert runs(*again).code == 0  # pasted where the run was made
+    assert not (repo / "src" / ".runs").exists() and not (repo / "src" / "exp_runs").exists()
+    assert "b2" in yaml.safe_load((repo / "exp_runs" / ".runs.yml").read_text())
+
+
+def test_no_runsrc_still_finds_the_projects_runs_directory(runs, repo, monkeypatch):
+    assert runs("new", "top", "true").code == 0
+    (repo / "src").mkdir()
+    monkeypatch.chdir(repo / "src")
+    assert runs("new", "below", "true", "--no-runsrc").code == 0
+    assert not (repo / "src" / ".runs").exists()
+    assert runs("list").out.split() == ["top", "below"]

@@ -84,6 +84,7 @@ class _Plan:
         self.needs_status = needs_status  # each row carries its status, last
         # Without --params only the parameters the maybe keys name are needed (cheaper at 100,000 runs).
         self.only: Optional[Set[str]] = None
+        self.chosen = False  # the columns are --columns': fitting a terminal leaves none out
 
 
 def table(
@@ -148,6 +149,7 @@ def _plan(pattern: Optional[str], statuses: Optional[List[str]], columns: Option
                  "status" in keys or wanted is not None)
     if params_shown is None:
         plan.only = {_params.parameter_of(key) for key in maybe}
+    plan.chosen = columns is not None
     return plan
 
 
@@ -242,7 +244,8 @@ def _write(settings: Settings, plan: _Plan, rows: List[List[Any]], found: Set[st
         out = (row[:n] + [row[at].get(p) for _, p in added] + row[n:m] for row in rows)
     else:
         out = (row[:m] for row in rows)
-    tabular.write(out, shown + [header for header, _ in added] + metric_columns, plan.tablefmt, settings.cut_width, fit)
+    tabular.write(out, shown + [header for header, _ in added] + metric_columns, plan.tablefmt, settings.cut_width, fit,
+                  chosen=plan.chosen)
 
 
 def _fill_metrics(settings: Settings, rows: List[List[Any]], who: List[Tuple[str, bool]], specs: List[Any],

@@ -4,7 +4,7 @@ TensorBoard is not a dependency of runs: the `tensorboard` program beside runs' 
 Python (what `pip install 'runs-manager[metrics]'` installs into the same environment,
 found without that environment activated), else on PATH, is started in a process group of
 its own, its output relayed, and the URL it serves printed on stdout. A Ctrl-C (or any
-SIGINT, SIGTERM or SIGHUP to runs) is passed on to it once, and runs ends with it. The runs are given to it as
+SIGINT, SIGTERM, SIGHUP or SIGQUIT to runs) is passed on to it once, and runs ends with it. The runs are given to it as
 ``--logdir VIEW``: a temporary directory with one symbolic link per run, named after the
 run (``sweep/lr-0.1`` is VIEW/sweep/lr-0.1), to its TensorBoard directory; TensorBoard
 follows the links and names each run exactly as runs does. runs removes VIEW when
@@ -120,23 +120,29 @@ def _run(argv: List[str], count: int) -> int:
     import signal
     import subprocess
 
-    try:
-        # A group of its own: a terminal's Ctrl-C reaches runs alone, which passes it on
-        # once (twice, TensorBoard would print a traceback), and so does a SIGINT sent to runs.
-        proc = subprocess.Popen(argv, stderr=subprocess.PIPE, start_new_session=True)
-    except OSError as e:
-        raise RunsError(f"cannot start {argv[0]}: {e.strerror}") from None
-    interrupted: List[int] = []
+    started: List[Any] = []
+    received: List[int] = []
 
     def forward(signum: int, frame: Any) -> None:
-        if signum == signal.SIGINT:
-            interrupted.append(signum)
-        proc.send_signal(signum)
+        received.append(signum)
+        if started:
+            started[0].send_signal(signum)
 
-    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    assert proc.stderr is not None
+    # Set before TensorBoard starts: a signal in between is passed on once it has.
+    ending = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+    previous = {signum: signal.signal(signum, forward) for signum in ending}
     shown = False
     try:
+        try:
+            # A group of its own: a terminal's Ctrl-C reaches runs alone, which passes it on
+            # once (twice, TensorBoard would print a traceback), as any signal sent to runs.
+            proc = subprocess.Popen(argv, stderr=subprocess.PIPE, start_new_session=True)
+        except OSError as e:
+            raise RunsError(f"cannot start {argv[0]}: {e.strerror}") from None
+        started.append(proc)
+        for signum in received:
+            proc.send_signal(signum)
+        assert proc.stderr is not None
         while True:
             line = proc.stderr.readline()
             if not line:
@@ -151,7 +157,7 @@ def _run(argv: List[str], count: int) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if interrupted:
+    if signal.SIGINT in received:
         return 130  # ended by a Ctrl-C, as any command of runs
     return 128 - code if code < 0 else code
 

@@ -46,9 +46,10 @@ class Launcher(Protocol):
         """Stop what these runs started, and their programs, before their files are deleted;
         a note for each not done."""
 
-    def rename(self, settings: Settings, old: str, new: str, entry: Entry) -> Dict[str, Any]:
+    def rename(self, settings: Settings, old: str, new: str, entry: Entry, back: Optional[str] = None) -> Dict[str, Any]:
         """Follow a rename of the run (``entry`` is its entry under ``old``); returns the
-        entry's fields that change. Called back with the names swapped to undo it."""
+        entry's fields that change. Called back with the names swapped to undo it, with ``back``
+        the session name the entry records, to go back to."""
 
 
 # How a supervisor process is recognised (processes.py): keep it, even when the module moves.

@@ -174,7 +174,7 @@ class SlurmLauncher:
         known = states(jobs, fresh)
         return None if known is None else [job for job in jobs if known.get(job, "") in _ACTIVE | _QUEUED]
 
-    def rename(self, settings: Settings, old: str, new: str, entry: Entry) -> Dict[str, Any]:
+    def rename(self, settings: Settings, old: str, new: str, entry: Entry, back: Optional[str] = None) -> Dict[str, Any]:
         return {}  # only ended jobs are renamed: the scheduler's record of them is history
 
 

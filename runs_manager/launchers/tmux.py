@@ -94,18 +94,19 @@ class TmuxLauncher:
                 processes.signal_group(group, then)
         return notes
 
-    def rename(self, settings: Settings, old: str, new: str, entry: Entry) -> Dict[str, Any]:
+    def rename(self, settings: Settings, old: str, new: str, entry: Entry, back: Optional[str] = None) -> Dict[str, Any]:
         session = entry.get("tmux_session")
         if not isinstance(session, str):
             return {}
+        back = back if isinstance(back, str) and back else None  # from an entry: perhaps hand-edited
         if entry.get("host") in (None, launch.host()) and tmux.installed():
             live = tmux.sessions()
-            current = _current_session(session, entry, live)
+            current = sessions.live_session(session, entry, live)
             if current is not None:
                 sid = live[current][0]
-                chosen, _ = _free_session(settings, new, lambda s: tmux.rename(sid, s), current)
+                chosen, _ = _free_session(settings, new, lambda s: tmux.rename(sid, s), current, back)
                 return {"tmux_session": chosen}
-        return {"tmux_session": names.session_name(new)}
+        return {"tmux_session": back or names.session_name(new)}
 
 
 def _recent(entry: Entry) -> bool:
@@ -155,12 +156,13 @@ def wait_for_supervisors(started: Sequence[Tuple[str, Dict[str, Any]]]) -> None:
             time.sleep(0.005)
 
 
-def _free_session(settings: Settings, name: str, make: Callable[[str], Any], current: Optional[str] = None) -> Tuple[str, Any]:
-    """The first of the run's possible sessions (names.session_names) that tmux lets ``make``
-    have, and what it returned. Tried rather than looked up: a session of that name may be
-    another project's, made a moment ago."""
+def _free_session(settings: Settings, name: str, make: Callable[[str], Any], current: Optional[str] = None,
+                  first: Optional[str] = None) -> Tuple[str, Any]:
+    """The first of the run's possible sessions (``first``, then names.session_names) that
+    tmux lets ``make`` have, and what it returned. Tried rather than looked up: a session of
+    that name may be another project's, made a moment ago."""
     project = os.path.basename(os.path.dirname(os.path.abspath(settings.runs_dir)))
-    for session in names.session_names(name, project):
+    for session in [first, *names.session_names(name, project)] if first else names.session_names(name, project):
         if session == current:
             return session, None
         try:
@@ -169,16 +171,6 @@ def _free_session(settings: Settings, name: str, make: Callable[[str], Any], cur
             if "duplicate session" not in str(e):
                 raise
     raise RunsError(f"tmux has sessions of every name tried for run '{name}' ({names.SESSION_TRIES}); close some")
-
-
-def _current_session(session: str, entry: Entry, live: Dict[str, Any]) -> Optional[str]:
-    """The run's live session: under its recorded name, or found by its id (an mv undone
-    after the session was renamed finds it under the new name)."""
-    if session in live and sessions.same_session(entry, live[session]):
-        return session
-    if "tmux_session_id" not in entry:
-        return None
-    return next((s for s, identity in live.items() if sessions.same_session(entry, identity)), None)
 
 
 def _session_alive(fields: Dict[str, Any]) -> bool:

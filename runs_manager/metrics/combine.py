@@ -79,7 +79,8 @@ def _needs_replay(group: List[State]) -> bool:
     last: Optional[int] = None
     for s in group:
         version = s["version"] if s["version"] is not None else version
-        legacy = version is None or version < 2
+        # A file's own flag too: its version may have changed within it, or come after its summaries.
+        legacy = s["legacy"] or version is None or version < 2
         if legacy and (s["disorder"] or (last is not None and s["first_step"] is not None and s["first_step"] < last)):
             return True
         last = s["prev_step"] if s["prev_step"] is not None else last

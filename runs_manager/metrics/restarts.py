@@ -10,8 +10,9 @@ step.
 Read in two passes, so that memory holds no point: the first finds the purges (where each
 is, its step, and its tags: every tag for a START); the second folds a point into its tag's
 aggregates only if it survives, which it does when its step is below the step of every
-later purge of its tag. Memory: the purges (one a restart), the aggregates, and one chunk
-of a file.
+later purge of its tag. Memory: the purges (one a restart in event format 2; in older files
+one each time a step goes back, which a file logging one tag by iteration and another by
+epoch does often), the aggregates, and one chunk of a file.
 
 Kept in the cache (:class:`Replay`): the aggregates, the rule's state, and how far each file
 was read. A later read with nothing new costs a cache row. One where only the last file
@@ -126,7 +127,9 @@ def _read_again(paths: List[str], states: Dict[str, State]) -> Replay:
         # which reading the files' states noted (in parallel, when there is much to read).
         starts = [Purge((k, at), step, None) for k, p in enumerate(paths) for at, step in states[p]["starts_at"]]
         purges, ends = starts[1:], [states[p]["offset"] for p in paths]
-        rule.version, rule.seen_start = states[paths[-1]]["version"], bool(starts)
+        # The version in effect after the last file: the last one any file gave (a file may give none yet).
+        rule.version = next((states[p]["version"] for p in reversed(paths) if states[p]["version"] is not None), None)
+        rule.seen_start = bool(starts)
         rule.most_recent = next((states[p]["prev_step"] for p in reversed(paths) if states[p]["prev_step"] is not None), -1)
     else:
         for k, path in enumerate(paths):  # the first pass: where the purges are

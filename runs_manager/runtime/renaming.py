@@ -47,7 +47,7 @@ def move(settings: Settings, txn: Transaction, moves: List[Tuple[str, str]], fil
     except BaseException:
         for launcher, before, after, entry in reversed(renamed):
             with contextlib.suppress(RunsError):
-                launcher.rename(settings, after, before, entry)
+                launcher.rename(settings, after, before, entry, entries[before].get("tmux_session"))
         runfiles.put_back(settings, moves, done, txn)
         txn.done()
         raise
@@ -72,4 +72,4 @@ def undo_move(settings: Settings, intent: Dict[str, Any], index: Index) -> None:
         if entry is not None and isinstance(entry.get("tmux_session"), str):
             launcher = launchers.of(entry) or launchers.get(None)
             with contextlib.suppress(RunsError):
-                launcher.rename(settings, after, before, {**entry, "tmux_session": names.session_name(after)})
+                launcher.rename(settings, after, before, {**entry, "tmux_session": names.session_name(after)}, entry.get("tmux_session"))

@@ -49,6 +49,16 @@ def kill_journaled(record: Mapping[str, Any], recorded_host: Any, live: Mapping[
         tmux.kill(live[session][0])
 
 
+def live_session(session: str, entry: Mapping[str, Any], live: Mapping[str, Identity]) -> Optional[str]:
+    """The run's live session: under its recorded name, or found by its id (renamed by an
+    mv undone half-way, or by the user)."""
+    if session in live and same_session(entry, live[session]):
+        return session
+    if entry.get(SESSION_FIELDS[0]) is None:
+        return None
+    return next((s for s, identity in live.items() if same_session(entry, identity)), None)
+
+
 def stop_session(name: str, entry: Mapping[str, Any], live: Mapping[str, Identity]) -> Optional[str]:
     """Kill the run's tmux session if it is still running here; returns a note if not done."""
     from runs_manager import tmux
@@ -61,9 +71,8 @@ def stop_session(name: str, entry: Mapping[str, Any], live: Mapping[str, Identit
     recorded_host = entry.get("host")
     if recorded_host not in (None, host()):
         return f"session '{shown}' of host {printable(str(recorded_host))} was not stopped: stop it there" if session in live else None
-    if session not in live:
-        return None
-    if not same_session(entry, live[session]):
-        return f"session '{shown}' is not the one run '{printable(name)}' started; left alone"
-    tmux.kill(live[session][0])
+    found = live_session(session, entry, live)
+    if found is None:
+        return f"session '{shown}' is not the one run '{printable(name)}' started; left alone" if session in live else None
+    tmux.kill(live[found][0])
     return None

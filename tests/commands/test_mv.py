@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 import yaml
@@ -223,6 +223,29 @@ def test_a_new_name_whose_session_tmux_has_gets_a_free_session(runs: Runs, repo:
     assert live["b@repo"] == session_id and live["b"] == stranger and "a" not in live  # the stranger's left alone
     assert runs("mv", "b", "a").code == 0
     assert sessions(tmux)["a"] == session_id and load(repo)["a"]["tmux_session"] == "a"
+
+
+def test_an_undone_move_gives_the_session_back_its_recorded_name(runs: Runs, repo: Path, tmux: Tmux, monkeypatch) -> None:
+    """Run 'x' has the session 'x@repo' (another 'x' had the name); that one is closed, and an
+    mv fails after the session was renamed: it is renamed back to 'x@repo', as recorded, and
+    a delete still closes it (found by its id, whatever its name)."""
+    from runs_manager.store.transaction import Transaction
+
+    tmux.new("x")
+    finished_run(runs, "x")
+    assert load(repo)["x"]["tmux_session"] == "x@repo"
+    tmux.run("kill-session", "-t", "=x")
+
+    def disk_full(self: Any, changes: Any) -> None:  # a fault that cannot be made for real here (root)
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Transaction, "change", disk_full)
+        assert runs("mv", "x", "y").code == 1
+    assert "x@repo" in sessions(tmux) and load(repo)["x"]["tmux_session"] == "x@repo"
+    tmux.run("rename-session", "-t", "=x@repo", "renamed-by-hand")
+    assert runs("delete", "x", "-y").code == 0
+    assert "renamed-by-hand" not in sessions(tmux)
 
 
 # Moving a group ---------------------------------------------------------------------------

@@ -687,3 +687,25 @@ def test_the_default_table_fits_the_terminal(repo, columns):
 
     assert "90c0ad704e54d5152d897a4e978cc7..." in run_process("table", cwd=repo).out
     assert "2026-12-06 20:20:59" not in table_in_terminal(repo, columns, "--column-width", "0")
+
+
+def test_a_fitted_table_never_cuts_a_number(repo):
+    """A metric or parameter cut to 10 characters would read 3.4567890... for 3.456789012345678e-05."""
+    from runs_manager.fit import fitted
+
+    rows = [["a", "finished", "python train.py " * 5, 3.456789012345678e-05, "x" * 40],
+            ["b", "failed", "python", 1.2345678901234567e+20, None]]
+    columns = ["name", "status", "command", "loss:min", "param:note"]
+    kept, cells = fitted(rows, columns, 70)
+    shown = [dict(zip([columns[i] for i in kept], row)) for row in cells]
+    assert [row["loss:min"] for row in shown] == ["3.456789012345678e-05", "1.2345678901234567e+20"]
+    assert shown[0]["command"].endswith("...") and shown[0]["param:note"].endswith("...")  # text is cut instead
+    assert max(len("  ".join(row)) for row in cells) <= 70
+
+
+def test_columns_the_user_chose_are_cut_but_never_left_out(repo):
+    (repo / ".runs").mkdir()
+    (repo / ".runs/.runs.yml").write_text(TERMINAL_DB)
+    shown = table_in_terminal(repo, 80, "-c", "name,status,command,commit,datetime,description,host")
+    assert shown.splitlines()[0].split() == ["name", "status", "command", "commit", "datetime", "description", "host"]
+    assert table_in_terminal.err == ""  # type: ignore[attr-defined]

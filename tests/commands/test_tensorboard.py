@@ -149,7 +149,8 @@ def test_ctrl_c_ends_tensorboard_and_removes_the_links(repo, fake):
     assert not os.path.exists(seen(fake)["view"])
 
 
-def test_a_sigint_to_runs_alone_ends_tensorboard_too(repo, fake):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGQUIT])
+def test_a_signal_to_runs_alone_ends_tensorboard_too(repo, fake, signum):
     """kill -INT of the runs process only (a process manager, a script): before, runs
     waited for a TensorBoard that never heard of it."""
     write_db(repo, ["exp"])
@@ -158,9 +159,9 @@ def test_a_sigint_to_runs_alone_ends_tensorboard_too(repo, fake):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert proc.stdout is not None
     proc.stdout.readline()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130 and "Traceback" not in err.decode()
+    assert proc.returncode == (130 if signum == signal.SIGINT else 128 + signum) and "Traceback" not in err.decode()
     assert not os.path.exists(seen(fake)["view"])
     assert not os.path.exists(f"/proc/{seen(fake)['pid']}")  # TensorBoard ended with it
 

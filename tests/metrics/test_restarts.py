@@ -38,7 +38,7 @@ def tensorboard_view(logdir: Path) -> Dict[str, Dict[str, Any]]:
     view = {}
     for tag in accumulator.Tags()["tensors"]:
         events = accumulator.Tensors(tag)
-        if not events:
+        if accumulator.SummaryMetadata(tag).plugin_data.plugin_name != "scalars" or not events:
             continue  # every point purged
         points = [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in events]
         top = max(step for step, _ in points)
@@ -205,3 +205,53 @@ def test_memory_holds_no_point_of_a_purged_run(runs, repo, monkeypatch):
         tracemalloc.stop()
     assert rows["loss"]["count"] == 75_000 and rows["loss"]["min"] == pytest.approx(1 / 25_000)
     assert peak < 2 << 20, f"peak {peak / 1e6:.1f} MB"
+
+
+def write_records(path: Path, events: List[Any]) -> None:
+    """Events as they are, through TensorBoard's record writer (no file version of its own)."""
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    with open(path, "ab") as f:
+        writer = RecordWriter(f)
+        for event in events:
+            writer.write(event.SerializeToString())
+        writer.flush()
+
+
+def point(tag: str, step: int, value: float) -> Any:
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+
+    return event_pb2.Event(step=step, wall_time=1.0, summary=summary_pb2.Summary(
+        value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)]))
+
+
+def test_a_version_that_changes_within_a_file_is_read_as_tensorboard_reads_it(runs, repo):
+    """'brain.Event:1', c@4, c@3, then 'brain.Event:2': the step going back purged c@4 (old format)."""
+    from tensorboard.compat.proto import event_pb2
+
+    write_db(repo, ended("exp"))
+    logdir = tb(repo, "exp")
+    write_records(logdir / "events.out.tfevents.1.x", [event_pb2.Event(file_version="brain.Event:1"), point("c", 4, 1.0),
+                                                      point("c", 3, 2.0), event_pb2.Event(file_version="brain.Event:2")])
+    assert runs_view(runs, "exp") == tensorboard_view(logdir) == {"c": {"count": 1, "step": 3, "last": 2.0, "min": 2.0, "max": 2.0}}
+
+
+def test_a_restart_in_a_file_that_had_given_no_version_yet_is_seen(runs, repo):
+    """The kept result's rule takes the last version any file gave: a last file with none
+    yet (a 100-byte record first) must not turn a later START into no restart."""
+    from tensorboard.compat.proto import event_pb2
+
+    write_db(repo, ended("exp"))
+    logdir = tb(repo, "exp")
+    def start(step: int) -> Any:
+        return event_pb2.Event(step=step, session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START))
+
+    version = event_pb2.Event(file_version="brain.Event:2")
+    write_records(logdir / "events.out.tfevents.1.a", [version, start(0)] + [point("a", s, float(s)) for s in range(6)])
+    write_records(logdir / "events.out.tfevents.2.a", [version, start(3)] + [point("a", s, 10.0 + s) for s in (3, 4)])
+    last = logdir / "events.out.tfevents.3.a"
+    write_records(last, [event_pb2.Event(step=0, tagged_run_metadata=event_pb2.TaggedRunMetadata(tag="m", run_metadata=b"x" * 100))])
+    assert runs_view(runs, "exp") == tensorboard_view(logdir)
+    write_records(last, [point("a", 5, 99.0), start(4), point("a", 6, 7.0)])  # START 4 orphans steps 4 and 5
+    assert runs_view(runs, "exp") == tensorboard_view(logdir)
+    assert runs_view(runs, "exp")["a"]["count"] == 5 and runs_view(runs, "exp")["a"]["max"] == 13.0
