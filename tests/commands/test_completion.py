@@ -423,8 +423,8 @@ def test_bash_offers_a_tag_quoted_and_the_table_shows_it_in_a_real_terminal(repo
     bash = Bash(tmp_path, shell_env, repo)
     try:
         bash.typed("runs table -c name -f csv -m \t", b"'\"x,y\"'")
-        bash.typed("\n", b'name,"""x,y"""')  # run as completed: one column, headed by the spec "x,y" (CSV-quoted)
-        assert b"one,0.5" in bash.seen, bash.seen.decode(errors="replace")
+        bash.typed("\n", b"one,0.5")  # run as completed: the tag's column, with the value
+        assert b'name,"""x,y"""\r\none,0.5' in bash.seen, bash.seen.decode(errors="replace")  # headed by the spec "x,y"
     finally:
         bash.close()
 
