@@ -489,7 +489,7 @@ def warm_up(root: str) -> None:
     wait_for_outcome(repo, "warm")
     run_once(RUNS + ["new", "warm-grid", "sleep {t}", "--grid", "t=0,0.1", "--max-parallel", "1",
                      "--tb-dir-flag", "None", "--save-path-flag", "None"], repo)
-    wait_for_outcome(repo, "warm-grid/t=0.1")
+    wait_for_outcome(repo, "warm-grid/t-0.1")
     run_once(RUNS + ["delete", "run3", "-y"], repo)
     run_once(RUNS + ["describe", "run4", "warm"], repo)
     give_files(repo, "run8")
@@ -731,8 +731,8 @@ def sweep_rows(repo: str, label: str, big: bool, repeat: int, row: Callable[...,
     for i in range(repeat):
         name = f"lag-{i}"
         run_once(RUNS + ["new", name, "sleep {t}", "--grid", "t=0.1,0", "--max-parallel", "1", *quiet], repo)
-        wait_for_outcome(repo, f"{name}/t=0")
-        first, second = entry_of(repo, f"{name}/t=0.1"), entry_of(repo, f"{name}/t=0")
+        wait_for_outcome(repo, f"{name}/t-0")
+        first, second = entry_of(repo, f"{name}/t-0.1"), entry_of(repo, f"{name}/t-0")
         assert first is not None and second is not None
         lag = datetime.datetime.fromisoformat(second["started"]) - datetime.datetime.fromisoformat(first["ended"])
         lags.append(lag.total_seconds() * 1000)
