@@ -6,8 +6,8 @@ the target each must meet, beside `python -c pass`.
 
     python benchmarks/bench.py [--repeat 7] [--sizes 100,10000,100000] [--keep] [--slurm] [--metrics] [--snapshot]
 
-``--metrics`` times only `runs table --metrics` and `runs metrics` (which the full run
-times too): 100 runs, each with one event file of 10,000 steps of 5 scalar tags written
+``--metrics`` times only `runs table --metrics` and `runs metrics`, restarted runs
+included (which the full run times too): 100 runs, each with one event file of 10,000 steps of 5 scalar tags written
 with tensorboardX (50,000 events, 2.2 MB a file), in forked processes, so that this one
 never imports tensorboardX (a command's peak RSS would include its memory); one run's
 writer stays open, and appends 100 steps before each repeat of the last row. The first
