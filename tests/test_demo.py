@@ -69,9 +69,9 @@ def test_the_demo_tells_the_story_in_under_30_seconds(demo_tmp: Path) -> None:
     assert sum(row["status"] == "finished" for row in compare) == 5
 
     diff = section(out, "runs diff sw/lr-0.3_seed-1 sw/lr-0.03_seed-1")
-    assert diff[:3] == ["Runs sw/lr-0.3_seed-1 and sw/lr-0.03_seed-1 differ:",
+    assert diff[:3] == ["Runs 'sw/lr-0.3_seed-1' and 'sw/lr-0.03_seed-1' differ:",
                         "parameters (sw/lr-0.3_seed-1 -> sw/lr-0.03_seed-1):", "  lr: 0.3 -> 0.03"], diff
-    reproduce = "\n".join(section(out, "runs reproduce sw/lr-0.1_seed-2"))
+    reproduce = "\n".join(section(out, "runs reproduce 'sw/lr-0.1_seed-2'"))  # the demo quotes the name it found
     assert "python train.py --lr 0.1 --seed 2" in reproduce, reproduce
 
     repo = re.search(r"Its repository is (\S+);", out)
