@@ -19,7 +19,7 @@ setup(
     python_requires=">=3.9",
     install_requires=[
         "PyYAML>=5.4",
-        "tabulate>=0.8.7",
+        "tabulate[widechars]>=0.8.7",  # widechars: wcwidth, to align Chinese, Japanese and emoji
         "GitPython>=3.1.18",
         "libtmux>=0.15",
         "shtab>=1.13",  # runs completion: fish support, and the `.complete` of custom functions

@@ -8,13 +8,14 @@ status, commit and times are never cut (cut, they would say nothing), nor is a c
 narrower than its header. If the table is still too wide, whole columns are left out (the
 host, the description, the commit, the time, the command), and runs says which.
 Everything stays whole in the machine formats, with --column-width, and in `runs lookup`.
+Widths are screen cells: a Chinese character or an emoji takes two (output.screen_width).
 """
 from __future__ import annotations
 
 import sys
 from typing import Any, List, Optional, Sequence, Tuple
 
-from runs_manager.output import MISSING, as_text, printable
+from runs_manager.output import MISSING, as_text, cut_to, printable, screen_width
 
 FIRST_CUT = ("description", "host", "command")  # long text, cut first, in this order
 WHOLE = ("name", "status", "commit", "datetime", "started", "ended")  # cut, they would say nothing
@@ -43,8 +44,8 @@ def fitted(rows: Sequence[Sequence[Any]], columns: Sequence[str], total: int,
     useful column first, and if that is not enough, whole columns left out (as few as can be;
     none of the columns the user ``chosen`` with --columns)."""
     cells = [[_shown(column, value) for column, value in zip(columns, row)] for row in rows]
-    floors = [len(printable(column)) + 2 for column in columns]  # tabulate pads a header by 2
-    widths = [max([floor] + [len(row[i]) for row in cells]) for i, floor in enumerate(floors)]
+    floors = [screen_width(printable(column)) + 2 for column in columns]  # tabulate pads a header by 2
+    widths = [max([floor] + [screen_width(row[i]) for row in cells]) for i, floor in enumerate(floors)]
     # A number cut loses its exponent (3.4567...e-05 reads as 3.45): never cut.
     numbers = {i for i in range(len(columns)) if any(row[i] is not None for row in rows)
                and all(row[i] is None or isinstance(row[i], (int, float)) for row in rows)}
@@ -61,12 +62,8 @@ def fitted(rows: Sequence[Sequence[Any]], columns: Sequence[str], total: int,
             cut = min(excess, widths[i] - narrowest[i])
             widths[i] -= cut
             excess -= cut
-    return kept, [[_cut(text[i], widths[i]) if not isinstance(row[i], (int, float)) else text[i] for i in kept]
+    return kept, [[cut_to(text[i], widths[i]) if not isinstance(row[i], (int, float)) else text[i] for i in kept]
                   for text, row in zip(cells, rows)]
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _cut_order(columns: Sequence[str]) -> List[int]:

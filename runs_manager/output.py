@@ -41,3 +41,31 @@ def cell(value: Any, width: Optional[int]) -> str:
     if width is not None and len(text) > width:
         return text[:width] + "..."
     return text
+
+
+def screen_width(text: str) -> int:
+    """The cells ``text`` takes on a terminal: two for each Chinese, Japanese or Korean
+    character and most emoji, none for a combining accent (wcwidth, as tabulate counts them)."""
+    if text.isascii():
+        return len(text)
+    from wcwidth import wcswidth
+
+    width = wcswidth(text)
+    return width if width >= 0 else len(text)  # a control character: printable() escapes those first
+
+
+def cut_to(text: str, width: int, mark: str = "...") -> str:
+    """``text``, cut to take at most ``width`` cells on screen, ``mark`` ending what was cut."""
+    if screen_width(text) <= width:
+        return text
+    if text.isascii():
+        return text[: width - len(mark)] + mark
+    from wcwidth import wcwidth
+
+    kept, used = [], len(mark)
+    for char in text:
+        used += max(wcwidth(char), 0)
+        if used > width:
+            break
+        kept.append(char)
+    return "".join(kept) + mark

@@ -709,3 +709,38 @@ def test_columns_the_user_chose_are_cut_but_never_left_out(repo):
     shown = table_in_terminal(repo, 80, "-c", "name,status,command,commit,datetime,description,host")
     assert shown.splitlines()[0].split() == ["name", "status", "command", "commit", "datetime", "description", "host"]
     assert table_in_terminal.err == ""  # type: ignore[attr-defined]
+
+
+WIDE_DB = """\
+baseline:
+  description: 学习率为论文中的值，不预热，使用完整数据集进行训练的第一次尝试，结果作为基准线
+  command: python train.py --lr 0.1
+  commit: 90c0ad704e54d5152d897a4e978cc7f3d1a2b3c4
+  datetime: '2026-12-06T20:20:59.942566+00:00'
+  host: gpu1
+  exit_code: 0
+ablation:
+  description: 🚀 warm-up, then the cosine schedule 🚀 ré-essai
+  command: python train.py --lr 0.2 --warmup 5
+  commit: 5e1f3a0c9b7d2e4f6a8b0c1d2e3f4a5b6c7d8e9f
+  datetime: '2026-12-07T01:02:03+00:00'
+  host: gpu2
+  exit_code: 1
+"""
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_wide_characters_fit_the_terminal_and_keep_the_columns_aligned(repo, columns):
+    """Chinese, Japanese and emoji take two cells of a terminal each: the table is fitted, and
+    padded, by the cells text takes on screen, not by its characters."""
+    from wcwidth import wcswidth
+
+    (repo / ".runs").mkdir()
+    (repo / ".runs/.runs.yml").write_text(WIDE_DB, encoding="utf-8")
+    lines = table_in_terminal(repo, columns, "-c", "name,status,description,host").splitlines()
+    assert max(wcswidth(line) for line in lines) <= columns
+    assert "学习率" in lines[2] and "🚀" in lines[3]
+    # Every row's host starts under the header's: the cells before it are padded by screen width.
+    at = [wcswidth(line[:line.index(host)]) for line, host in zip(lines, ["host", "-", "gpu1", "gpu2"]) if host != "-"]
+    assert len(set(at)) == 1, lines
+    assert lines[2].rstrip().endswith("gpu1")
