@@ -46,7 +46,15 @@ def toplevel(path: str) -> str:
         return str(repo.working_tree_dir)
 
 
-def dirty_paths(path: str, except_under: str) -> List[str]:
+class Dirty(List[str]):
+    """Paths that differ from HEAD; ``untracked`` those of them git does not track."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.untracked: List[str] = []
+
+
+def dirty_paths(path: str, except_under: str) -> Dirty:
     """Paths that differ from HEAD: modified, staged, or untracked and not ignored.
 
     Paths under ``except_under`` (the runs directory) never count.
@@ -55,7 +63,7 @@ def dirty_paths(path: str, except_under: str) -> List[str]:
         top = str(repo.working_tree_dir)
         output = _run(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignore-submodules=none")
     skip = os.path.realpath(except_under)
-    dirty, fields = [], iter(output.split("\0"))
+    dirty, fields = Dirty(), iter(output.split("\0"))
     for field in fields:
         if len(field) < 4:
             continue
@@ -68,6 +76,8 @@ def dirty_paths(path: str, except_under: str) -> List[str]:
         places = (os.path.realpath(full), os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full)))
         if not any(place == skip or place.startswith(skip + os.sep) for place in places):
             dirty.append(os.path.relpath(full))
+            if status == "??":
+                dirty.untracked.append(dirty[-1])
     return dirty
 
 

@@ -263,8 +263,9 @@ TOOL_OUTPUTS = {"outputs": "Hydra's", "multirun": "Hydra's", "wandb": "Weights &
                 "lightning_logs": "PyTorch Lightning's"}
 
 
-def _tool_outputs(dirty: List[str]) -> str:
-    found = sorted({part for path in dirty for part in path.split(os.sep)[:-1] if part in TOOL_OUTPUTS})
+def _tool_outputs(untracked: List[str]) -> str:
+    # Untracked paths only: .gitignore does nothing for a file git tracks.
+    found = sorted({part for path in untracked for part in path.split(os.sep)[:-1] if part in TOOL_OUTPUTS})
     if not found:
         return ""
     whose = ", ".join(f"{name}/ is {TOOL_OUTPUTS[name]} output" for name in found)
@@ -273,7 +274,7 @@ def _tool_outputs(dirty: List[str]) -> str:
     return f". {whose}: add {lines} to .gitignore{hydra}"
 
 
-def for_run(settings: Settings, directory: str, dirty: List[str]) -> Optional[Patch]:
+def for_run(settings: Settings, directory: str, dirty: git.Dirty) -> Optional[Patch]:
     """None for a clean tree (no git call more); else the changes, if --allow-dirty allows them."""
     if not dirty:
         return None
@@ -282,7 +283,7 @@ def for_run(settings: Settings, directory: str, dirty: List[str]) -> Optional[Pa
         raise RunsError(
             f"the git work tree has uncommitted changes ({shown}); a run must be reproducible from its commit: "
             "commit or stash them, add untracked files to .gitignore, or pass --allow-dirty to store them "
-            "as a patch with the run" + _tool_outputs(dirty)
+            "as a patch with the run" + _tool_outputs(dirty.untracked)
         )
     patch = make(directory, settings.runs_dir)
     if not patch.data:  # only the contents of submodules differ

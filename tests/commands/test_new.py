@@ -181,6 +181,24 @@ def test_a_tools_output_directory_is_named_with_its_gitignore_line(runs, repo):
     assert "Hydra" not in error_line(runs("new", "exp2", "true"))  # only when such a directory is there
 
 
+def test_no_gitignore_line_for_a_tracked_file_in_a_tools_directory(runs, repo):
+    """.gitignore does nothing for a file git tracks: a changed outputs/README.md that the
+    project committed is a change like any other, with no .gitignore line suggested."""
+    from tests.conftest import error_line
+
+    (repo / "outputs").mkdir()
+    (repo / "outputs" / "README.md").write_text("what goes here\n")
+    git("add", "outputs/README.md", cwd=repo)
+    git("commit", "-qm", "document outputs/", cwd=repo)
+    (repo / "outputs" / "README.md").write_text("what goes here, and why\n")
+    message = error_line(runs("new", "exp", "true"))
+    assert "outputs/README.md" in message and ".gitignore" in message  # the general advice stays
+    assert "Hydra" not in message and "'outputs/'" not in message
+    (repo / "outputs" / "2026-12-06").mkdir()
+    (repo / "outputs" / "2026-12-06" / "main.log").write_text("x\n")
+    assert "outputs/ is Hydra's output" in error_line(runs("new", "exp", "true"))  # untracked beside it: named
+
+
 def test_dirty_listing_is_capped(runs, repo):
     for i in range(25):
         (repo / f"f{i:02}.txt").write_text("x")
