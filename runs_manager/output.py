@@ -48,8 +48,10 @@ def screen_width(text: str) -> int:
     character and most emoji, none for a combining accent (wcwidth, as tabulate counts them)."""
     if text.isascii():
         return len(text)
-    from wcwidth import wcswidth
-
+    try:
+        from wcwidth import wcswidth
+    except ImportError:  # tabulate[widechars] brings it; without, tabulate counts characters too
+        return len(text)
     width = wcswidth(text)
     return width if width >= 0 else len(text)  # a control character: printable() escapes those first
 
@@ -58,14 +60,16 @@ def cut_to(text: str, width: int, mark: str = "...") -> str:
     """``text``, cut to take at most ``width`` cells on screen, ``mark`` ending what was cut."""
     if screen_width(text) <= width:
         return text
+    room = width - len(mark)
+    if room <= 0:
+        return mark[: max(width, 0)]
     if text.isascii():
-        return text[: width - len(mark)] + mark
-    from wcwidth import wcwidth
-
-    kept, used = [], len(mark)
-    for char in text:
-        used += max(wcwidth(char), 0)
-        if used > width:
+        return text[:room] + mark
+    # Prefixes measured whole, as the cell is: an emoji's presentation selector (❤️) or a
+    # flag's second half changes the width of the character before it.
+    end = 0
+    for i in range(1, len(text) + 1):
+        if screen_width(text[:i]) > room:
             break
-        kept.append(char)
-    return "".join(kept) + mark
+        end = i
+    return text[:end] + mark

@@ -726,7 +726,31 @@ ablation:
   datetime: '2026-12-07T01:02:03+00:00'
   host: gpu2
   exit_code: 1
-"""
+hearts:
+  description: %s
+  command: python train.py --lr 0.3
+  commit: 5e1f3a0c9b7d2e4f6a8b0c1d2e3f4a5b6c7d8e9f
+  datetime: '2026-12-07T01:02:04+00:00'
+  host: gpu2
+  exit_code: 0
+""" % ("\u2764\ufe0f" * 50)  # hearts with the emoji presentation selector: two cells each
+
+
+@pytest.mark.parametrize("text", ["学习率为论文中的值", "❤️ ☺️ 🇫🇷 👍🏽 e\u0301 ok", "\u2764\ufe0f" * 30, "🇫🇷" * 20, "abcdef"])
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5, 10, 11])
+def test_a_cut_is_never_wider_than_asked(text, width):
+    """Emoji with a presentation selector (❤️), flags and skin tones: a cut is measured as
+    the whole cell is, so it never overflows, and keeps as much as fits."""
+    from wcwidth import wcswidth
+
+    from runs_manager.output import cut_to, screen_width
+
+    cut = cut_to(text, width)
+    assert screen_width(cut) <= width
+    assert cut == text if screen_width(text) <= width else cut.endswith("...") or width < 3
+    if width >= 10 and screen_width(text) > width:
+        assert screen_width(cut) >= width - 2  # nothing split wastes more than one wide character
+        assert wcswidth(cut) == screen_width(cut)
 
 
 @pytest.mark.parametrize("columns", [80, 120])
@@ -741,6 +765,6 @@ def test_wide_characters_fit_the_terminal_and_keep_the_columns_aligned(repo, col
     assert max(wcswidth(line) for line in lines) <= columns
     assert "学习率" in lines[2] and "🚀" in lines[3]
     # Every row's host starts under the header's: the cells before it are padded by screen width.
-    at = [wcswidth(line[:line.index(host)]) for line, host in zip(lines, ["host", "-", "gpu1", "gpu2"]) if host != "-"]
+    at = [wcswidth(line[:line.index(host)]) for line, host in zip(lines, ["host", "-", "gpu1", "gpu2", "gpu2"]) if host != "-"]
     assert len(set(at)) == 1, lines
     assert lines[2].rstrip().endswith("gpu1")
