@@ -57,13 +57,16 @@ def fitted(rows: Sequence[Sequence[Any]], columns: Sequence[str], total: int,
             break
         kept = [i for i in kept if columns[i] != name]
     excess = sum(widths[i] for i in kept) + 2 * (len(kept) - 1) - total
+    narrowed: set[int] = set()  # only their cells can be too wide: the others' are not measured again
     for i in _cut_order(columns):
         if i in kept and i in cuttable and excess > 0:
             cut = min(excess, widths[i] - narrowest[i])
             widths[i] -= cut
             excess -= cut
-    return kept, [[cut_to(text[i], widths[i]) if not isinstance(row[i], (int, float)) else text[i] for i in kept]
-                  for text, row in zip(cells, rows)]
+            if cut:
+                narrowed.add(i)
+    return kept, [[cut_to(text[i], widths[i]) if i in narrowed and not isinstance(row[i], (int, float)) else text[i]
+                   for i in kept] for text, row in zip(cells, rows)]
 
 
 def _cut_order(columns: Sequence[str]) -> List[int]:

@@ -65,11 +65,14 @@ def cut_to(text: str, width: int, mark: str = "...") -> str:
         return mark[: max(width, 0)]
     if text.isascii():
         return text[:room] + mark
-    # Prefixes measured whole, as the cell is: an emoji's presentation selector (❤️) or a
-    # flag's second half changes the width of the character before it.
-    end = 0
-    for i in range(1, len(text) + 1):
-        if screen_width(text[:i]) > room:
-            break
-        end = i
-    return text[:end] + mark
+    # The longest prefix that fits, each measured whole, as the cell is: an emoji's
+    # presentation selector (❤️) or a flag's second half changes the width of the character
+    # before it. A longer prefix is never narrower, so a bisection finds it.
+    fits, over = 0, len(text)
+    while over - fits > 1:
+        middle = (fits + over) // 2
+        if screen_width(text[:middle]) <= room:
+            fits = middle
+        else:
+            over = middle
+    return text[:fits] + mark
